@@ -1,0 +1,1 @@
+"""Agents: anything that turns a prompt and the incumbent train.py into a proposal."""

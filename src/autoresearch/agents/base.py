@@ -1,0 +1,56 @@
+"""The one interface every agent implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from autoresearch.records import Iteration, Usage
+
+
+class AgentError(Exception):
+    """The agent cannot work at all (missing CLI, no API key, dead server): one line for the user."""
+
+
+@dataclass
+class Request:
+    """What an agent gets for one proposal."""
+
+    iteration: int
+    prompt: str  # the rendered prompt: program.md, incumbent train.py, history
+    train_py: str  # the incumbent train.py
+    workdir: Path  # experiment directory holding a copy of the incumbent; CLI agents edit here
+    history: list[Iteration] = field(default_factory=list)  # every finished iteration, oldest first
+    metric: str = "val_accuracy"
+    direction: str = "maximize"
+
+
+@dataclass
+class Proposal:
+    """An agent's answer. train_py None means the output was unusable (status `invalid`)."""
+
+    train_py: str | None
+    explanation: str = ""
+    raw_output: str = ""
+    invalid_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    reverted: list[str] = field(default_factory=list)  # files other than train.py it changed
+
+
+class AgentExhausted(AgentError):
+    """The agent has nothing more to propose (a replay that has played every file)."""
+
+
+class Agent(Protocol):
+    name: str
+
+    def propose(self, request: Request) -> Proposal:
+        """One proposal. Failures of a single call become invalid proposals, not exceptions;
+        AgentError is for an agent that cannot work at all."""
+        ...
+
+    def check(self) -> str:
+        """Doctor's check: a tiny request that proves the agent answers. Returns one line;
+        raises AgentError with one line on failure."""
+        ...

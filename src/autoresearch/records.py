@@ -1,0 +1,63 @@
+"""The record types shared across the orchestrator: one per concept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Iteration statuses.
+BASELINE, KEEP, DISCARD, CRASH, INVALID = "baseline", "keep", "discard", "crash", "invalid"
+STATUSES = (BASELINE, KEEP, DISCARD, CRASH, INVALID)
+
+
+@dataclass
+class Usage:
+    """Tokens and dollars spent by one or more agent calls. cost_usd None = unknown."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached: int = 0
+    cost_usd: float | None = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        cost = None if self.cost_usd is None or other.cost_usd is None else (
+            self.cost_usd + other.cost_usd
+        )
+        return Usage(
+            self.tokens_in + other.tokens_in,
+            self.tokens_out + other.tokens_out,
+            self.tokens_cached + other.tokens_cached,
+            cost,
+        )
+
+
+@dataclass
+class Iteration:
+    """One experiment of a run, as stored. Everything else (best, streaks, summaries) is derived."""
+
+    iteration: int
+    status: str
+    value: float | None = None
+    reason: str | None = None
+    explanation: str = ""
+    train_py: str = ""
+    parent: int | None = None  # the incumbent iteration this one was proposed from
+    diff: str = ""
+    commit: str | None = None
+    prompt: str = ""
+    raw_output: str = ""
+    usage: Usage = field(default_factory=Usage)
+    agent_seconds: float = 0.0
+    train_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    peak_memory_mb: float | None = None
+    log_path: str | None = None
+    started_at: float = 0.0
+
+    @property
+    def description(self) -> str:
+        """The first non-empty line of the explanation, without markdown decoration."""
+        for line in self.explanation.splitlines():
+            line = line.strip().strip("#*_` ").strip()
+            if line:
+                return line
+        return ""

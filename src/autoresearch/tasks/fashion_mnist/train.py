@@ -1,0 +1,93 @@
+"""Fashion-MNIST classifier: the file the research agent edits.
+
+The starting point is deliberately weak: one linear layer, SGD lr=0.1, batch 32,
+pixels scaled to [0, 1], no normalization. Training stops at an epoch boundary
+when the next epoch would not fit in the budget, then saves predictions.
+"""
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+import prepare
+
+# --- hyperparameters (autoresearch: hpo) ---
+LEARNING_RATE = 0.1  # float[1e-4, 1.0] log
+BATCH_SIZE = 32  # int[16, 1024] log
+OPTIMIZER = "sgd"  # choice["sgd", "adam", "adamw"]
+MOMENTUM = 0.0  # float[0.0, 0.99]
+WEIGHT_DECAY = 0.0  # float[0.0, 0.01]
+HIDDEN_UNITS = 0  # choice[0, 128, 256, 512]
+LABEL_SMOOTHING = 0.0  # float[0.0, 0.2]
+LR_SCHEDULE = "constant"  # choice["constant", "cosine"]
+NORMALIZE = False  # choice[False, True]
+# --- end hyperparameters ---
+
+SEED = 0
+MEAN, STD = 0.2860, 0.3530
+
+
+def build_model() -> torch.nn.Module:
+    if HIDDEN_UNITS == 0:
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+    return torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(28 * 28, HIDDEN_UNITS),
+        torch.nn.ReLU(),
+        torch.nn.Linear(HIDDEN_UNITS, 10),
+    )
+
+
+def build_optimizer(params):
+    if OPTIMIZER == "adam":
+        return torch.optim.Adam(params, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    if OPTIMIZER == "adamw":
+        return torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    return torch.optim.SGD(params, lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+
+
+def to_tensor(images) -> torch.Tensor:
+    x = torch.from_numpy(images).float().div_(255.0)
+    return (x - MEAN) / STD if NORMALIZE else x
+
+
+def main() -> None:
+    torch.manual_seed(SEED)
+    x_train_np, y_train_np, x_val_np = prepare.load_data()
+    x_train, y_train = to_tensor(x_train_np), torch.from_numpy(y_train_np).long()
+    x_val = to_tensor(x_val_np)
+
+    model = build_model()
+    optimizer = build_optimizer(model.parameters())
+    # The number of epochs is not known in advance; the cosine schedule assumes ~10.
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10)
+    n = len(x_train)
+    epoch, slowest_epoch = 0, 0.0
+    while prepare.time_left() > slowest_epoch * 1.2 + 5:
+        started = time.time()
+        model.train()
+        order = torch.randperm(n)
+        total = 0.0
+        for i in range(0, n, BATCH_SIZE):
+            idx = order[i : i + BATCH_SIZE]
+            loss = F.cross_entropy(model(x_train[idx]), y_train[idx], label_smoothing=LABEL_SMOOTHING)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        if LR_SCHEDULE == "cosine":
+            scheduler.step()
+        epoch += 1
+        slowest_epoch = max(slowest_epoch, time.time() - started)
+        print(f"epoch {epoch} loss {total / n:.4f} ({time.time() - started:.1f}s)", flush=True)
+
+    model.eval()
+    with torch.no_grad():
+        preds = torch.cat([model(x_val[i : i + 1000]).argmax(1) for i in range(0, len(x_val), 1000)])
+    prepare.save_predictions(preds)
+    print(f"trained {epoch} epochs; predictions saved")
+
+
+if __name__ == "__main__":
+    main()
