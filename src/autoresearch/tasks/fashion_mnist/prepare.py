@@ -144,7 +144,7 @@ def ensure_data() -> str:
 
 def _load(key: str) -> np.ndarray:
     ensure_data()
-    return np.load(_cache_file(key), mmap_mode="r")
+    return np.load(_cache_file(key))
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -152,11 +152,7 @@ def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     The validation labels are not given: the orchestrator scores the predictions.
     """
-    return (
-        np.ascontiguousarray(_load("train_images")),
-        np.ascontiguousarray(_load("train_labels")),
-        np.ascontiguousarray(_load("val_images")),
-    )
+    return _load("train_images"), _load("train_labels"), _load("val_images")
 
 
 def budget_seconds() -> float:

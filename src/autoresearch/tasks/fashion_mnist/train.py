@@ -7,10 +7,9 @@ when the next epoch would not fit in the budget, then saves predictions.
 
 import time
 
+import prepare
 import torch
 import torch.nn.functional as F
-
-import prepare
 
 # --- hyperparameters (autoresearch: hpo) ---
 LEARNING_RATE = 0.1  # float[1e-4, 1.0] log
@@ -64,14 +63,16 @@ def main() -> None:
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10)
     n = len(x_train)
     epoch, slowest_epoch = 0, 0.0
-    while prepare.time_left() > slowest_epoch * 1.2 + 5:
+    while prepare.time_left() > slowest_epoch * 1.2 + 3:
         started = time.time()
         model.train()
         order = torch.randperm(n)
         total = 0.0
         for i in range(0, n, BATCH_SIZE):
             idx = order[i : i + BATCH_SIZE]
-            loss = F.cross_entropy(model(x_train[idx]), y_train[idx], label_smoothing=LABEL_SMOOTHING)
+            loss = F.cross_entropy(
+                model(x_train[idx]), y_train[idx], label_smoothing=LABEL_SMOOTHING
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -84,7 +85,9 @@ def main() -> None:
 
     model.eval()
     with torch.no_grad():
-        preds = torch.cat([model(x_val[i : i + 1000]).argmax(1) for i in range(0, len(x_val), 1000)])
+        preds = torch.cat(
+            [model(x_val[i : i + 1000]).argmax(1) for i in range(0, len(x_val), 1000)]
+        )
     prepare.save_predictions(preds)
     print(f"trained {epoch} epochs; predictions saved")
 

@@ -1,0 +1,117 @@
+"""The `autoresearch` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from autoresearch import config as config_mod
+from autoresearch import preflight, workspace
+from autoresearch.experiment import run_experiment
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+Workspace = Annotated[Path, typer.Argument(help="The research workspace folder.")]
+Budget = Annotated[float | None, typer.Option("--budget", help="Training budget in seconds.")]
+Grace = Annotated[
+    float | None, typer.Option("--grace", help="Seconds after the budget before SIGKILL.")
+]
+Python = Annotated[str | None, typer.Option("--python", help="The training interpreter.")]
+DataDir = Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files.")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def load_config(path: Path, **overrides) -> config_mod.Config:
+    try:
+        return config_mod.load(path, overrides)
+    except config_mod.ConfigError as e:
+        raise fail(str(e), 2) from None
+
+
+@app.command()
+def init(
+    directory: Workspace,
+    task: Annotated[str, typer.Option(help="The task template.")] = "fashion-mnist",
+) -> None:
+    """Create a workspace: prepare.py, train.py, program.md, autoresearch.toml."""
+    try:
+        files = workspace.init(directory, task, sys.executable)
+    except workspace.WorkspaceError as e:
+        raise fail(str(e)) from None
+    out.print(f"created {', '.join(f.name for f in files)} in {directory}")
+    out.print(f"next: autoresearch doctor {directory}")
+
+
+@app.command()
+def doctor(directory: Workspace, python: Python = None, data_dir: DataDir = None) -> None:
+    """Preflight: one line per check; exit 1 on a failure."""
+    cfg = load_config(directory, python=python, data_dir=data_dir)
+    failed = False
+    for check in preflight.run_checks(directory, cfg):
+        mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
+        out.print(f"{mark} {check.name}: {check.detail}")
+        failed |= not check.ok
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def baseline(
+    directory: Workspace,
+    budget: Budget = None,
+    grace: Grace = None,
+    python: Python = None,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Train train.py once under the budget and print the trusted score."""
+    cfg = load_config(
+        directory, budget_secs=budget, grace_secs=grace, python=python, data_dir=data_dir
+    )
+    problem = preflight.first_failure(directory, cfg)
+    if problem:
+        raise fail(f"{problem.name}: {problem.detail}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    workdir = workspace.copy_for_experiment(
+        directory, directory / workspace.STATE_DIR / "baselines" / stamp
+    )
+    if not as_json:
+        err.print(f"training {directory / 'train.py'} for up to {cfg.budget_secs:g}s ...")
+    outcome = run_experiment(directory, cfg, workdir)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "metric": cfg.metric,
+                    "value": outcome.value,
+                    "status": outcome.status,
+                    "reason": outcome.reason,
+                    "train_seconds": outcome.train_seconds,
+                    "wall_seconds": outcome.wall_seconds,
+                    "peak_memory_mb": outcome.peak_memory_mb,
+                    "log": str(outcome.log_path),
+                }
+            )
+        )
+    elif outcome.value is not None:
+        out.print(
+            f"{cfg.metric} = {outcome.value:.4f}  (trained {outcome.train_seconds:.1f}s, "
+            f"peak {outcome.peak_memory_mb:.0f} MB, log {outcome.log_path})"
+        )
+    else:
+        out.print(f"{outcome.status}: {outcome.reason}  (log {outcome.log_path})")
+    if outcome.status != "ok":
+        raise typer.Exit(1)

@@ -1,0 +1,88 @@
+"""Checks that run before any training: a wrong interpreter or missing data stops at once."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from autoresearch import task
+from autoresearch.config import Config
+from autoresearch.experiment import python_path
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str  # what was found, or what is wrong and how to fix it
+
+
+def check_files(workspace: Path, cfg: Config) -> str:
+    for name in ("prepare.py", "train.py", "program.md"):
+        if not (workspace / name).is_file():
+            raise ValueError(f"{workspace / name} is missing")
+    try:
+        ast.parse((workspace / "train.py").read_text())
+    except SyntaxError as err:
+        raise ValueError(f"train.py line {err.lineno}: {err.msg}") from None
+    return "prepare.py, train.py, program.md present; train.py parses"
+
+
+def check_interpreter(workspace: Path, cfg: Config) -> str:
+    python = python_path(workspace, cfg)
+    resolved = shutil.which(python) if "/" not in python else python
+    if not resolved or not os.access(resolved, os.X_OK):
+        raise ValueError(
+            f"training interpreter '{cfg.python}' not found; set `python` in autoresearch.toml "
+            "(or --python) to an interpreter that has torch installed"
+        )
+    modules = task.required_modules(workspace)
+    code = f"import sys; import {', '.join(modules)}; print(sys.version.split()[0])"
+    try:
+        proc = subprocess.run([resolved, "-c", code], capture_output=True, text=True, timeout=180)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise ValueError(f"training interpreter '{resolved}' does not run: {err}") from None
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise ValueError(
+            f"training interpreter '{resolved}' cannot import {', '.join(modules)} ({last}); "
+            f"install them there (`{resolved} -m pip install ...`) or point `python` at one that has them"
+        )
+    return f"{resolved} (Python {proc.stdout.strip()}) imports {', '.join(modules)}"
+
+
+def check_data(workspace: Path, cfg: Config) -> str:
+    return task.ensure_data(workspace, cfg)
+
+
+CHECKS: list[tuple[str, Callable[[Path, Config], str]]] = [
+    ("workspace", check_files),
+    ("interpreter", check_interpreter),
+    ("data", check_data),
+]
+
+
+def run_checks(workspace: Path, cfg: Config, extra=()) -> list[Check]:
+    """Every check, in order; each gives one line."""
+    results = []
+    for name, fn in [*CHECKS, *extra]:
+        try:
+            results.append(Check(name, True, fn(workspace, cfg)))
+        except (ValueError, task.TaskError) as err:
+            results.append(Check(name, False, str(err)))
+    return results
+
+
+def first_failure(workspace: Path, cfg: Config, extra=()) -> Check | None:
+    """Stops at the first failing check (for commands that are about to train)."""
+    for name, fn in [*CHECKS, *extra]:
+        try:
+            fn(workspace, cfg)
+        except (ValueError, task.TaskError) as err:
+            return Check(name, False, str(err))
+    return None

@@ -1,0 +1,1 @@
+"""Runners: how an experiment's train.py is executed under its budget."""

@@ -1,0 +1,87 @@
+"""The task's fixed side, run in the orchestrator's own process: data checks and trusted scoring."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+from autoresearch.config import Config
+
+
+class TaskError(Exception):
+    """prepare.py cannot be loaded or cannot find its data."""
+
+
+def data_dir(workspace: Path, cfg: Config) -> str | None:
+    """The configured data folder, relative paths resolved against the workspace."""
+    if not cfg.data_dir:
+        return None
+    return str((workspace / Path(cfg.data_dir).expanduser()).resolve())
+
+
+@contextmanager
+def _data_env(workspace: Path, cfg: Config):
+    configured = data_dir(workspace, cfg)
+    old = os.environ.get("AUTORESEARCH_DATA_DIR")
+    if configured:
+        os.environ["AUTORESEARCH_DATA_DIR"] = configured
+    try:
+        yield
+    finally:
+        if configured:
+            if old is None:
+                os.environ.pop("AUTORESEARCH_DATA_DIR", None)
+            else:
+                os.environ["AUTORESEARCH_DATA_DIR"] = old
+
+
+def load_prepare(workspace: Path) -> ModuleType:
+    """Import the workspace's prepare.py (the fixed file) under a private module name."""
+    path = workspace / "prepare.py"
+    if not path.is_file():
+        raise TaskError(f"{path}: not found; the workspace needs a prepare.py with score()")
+    name = f"_autoresearch_prepare_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # noqa: BLE001 - any import failure is reported in one line
+        raise TaskError(f"{path}: cannot be imported: {type(err).__name__}: {err}") from None
+    sys.modules.pop(name, None)
+    if not callable(getattr(module, "score", None)):
+        raise TaskError(f"{path}: has no score(predictions_path) function")
+    return module
+
+
+def required_modules(workspace: Path) -> tuple[str, ...]:
+    return tuple(getattr(load_prepare(workspace), "REQUIRED_MODULES", ("numpy",)))
+
+
+def ensure_data(workspace: Path, cfg: Config) -> str:
+    """Find, verify and cache the data before any training. One line, or TaskError."""
+    module = load_prepare(workspace)
+    if not callable(getattr(module, "ensure_data", None)):
+        return "prepare.py has no ensure_data(); nothing to check"
+    with _data_env(workspace, cfg):
+        try:
+            return str(module.ensure_data())
+        except Exception as err:  # noqa: BLE001 - the task's own message is the one to show
+            raise TaskError(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+
+
+def score(workspace: Path, cfg: Config, predictions: Path) -> tuple[float | None, str | None]:
+    """(value, None) for good predictions, (None, one-line reason) for bad ones."""
+    module = load_prepare(workspace)
+    with _data_env(workspace, cfg):
+        try:
+            value = float(module.score(predictions))
+        except Exception as err:  # noqa: BLE001 - bad predictions are a recorded crash
+            text = str(err).splitlines()[0] if str(err) else type(err).__name__
+            return None, f"bad predictions: {text}"
+    if value != value:  # NaN
+        return None, "bad predictions: the score is NaN"
+    return value, None

@@ -1,0 +1,69 @@
+"""The user's research workspace: creating it, copying it for experiments, fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+TASKS_DIR = Path(__file__).parent / "tasks"
+TASKS = {"fashion-mnist": TASKS_DIR / "fashion_mnist"}
+TEMPLATE_FILES = ("prepare.py", "train.py", "program.md", "autoresearch.toml")
+STATE_DIR = ".autoresearch"
+# Never copied into an experiment, never fingerprinted.
+IGNORED = {".git", STATE_DIR, ".venv", "venv", "__pycache__", ".ipynb_checkpoints", ".DS_Store"}
+
+
+class WorkspaceError(Exception):
+    """A one-line problem with the workspace."""
+
+
+def init(directory: Path, task: str, python: str) -> list[Path]:
+    """Copy the task's template files into directory, with the training interpreter filled in."""
+    if task not in TASKS:
+        raise WorkspaceError(f"unknown task '{task}'; available: {', '.join(TASKS)}")
+    clashes = [name for name in TEMPLATE_FILES if (directory / name).exists()]
+    if clashes:
+        raise WorkspaceError(
+            f"{directory} already has {', '.join(clashes)}; choose an empty folder"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in TEMPLATE_FILES:
+        text = (TASKS[task] / name).read_text()
+        if name == "autoresearch.toml":
+            text = text.replace('python = "python3"', f'python = "{python}"')
+        (directory / name).write_text(text)
+        written.append(directory / name)
+    return written
+
+
+def _ignore(_dir: str, names: list[str]) -> set[str]:
+    return {n for n in names if n in IGNORED or n.endswith(".pyc")}
+
+
+def copy_for_experiment(workspace: Path, dest: Path, train_py: str | None = None) -> Path:
+    """A fresh copy of the workspace in dest, with train_py as its train.py when given."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(workspace, dest, ignore=_ignore, symlinks=True)
+    if train_py is not None:
+        (dest / "train.py").write_text(train_py)
+    return dest
+
+
+def fingerprint(directory: Path, skip: tuple[str, ...] = ("train.py",)) -> dict[str, str]:
+    """sha256 of every file under directory but the skipped and ignored ones, by relative path."""
+    out = {}
+    for path in sorted(directory.rglob("*")):
+        rel = path.relative_to(directory)
+        if any(part in IGNORED for part in rel.parts) or path.suffix == ".pyc":
+            continue
+        if path.is_file() and str(rel) not in skip:
+            out[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """Files added, removed or modified between two fingerprints."""
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
