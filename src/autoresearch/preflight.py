@@ -51,7 +51,8 @@ def check_interpreter(workspace: Path, cfg: Config) -> str:
         last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
         raise ValueError(
             f"training interpreter '{resolved}' cannot import {', '.join(modules)} ({last}); "
-            f"install them there (`{resolved} -m pip install ...`) or point `python` at one that has them"
+            f"install them there (`{resolved} -m pip install ...`) "
+            "or point `python` at an interpreter that has them"
         )
     return f"{resolved} (Python {proc.stdout.strip()}) imports {', '.join(modules)}"
 

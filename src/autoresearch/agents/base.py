@@ -10,7 +10,7 @@ from autoresearch.records import Iteration, Usage
 
 
 class AgentError(Exception):
-    """The agent cannot work at all (missing CLI, no API key, dead server): one line for the user."""
+    """The agent cannot work at all (missing CLI, no key, dead server): one line for the user."""
 
 
 @dataclass

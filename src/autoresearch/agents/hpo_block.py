@@ -32,7 +32,6 @@ Value = str | int | float | bool
 
 _NUMERIC_SPEC = re.compile(r"#\s*(float|int)\[(.*)\]\s*(log)?\s*")
 _CHOICE_SPEC = re.compile(r"#\s*choice\[(.*)\]\s*")
-Fail = Callable[[str], "HpoBlockError"]  # builds the error for the line being parsed
 _GRAMMAR = "NAME = value  # float[lo, hi] [log] | int[lo, hi] [log] | choice[a, b, ...]"
 
 
@@ -42,6 +41,9 @@ class HpoBlockError(Exception):
 
 class NoBlockError(HpoBlockError):
     """The source has no hyperparameter block at all."""
+
+
+Fail = Callable[[str], HpoBlockError]  # builds the error for the line being parsed
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def parse_block(source: str) -> Block:
             continue
         param = _parse_line(line, number)
         if any(p.name == param.name for p in params):
-            raise HpoBlockError(f"line {number}: {param.name} is declared twice: {line.strip()}")
+            raise HpoBlockError(f"line {number}: {param.name} is declared twice (got: {line.strip()})")
         params.append(param)
     if not params:
         raise HpoBlockError(f"lines {start}-{end}: the block declares no hyperparameters")
@@ -144,7 +146,7 @@ def _is_number(value: object) -> bool:
 
 def _parse_line(line: str, number: int) -> Param:
     def fail(reason: str) -> HpoBlockError:
-        return HpoBlockError(f"line {number}: {reason}: {line.strip()}")
+        return HpoBlockError(f"line {number}: {reason} (got: {line.strip()})")
 
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))

@@ -148,7 +148,7 @@ def _load(key: str) -> np.ndarray:
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(train images uint8 [60000,28,28], train labels uint8 [60000], val images uint8 [10000,28,28]).
+    """Train images uint8 [60000,28,28], train labels [60000], val images [10000,28,28].
 
     The validation labels are not given: the orchestrator scores the predictions.
     """
