@@ -117,7 +117,9 @@ def parse_block(source: str) -> Block:
             continue
         param = _parse_line(line, number)
         if any(p.name == param.name for p in params):
-            raise HpoBlockError(f"line {number}: {param.name} is declared twice (got: {line.strip()})")
+            raise HpoBlockError(
+                f"line {number}: {param.name} is declared twice (got: {line.strip()})"
+            )
         params.append(param)
     if not params:
         raise HpoBlockError(f"lines {start}-{end}: the block declares no hyperparameters")

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,8 +64,7 @@ class _CappedLog:
         self.thread.start()
 
     def _pump(self) -> None:
-        written, dropped, tail = 0, 0, deque()
-        tail_size = 0
+        written, dropped, tail = 0, 0, bytearray()
         with open(self.path, "wb") as out:
             for chunk in iter(lambda: self.stream.read1(65536), b""):
                 if written < self.head_cap:
@@ -75,15 +73,13 @@ class _CappedLog:
                     out.flush()
                     written += len(part)
                     chunk = chunk[len(part) :]
-                if chunk:
-                    tail.append(chunk)
-                    tail_size += len(chunk)
-                    while tail_size - len(tail[0]) >= TAIL_BYTES:
-                        dropped += len(tail[0])
-                        tail_size -= len(tail.popleft())
+                tail += chunk
+                if len(tail) > TAIL_BYTES:
+                    dropped += len(tail) - TAIL_BYTES
+                    del tail[: len(tail) - TAIL_BYTES]
             if dropped:
                 out.write(f"\n[... {dropped} bytes of output dropped: log capped ...]\n".encode())
-            out.write(b"".join(tail))
+            out.write(tail)
 
     def join(self, timeout: float) -> None:
         self.thread.join(timeout)

@@ -1,0 +1,58 @@
+"""Shared fixtures: the real Fashion-MNIST data, a cache converted once, fresh workspaces."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from autoresearch import config, workspace
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_CANDIDATES = [
+    os.environ.get("AUTORESEARCH_DATA_DIR", ""),
+    str(REPO.parent / "shared" / "data" / "fashion-mnist"),
+    "/usr/share/datasets/fashion-mnist",
+]
+
+
+def find_data() -> Path:
+    for candidate in DATA_CANDIDATES:
+        if candidate and (Path(candidate) / "t10k-labels-idx1-ubyte.gz").is_file():
+            return Path(candidate)
+    raise RuntimeError(
+        "tests need Fashion-MNIST: ../shared/data/fashion-mnist or the Debian package"
+    )
+
+
+DATA_DIR = find_data()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_env(tmp_path_factory):
+    """Every test (and every train.py it starts) sees the real data and a shared cache."""
+    cache = tmp_path_factory.mktemp("cache")
+    saved = {k: os.environ.get(k) for k in ("AUTORESEARCH_DATA_DIR", "AUTORESEARCH_CACHE_DIR")}
+    os.environ["AUTORESEARCH_DATA_DIR"] = str(DATA_DIR)
+    os.environ["AUTORESEARCH_CACHE_DIR"] = str(cache)
+    yield cache
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def ws(tmp_path) -> Path:
+    """A fresh Fashion-MNIST workspace whose training interpreter is this one (it has torch)."""
+    directory = tmp_path / "ws"
+    workspace.init(directory, "fashion-mnist", sys.executable)
+    return directory
+
+
+@pytest.fixture
+def cfg(ws) -> config.Config:
+    return config.load(ws)

@@ -1,0 +1,70 @@
+import pytest
+
+from autoresearch import config
+from autoresearch.config import ConfigError
+
+
+def write(ws, text):
+    (ws / "autoresearch.toml").write_text(text)
+
+
+def test_template_config_loads_with_the_defaults_the_issue_names(ws):
+    cfg = config.load(ws)
+    assert (cfg.metric, cfg.direction, cfg.budget_secs, cfg.grace_secs) == (
+        "val_accuracy",
+        "maximize",
+        300,
+        30,
+    )
+
+
+def test_broken_toml_names_the_file_and_line(ws):
+    write(ws, 'metric = "val_accuracy"\nbudget_secs = = 3\n')
+    with pytest.raises(ConfigError) as err:
+        config.load(ws)
+    assert "autoresearch.toml" in str(err.value) and "line 2" in str(err.value)
+
+
+def test_unknown_key_lists_the_valid_ones(ws):
+    write(ws, 'metric = "val_accuracy"\nbudgt_secs = 3\n')
+    with pytest.raises(ConfigError) as err:
+        config.load(ws)
+    message = str(err.value)
+    assert "budgt_secs" in message and "line 2" in message
+    assert "budget_secs" in message and "grace_secs" in message
+
+
+def test_unknown_key_in_a_section_lists_that_sections_keys(ws):
+    write(ws, "[loop]\niteratons = 3\n")
+    with pytest.raises(ConfigError) as err:
+        config.load(ws)
+    assert "loop.iteratons" in str(err.value) and "iterations" in str(err.value)
+
+
+@pytest.mark.parametrize("budget", [0, -5])
+def test_budget_must_be_positive(ws, budget):
+    write(ws, f"budget_secs = {budget}\n")
+    with pytest.raises(ConfigError) as err:
+        config.load(ws)
+    assert "budget_secs" in str(err.value) and "greater than 0" in str(err.value)
+
+
+def test_flags_override_keys_and_are_validated_too(ws):
+    cfg = config.load(ws, {"budget_secs": 12, "loop.iterations": 3, "python": None})
+    assert cfg.budget_secs == 12 and cfg.loop.iterations == 3 and cfg.python != "None"
+    with pytest.raises(ConfigError):
+        config.load(ws, {"budget_secs": 0})
+
+
+def test_missing_workspace_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such workspace"):
+        config.load(tmp_path / "nope")
+    with pytest.raises(ConfigError, match="not found"):
+        config.load(tmp_path)
+
+
+def test_direction_decides_better(ws):
+    cfg = config.load(ws)
+    assert cfg.better(0.9, 0.8) and not cfg.better(0.8, 0.8) and cfg.better(0.1, None)
+    cfg.direction = "minimize"
+    assert cfg.better(0.1, 0.2) and not cfg.better(0.3, 0.2)
