@@ -15,7 +15,9 @@ from autoresearch import config as config_mod
 from autoresearch import preflight, workspace
 from autoresearch.experiment import run_experiment
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
+)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
@@ -115,3 +117,108 @@ def baseline(
         out.print(f"{outcome.status}: {outcome.reason}  (log {outcome.log_path})")
     if outcome.status != "ok":
         raise typer.Exit(1)
+
+
+Agent = Annotated[
+    str | None,
+    typer.Option("--agent", help="auto, claude, codex, command, anthropic, openai, replay or hpo."),
+]
+
+
+@app.command()
+def run(
+    directory: Workspace,
+    agent: Agent = None,
+    iterations: Annotated[int | None, typer.Option(help="Iterations after the baseline.")] = None,
+    budget: Budget = None,
+    grace: Grace = None,
+    python: Python = None,
+    data_dir: DataDir = None,
+    model: Annotated[str | None, typer.Option(help="The agent's model.")] = None,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="Stop at this many $.")
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="Prompt history: full or truncated.")] = None,
+    replay_dir: Annotated[str | None, typer.Option(help="The replay agent's folder.")] = None,
+    new: Annotated[bool, typer.Option("--new", help="Start a new run, not resume.")] = False,
+) -> None:
+    """Run the research loop; run it again to resume an unfinished run."""
+    from autoresearch.agents.base import AgentError
+    from autoresearch.agents.factory import build
+    from autoresearch.loop import Loop
+    from autoresearch.runs import start_or_resume
+    from autoresearch.runstate import RunBusy
+
+    cfg = load_config(
+        directory,
+        budget_secs=budget,
+        grace_secs=grace,
+        python=python,
+        data_dir=data_dir,
+        **{
+            "agent.name": agent,
+            "agent.model": model,
+            "agent.replay_dir": replay_dir,
+            "loop.iterations": iterations,
+            "loop.max_cost_usd": max_cost,
+            "loop.context": context,
+        },
+    )
+    problem = preflight.first_failure(directory, cfg)
+    if problem:
+        raise fail(f"{problem.name}: {problem.detail}")
+    try:
+        chosen, notice = build(cfg.agent, directory)
+        store, cfg, opening = start_or_resume(directory, cfg, new)
+    except (AgentError, config_mod.ConfigError) as e:
+        raise fail(str(e)) from None
+    if notice:
+        err.print(notice)
+    err.print(opening)
+    try:
+        result = Loop(directory, cfg, store, chosen, say=lambda line: err.print(line)).run()
+    except RunBusy as e:
+        raise fail(str(e)) from None
+    err.print(f"run {store.run_id} {result.state}: {result.message}")
+    err.print(f"see: autoresearch status {directory}")
+    if result.state != "finished":
+        raise typer.Exit(130 if "Ctrl-C" in result.message else 1)
+
+
+@app.command()
+def status(
+    directory: Workspace,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="A run id; default the latest.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """The iterations of a run, the best, and the cost."""
+    from autoresearch.runs import open_run, snapshot
+    from autoresearch.status_table import render
+
+    try:
+        store = open_run(directory, run_id)
+    except config_mod.ConfigError as e:
+        raise fail(str(e)) from None
+    snap = snapshot(store)
+    if as_json:
+        print(json.dumps(snap, indent=2))
+    else:
+        render(snap, out)
+
+
+def main() -> None:
+    """The console script: known failures end in one line, never a traceback."""
+    from autoresearch.agents.base import AgentError
+    from autoresearch.gitrepo import GitError
+    from autoresearch.runstate import RunBusy
+    from autoresearch.store import StoreError
+    from autoresearch.task import TaskError
+
+    known = (AgentError, GitError, RunBusy, StoreError, TaskError, workspace.WorkspaceError)
+    try:
+        app()
+    except known as e:
+        err.print(f"[red]error:[/red] {e}")
+        sys.exit(1)

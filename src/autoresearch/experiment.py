@@ -44,7 +44,7 @@ def python_path(workspace: Path, cfg: Config) -> str:
     return cfg.python
 
 
-def run_experiment(workspace: Path, cfg: Config, workdir: Path) -> Outcome:
+def run_experiment(workspace: Path, cfg: Config, workdir: Path, on_start=None) -> Outcome:
     """Train workdir/train.py (workdir is already a copy of the workspace) and score it."""
     started = time.time()
     workdir = workdir.absolute()
@@ -56,6 +56,7 @@ def run_experiment(workspace: Path, cfg: Config, workdir: Path) -> Outcome:
         workdir / LOG_NAME,
         max_log_bytes=cfg.max_log_bytes,
         data_dir=task.data_dir(workspace, cfg),
+        on_start=on_start,
     )
     value, reason, status = None, None, OK
     if result.killed:

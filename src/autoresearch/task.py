@@ -39,9 +39,15 @@ def _data_env(workspace: Path, cfg: Config):
                 os.environ["AUTORESEARCH_DATA_DIR"] = old
 
 
+_LOADED: dict[Path, ModuleType] = {}
+
+
 def load_prepare(workspace: Path) -> ModuleType:
-    """Import the workspace's prepare.py (the fixed file) under a private module name."""
-    path = workspace / "prepare.py"
+    """The workspace's prepare.py (the fixed file), imported once per process under a private
+    name: what an experiment later writes to disk cannot change how it is scored."""
+    path = (workspace / "prepare.py").resolve()
+    if path in _LOADED:
+        return _LOADED[path]
     if not path.is_file():
         raise TaskError(f"{path}: not found; the workspace needs a prepare.py with score()")
     name = f"_autoresearch_prepare_{abs(hash(str(path.resolve())))}"
@@ -54,6 +60,7 @@ def load_prepare(workspace: Path) -> ModuleType:
     sys.modules.pop(name, None)
     if not callable(getattr(module, "score", None)):
         raise TaskError(f"{path}: has no score(predictions_path) function")
+    _LOADED[path] = module
     return module
 
 
@@ -68,7 +75,10 @@ def ensure_data(workspace: Path, cfg: Config) -> str:
         return "prepare.py has no ensure_data(); nothing to check"
     with _data_env(workspace, cfg):
         try:
-            return str(module.ensure_data())
+            found = str(module.ensure_data())
+            if callable(getattr(module, "load_labels", None)):
+                module.load_labels()  # into memory now, before any train.py runs
+            return found
         except Exception as err:  # noqa: BLE001 - the task's own message is the one to show
             raise TaskError(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
 

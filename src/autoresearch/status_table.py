@@ -1,0 +1,41 @@
+"""The people's view of `autoresearch status`: a table of iterations, the best, the cost."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+STYLE = {"keep": "green", "baseline": "cyan", "discard": "yellow", "crash": "red", "invalid": "red"}
+
+
+def _num(value, digits=4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def render(snap: dict, console: Console) -> None:
+    metric = snap["metric"]["name"]
+    table = Table(title=f"run {snap['run']} ({snap['state']})")
+    for column in ("iter", "status", metric, "cost $", "agent s", "train s"):
+        table.add_column(column, justify="left" if column == "status" else "right")
+    table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=70)
+    for it in snap["iterations"]:
+        text = it["description"] or ""
+        if it["reason"] and it["status"] in ("crash", "invalid"):
+            text = f"{text} [{it['reason']}]".strip()
+        style = STYLE.get(it["status"], "")
+        table.add_row(
+            str(it["iteration"]),
+            f"[{style}]{it['status']}[/{style}]",
+            _num(it["value"]),
+            _num(it["cost_usd"], 3),
+            _num(it["agent_seconds"], 1),
+            _num(it["train_seconds"], 1),
+            text,
+        )
+    console.print(table)
+    best = snap["best"]
+    cost = "unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"
+    console.print(
+        f"best {metric}: {_num(best['value'])} at iteration {best['iteration']}; "
+        f"cost {cost}; {snap['stop_reason'] or ''}"
+    )
