@@ -113,6 +113,7 @@ def run_training(
     max_log_bytes: int = 2_000_000,
     data_dir: str | None = None,
     script: str = "train.py",
+    on_start=None,
 ) -> RunResult:
     """Run `python script` in workdir; SIGKILL its whole process tree at budget + grace."""
     workdir = workdir.absolute()
@@ -136,6 +137,8 @@ def run_training(
     peak = 0.0
     killed = False
     try:
+        if on_start:
+            on_start(proc.pid)
         root = psutil.Process(proc.pid)
         while proc.poll() is None:
             rss = 0

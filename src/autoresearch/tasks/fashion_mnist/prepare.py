@@ -9,6 +9,7 @@ score without torch. Validation labels are never returned to train.py.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -199,8 +200,14 @@ def score(predictions_path: str | os.PathLike) -> float:
             f"predictions must be class indices in 0..{NUM_CLASSES - 1}, "
             f"got values from {preds.min()} to {preds.max()}"
         )
-    labels = _load("val_labels")
-    return float((preds == labels).mean())
+    return float((preds == load_labels()).mean())
+
+
+@functools.cache
+def load_labels() -> np.ndarray:
+    """The validation labels, for score() only. The orchestrator loads them once, before any
+    training, so a train.py that tampers with the cache on disk cannot change the score."""
+    return _load("val_labels")
 
 
 _IMPORTED_AT = time.time()
