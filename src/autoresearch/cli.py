@@ -29,6 +29,11 @@ Grace = Annotated[
 Python = Annotated[str | None, typer.Option("--python", help="The training interpreter.")]
 DataDir = Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+AgentName = Annotated[
+    str | None,
+    typer.Option("--agent", help="auto, claude, codex, command, anthropic, openai, replay or hpo."),
+]
+Model = Annotated[str | None, typer.Option(help="The agent's model.")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -58,11 +63,20 @@ def init(
 
 
 @app.command()
-def doctor(directory: Workspace, python: Python = None, data_dir: DataDir = None) -> None:
-    """Preflight: one line per check; exit 1 on a failure."""
-    cfg = load_config(directory, python=python, data_dir=data_dir)
+def doctor(
+    directory: Workspace,
+    python: Python = None,
+    data_dir: DataDir = None,
+    agent: AgentName = None,
+    model: Model = None,
+) -> None:
+    """Preflight: one line per check, the agent's included; exit 1 on a failure."""
+    cfg = load_config(
+        directory, python=python, data_dir=data_dir, **{"agent.name": agent, "agent.model": model}
+    )
     failed = False
-    for check in preflight.run_checks(directory, cfg):
+    extra = [("agent", preflight.check_agent)]
+    for check in preflight.run_checks(directory, cfg, extra):
         mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
         out.print(f"{mark} {check.name}: {check.detail}")
         failed |= not check.ok
@@ -119,22 +133,16 @@ def baseline(
         raise typer.Exit(1)
 
 
-Agent = Annotated[
-    str | None,
-    typer.Option("--agent", help="auto, claude, codex, command, anthropic, openai, replay or hpo."),
-]
-
-
 @app.command()
 def run(
     directory: Workspace,
-    agent: Agent = None,
+    agent: AgentName = None,
     iterations: Annotated[int | None, typer.Option(help="Iterations after the baseline.")] = None,
     budget: Budget = None,
     grace: Grace = None,
     python: Python = None,
     data_dir: DataDir = None,
-    model: Annotated[str | None, typer.Option(help="The agent's model.")] = None,
+    model: Model = None,
     max_cost: Annotated[
         float | None, typer.Option("--max-cost", help="Stop at this many $.")
     ] = None,

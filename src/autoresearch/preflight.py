@@ -61,6 +61,19 @@ def check_data(workspace: Path, cfg: Config) -> str:
     return task.ensure_data(workspace, cfg)
 
 
+def check_agent(workspace: Path, cfg: Config) -> str:
+    """The configured agent answers a tiny request (auto: says which one it picked)."""
+    from autoresearch.agents.base import AgentError
+    from autoresearch.agents.factory import build
+
+    try:
+        agent, notice = build(cfg.agent, workspace)
+        answer = agent.check()
+    except AgentError as err:
+        raise ValueError(str(err)) from None
+    return f"{notice}; {answer}" if notice else answer
+
+
 CHECKS: list[tuple[str, Callable[[Path, Config], str]]] = [
     ("workspace", check_files),
     ("interpreter", check_interpreter),
