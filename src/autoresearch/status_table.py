@@ -16,7 +16,7 @@ def render(snap: dict, console: Console) -> None:
     metric = snap["metric"]["name"]
     table = Table(title=f"run {snap['run']} ({snap['state']})")
     for column in ("iter", "status", metric, "cost $", "agent s", "train s"):
-        table.add_column(column, justify="left" if column == "status" else "right")
+        table.add_column(column, justify="left" if column == "status" else "right", no_wrap=True)
     table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=70)
     for it in snap["iterations"]:
         text = it["description"] or ""
