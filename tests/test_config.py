@@ -68,3 +68,11 @@ def test_direction_decides_better(ws):
     assert cfg.better(0.9, 0.8) and not cfg.better(0.8, 0.8) and cfg.better(0.1, None)
     cfg.direction = "minimize"
     assert cfg.better(0.1, 0.2) and not cfg.better(0.3, 0.2)
+
+
+def test_min_improvement_guards_keep_against_noise(ws):
+    cfg = config.load(ws, {"loop.min_improvement": 0.002})
+    assert not cfg.better(0.9015, 0.9, cfg.loop.min_improvement)
+    assert cfg.better(0.9025, 0.9, cfg.loop.min_improvement)
+    cfg.direction = "minimize"
+    assert cfg.better(0.2, 0.21, 0.002) and not cfg.better(0.209, 0.21, 0.002)

@@ -50,6 +50,7 @@ class LoopConfig(_Section):
     max_cost_usd: float | None = Field(default=None, gt=0)
     context: Literal["full", "truncated"] = "full"
     recent_window: int = Field(default=10, ge=0)  # iterations shown with full explanations
+    min_improvement: float = Field(default=0.0, ge=0)  # a keep must beat the best by more than this
 
 
 class Config(_Section):
@@ -63,11 +64,13 @@ class Config(_Section):
     loop: LoopConfig = LoopConfig()
     agent: AgentConfig = AgentConfig()
 
-    def better(self, value: float, incumbent: float | None) -> bool:
-        """Strictly better than the incumbent, in the configured direction."""
+    def better(self, value: float, incumbent: float | None, margin: float = 0.0) -> bool:
+        """Better than the incumbent by more than margin, in the configured direction."""
         if incumbent is None:
             return True
-        return value > incumbent if self.direction == "maximize" else value < incumbent
+        if self.direction == "maximize":
+            return value > incumbent + margin
+        return value < incumbent - margin
 
 
 def _line_of(text: str, key: str) -> str:

@@ -13,6 +13,6 @@ def decide(cfg: Config, outcome: Outcome, incumbent_value: float | None) -> tupl
         return CRASH, f"timeout: {outcome.reason}"
     if outcome.status != OK or outcome.value is None:
         return CRASH, outcome.reason
-    if cfg.better(outcome.value, incumbent_value):
+    if cfg.better(outcome.value, incumbent_value, cfg.loop.min_improvement):
         return KEEP, None
     return DISCARD, None
