@@ -34,9 +34,13 @@ DATA_DIR = find_data()
 def data_env(tmp_path_factory):
     """Every test (and every train.py it starts) sees the real data and a shared cache."""
     cache = tmp_path_factory.mktemp("cache")
-    saved = {k: os.environ.get(k) for k in ("AUTORESEARCH_DATA_DIR", "AUTORESEARCH_CACHE_DIR")}
+    keys = ("AUTORESEARCH_DATA_DIR", "AUTORESEARCH_CACHE_DIR", "OMP_NUM_THREADS")
+    saved = {k: os.environ.get(k) for k in keys}
     os.environ["AUTORESEARCH_DATA_DIR"] = str(DATA_DIR)
     os.environ["AUTORESEARCH_CACHE_DIR"] = str(cache)
+    # One thread per training process: tiny models train faster, and a busy machine (two cores
+    # shared with the test runner) does not stall OpenMP's spinning threads.
+    os.environ["OMP_NUM_THREADS"] = "1"
     yield cache
     for key, value in saved.items():
         if value is None:

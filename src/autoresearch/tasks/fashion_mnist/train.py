@@ -63,7 +63,9 @@ def main() -> None:
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10)
     n = len(x_train)
     epoch, slowest_epoch = 0, 0.0
-    while prepare.time_left() > slowest_epoch * 1.2 + 3:
+    reserve = min(3.0, 0.1 * prepare.budget_seconds())  # for predicting and saving
+    # At least one epoch; then only while another one (with a margin) still fits.
+    while epoch == 0 or prepare.time_left() > slowest_epoch * 1.2 + reserve:
         started = time.time()
         model.train()
         order = torch.randperm(n)
