@@ -125,6 +125,12 @@ def test_whole_loop_with_replay_on_real_data(ws, proposals):
         its[1]["value"]
     )
 
+    # the morning-after report: how it got there, with a plot
+    report = (run_dir / "report.md").read_text()
+    assert "## How it got there" in report and "A hidden layer and Adam converge faster." in report
+    assert "deliberate failure" in report and "+LEARNING_RATE = 0.001" in report
+    assert (run_dir / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     # running again: the run is complete; the replay has nothing more either
     again = cli.invoke(
         app, ["run", str(ws), "--agent", "replay", "--replay-dir", str(proposals), *BUDGET]

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from autoresearch import config as config_mod
 from autoresearch import preflight, workspace
@@ -37,7 +38,7 @@ Model = Annotated[str | None, typer.Option(help="The agent's model.")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -78,7 +79,7 @@ def doctor(
     extra = [("agent", preflight.check_agent)]
     for check in preflight.run_checks(directory, cfg, extra):
         mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
-        out.print(f"{mark} {check.name}: {check.detail}")
+        out.print(f"{mark} {check.name}: {escape(check.detail)}")
         failed |= not check.ok
     if failed:
         raise typer.Exit(1)
@@ -181,13 +182,18 @@ def run(
     except (AgentError, config_mod.ConfigError) as e:
         raise fail(str(e)) from None
     if notice:
-        err.print(notice)
-    err.print(opening)
+        err.print(notice, markup=False)
+    err.print(opening, markup=False)
     try:
-        result = Loop(directory, cfg, store, chosen, say=lambda line: err.print(line)).run()
+        result = Loop(
+            directory, cfg, store, chosen, say=lambda line: err.print(line, markup=False)
+        ).run()
     except RunBusy as e:
         raise fail(str(e)) from None
-    err.print(f"run {store.run_id} {result.state}: {result.message}")
+    from autoresearch.report import write_report
+
+    err.print(f"run {store.run_id} {result.state}: {result.message}", markup=False)
+    err.print(f"report: {write_report(store)}")
     err.print(f"see: autoresearch status {directory}")
     if result.state != "finished":
         raise typer.Exit(130 if "Ctrl-C" in result.message else 1)
@@ -216,6 +222,24 @@ def status(
         render(snap, out)
 
 
+@app.command()
+def report(
+    directory: Workspace,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="A run id; default the latest.")
+    ] = None,
+) -> None:
+    """Write report.md and progress.png for a run (done at the end of each `run` too)."""
+    from autoresearch.report import write_report
+    from autoresearch.runs import open_run
+
+    try:
+        store = open_run(directory, run_id)
+    except config_mod.ConfigError as e:
+        raise fail(str(e)) from None
+    out.print(str(write_report(store)))
+
+
 def main() -> None:
     """The console script: known failures end in one line, never a traceback."""
     from autoresearch.agents.base import AgentError
@@ -228,5 +252,5 @@ def main() -> None:
     try:
         app()
     except known as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         sys.exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 STYLE = {"keep": "green", "baseline": "cyan", "discard": "yellow", "crash": "red", "invalid": "red"}
@@ -16,8 +17,9 @@ def render(snap: dict, console: Console) -> None:
     metric = snap["metric"]["name"]
     table = Table(title=f"run {snap['run']} ({snap['state']})")
     for column in ("iter", "status", metric, "cost $", "agent s", "train s"):
-        table.add_column(column, justify="left" if column == "status" else "right", no_wrap=True)
-    table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=70)
+        justify = "left" if column == "status" else "right"
+        table.add_column(column, justify=justify, no_wrap=True, min_width=max(len(column), 4))
+    table.add_column("description", overflow="ellipsis", max_width=max(20, console.width - 66))
     for it in snap["iterations"]:
         text = it["description"] or ""
         if it["reason"] and it["status"] in ("crash", "invalid"):
@@ -30,12 +32,12 @@ def render(snap: dict, console: Console) -> None:
             _num(it["cost_usd"], 3),
             _num(it["agent_seconds"], 1),
             _num(it["train_seconds"], 1),
-            text,
+            escape(text),  # the agent's words and reasons are text, not markup
         )
     console.print(table)
     best = snap["best"]
     cost = "unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"
     console.print(
         f"best {metric}: {_num(best['value'])} at iteration {best['iteration']}; "
-        f"cost {cost}; {snap['stop_reason'] or ''}"
+        f"cost {cost}; {escape(snap['stop_reason'] or '')}"
     )

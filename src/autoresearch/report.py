@@ -1,0 +1,115 @@
+"""report.md and progress.png: how a run got from the baseline to its best, for the morning after."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from autoresearch.config import Config
+from autoresearch.context import best_so_far, fmt
+from autoresearch.loop import unified_diff
+from autoresearch.records import BASELINE, KEEP, STATUSES, Iteration
+from autoresearch.runs import snapshot
+from autoresearch.store import Store
+
+COLORS = {"baseline": "tab:blue", "keep": "tab:green", "discard": "tab:orange", "crash": "tab:red"}
+
+
+def plot(history: list[Iteration], cfg: Config, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=110)
+    for status, color in COLORS.items():
+        points = [
+            (it.iteration, it.value)
+            for it in history
+            if it.status == status and it.value is not None
+        ]
+        if points:
+            ax.scatter(*zip(*points, strict=True), color=color, label=status, s=28, zorder=3)
+    bests = best_so_far(history, cfg.better)
+    steps = [(it.iteration, b) for it, b in zip(history, bests, strict=True) if b is not None]
+    if steps:
+        ax.step(*zip(*steps, strict=True), where="post", color="black", lw=1.2, label="best so far")
+    values = [it.value for it in history if it.value is not None]
+    failed = [it.iteration for it in history if it.value is None]
+    if failed and values:  # drawn on the floor of the plot
+        ax.scatter(failed, [min(values)] * len(failed), marker="x", color="tab:red",
+                   label="crash / invalid", zorder=3)  # fmt: skip
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(f"{cfg.metric} ({cfg.direction})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
+    snap = snapshot(store)
+    counts = Counter(it.status for it in history)
+    base = history[0] if history else None
+    best = snap["best"]
+    lines = [
+        f"# Run {store.run_id}: {cfg.metric} ({cfg.direction})",
+        "",
+        f"- state: {snap['state']} ({snap['stop_reason'] or ''})",
+        f"- budget: {cfg.budget_secs:g} s per experiment (+{cfg.grace_secs:g} s grace)",
+        f"- iterations: {len(history)} ("
+        + ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
+        + ")",
+        f"- baseline: {fmt(base.value if base else None)}; best: {fmt(best['value'])} "
+        f"at iteration {best['iteration']}",
+        "- agent cost: " + ("unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"),
+        f"- time: {sum(it.wall_seconds for it in history) / 60:.1f} min "
+        f"(agent {sum(it.agent_seconds for it in history) / 60:.1f}, "
+        f"training {sum(it.train_seconds for it in history) / 60:.1f})",
+        "",
+        "![progress](progress.png)",
+        "",
+        "## How it got there: every kept change",
+        "",
+    ]
+    previous = None
+    for it in history:
+        if it.status not in (BASELINE, KEEP):
+            continue
+        delta = "" if previous is None or it.value is None else f" ({it.value - previous:+.4f})"
+        lines += [
+            f"### Iteration {it.iteration}: {fmt(it.value)}{delta}",
+            "",
+            it.explanation.strip(),
+            "",
+        ]
+        previous = it.value if it.value is not None else previous
+    lines += [
+        "## All experiments",
+        "",
+        f"| iter | status | {cfg.metric} | description |",
+        "|---|---|---|---|",
+    ]
+    for it in history:
+        text = it.description.replace("|", "/")
+        if it.reason and it.status not in (BASELINE, KEEP):
+            text += f" ({it.reason.replace('|', '/')[:120]})"
+        lines.append(f"| {it.iteration} | {it.status} | {fmt(it.value)} | {text} |")
+    winner = next((it for it in history if it.iteration == best["iteration"]), None)
+    if base and winner and winner.iteration != base.iteration:
+        lines += ["", "## The best train.py against the baseline", "", "```diff",
+                  unified_diff(base.train_py, winner.train_py).rstrip(), "```"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def write_report(store: Store) -> Path:
+    """Writes report.md and progress.png into the run folder; returns report.md's path."""
+    cfg = Config.model_validate(store.get("config"))
+    history = store.iterations()
+    plot(history, cfg, store.dir / "progress.png")
+    path = store.dir / "report.md"
+    path.write_text(markdown(store, history, cfg))
+    return path
