@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from autoresearch import config as config_mod
 from autoresearch import preflight, workspace
@@ -19,8 +19,9 @@ from autoresearch.experiment import run_experiment
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+# No console markup: agent, server and train.py text is printed as it is.
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+out = Console(highlight=False, soft_wrap=True, markup=False)
 
 Workspace = Annotated[Path, typer.Argument(help="The research workspace folder.")]
 Budget = Annotated[float | None, typer.Option("--budget", help="Training budget in seconds.")]
@@ -38,7 +39,7 @@ Model = Annotated[str | None, typer.Option(help="The agent's model.")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}")
+    err.print(Text.assemble(("error: ", "red"), message))
     return typer.Exit(code)
 
 
@@ -78,8 +79,8 @@ def doctor(
     failed = False
     extra = [("agent", preflight.check_agent)]
     for check in preflight.run_checks(directory, cfg, extra):
-        mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
-        out.print(f"{mark} {check.name}: {escape(check.detail)}")
+        mark = ("ok  ", "green") if check.ok else ("FAIL", "red")
+        out.print(Text.assemble(mark, f" {check.name}: {check.detail}"))
         failed |= not check.ok
     if failed:
         raise typer.Exit(1)
@@ -182,17 +183,17 @@ def run(
     except (AgentError, config_mod.ConfigError) as e:
         raise fail(str(e)) from None
     if notice:
-        err.print(notice, markup=False)
-    err.print(opening, markup=False)
+        err.print(notice)
+    err.print(opening)
     try:
         result = Loop(
-            directory, cfg, store, chosen, say=lambda line: err.print(line, markup=False)
+            directory, cfg, store, chosen, say=lambda line: err.print(line)
         ).run()
     except RunBusy as e:
         raise fail(str(e)) from None
     from autoresearch.report import write_report
 
-    err.print(f"run {store.run_id} {result.state}: {result.message}", markup=False)
+    err.print(f"run {store.run_id} {result.state}: {result.message}")
     err.print(f"report: {write_report(store)}")
     err.print(f"see: autoresearch status {directory}")
     if result.state != "finished":
@@ -252,5 +253,5 @@ def main() -> None:
     try:
         app()
     except known as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        err.print(Text.assemble(("error: ", "red"), str(e)))
         sys.exit(1)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 STYLE = {"keep": "green", "baseline": "cyan", "discard": "yellow", "crash": "red", "invalid": "red"}
 
@@ -27,17 +27,19 @@ def render(snap: dict, console: Console) -> None:
         style = STYLE.get(it["status"], "")
         table.add_row(
             str(it["iteration"]),
-            f"[{style}]{it['status']}[/{style}]",
+            Text(it["status"], style=style),
             _num(it["value"]),
             _num(it["cost_usd"], 3),
             _num(it["agent_seconds"], 1),
             _num(it["train_seconds"], 1),
-            escape(text),  # the agent's words and reasons are text, not markup
+            Text(text),  # the agent's words and reasons are text, not markup
         )
     console.print(table)
     best = snap["best"]
     cost = "unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"
     console.print(
-        f"best {metric}: {_num(best['value'])} at iteration {best['iteration']}; "
-        f"cost {cost}; {escape(snap['stop_reason'] or '')}"
+        Text(
+            f"best {metric}: {_num(best['value'])} at iteration {best['iteration']}; "
+            f"cost {cost}; {snap['stop_reason'] or ''}"
+        )
     )

@@ -1,0 +1,418 @@
+"""Every agent inside the real loop, through the CLI as a user runs it: `autoresearch run`, then
+`autoresearch status --json`. The API agents talk to the fake server on 127.0.0.1; the claude agent
+is tests/bin/claude. Except for hpo's real torch run, train.py is a tiny numpy script, so an
+iteration costs about a second."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from fake_llm_server import FakeLLMServer, anthropic_reply, error_reply, openai_reply
+from typer.testing import CliRunner
+
+from autoresearch.agents.factory import choose
+from autoresearch.cli import app
+from autoresearch.config import AgentConfig
+
+cli = CliRunner()
+FAKE_BIN = Path(__file__).parent / "bin"
+KEY = "sk-test-LOOP-SECRET-0123456789"
+KEY_ENVS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
+
+# The baseline: every image is called class 0, which scores exactly 0.1 (the classes are balanced).
+BASELINE = """\
+import numpy as np
+import prepare
+
+PREDICTION = 0
+prepare.save_predictions(np.full(10000, PREDICTION, dtype=np.int64))
+"""
+# A real improvement that needs no torch: nearest class mean, about 0.68.
+CENTROIDS = """\
+import numpy as np
+import prepare
+
+x, y, x_val = prepare.load_data()
+x = x.reshape(len(x), -1).astype(np.float32)
+v = x_val.reshape(len(x_val), -1).astype(np.float32)
+c = np.stack([x[y == k].mean(0) for k in range(10)])
+distance = (v * v).sum(1)[:, None] - 2 * v @ c.T + (c * c).sum(1)[None, :]
+prepare.save_predictions(distance.argmin(1))
+"""
+WHOLE_REPLY = (
+    "Use a nearest-centroid classifier.\n\nIt needs no training at all.\n\n"
+    f"```python\n{CENTROIDS}```\n"
+)
+WHOLE_EXPLANATION = "Use a nearest-centroid classifier.\n\nIt needs no training at all."
+SEARCH_REPLACE_REPLY = (
+    "Predict class 3 instead.\n<<<<<<< SEARCH\nPREDICTION = 0\n=======\nPREDICTION = 3\n"
+    ">>>>>>> REPLACE\n"
+)
+CLASS_3 = BASELINE.replace("PREDICTION = 0", "PREDICTION = 3")  # also 0.1: a discard
+CLASS_3_REPLY = f"Predict class 3 instead.\n\n```python\n{CLASS_3}```\n"
+NO_CODE = "I would lower the learning rate, but I cannot show you the code."
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch):
+    """No real endpoint or proxy can be reached; both keys are set to a known secret."""
+    for name in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name in KEY_ENVS:
+        monkeypatch.setenv(name, KEY)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+
+@pytest.fixture
+def tiny(ws) -> Path:
+    """The workspace with the numpy-only baseline."""
+    (ws / "train.py").write_text(BASELINE)
+    return ws
+
+
+@pytest.fixture
+def server():
+    with FakeLLMServer() as fake:
+        yield fake
+
+
+def configure(ws: Path, **agent) -> None:
+    """Append an [agent] section to the workspace's autoresearch.toml."""
+    lines = ["", "[agent]", *(f"{key} = {json.dumps(value)}" for key, value in agent.items())]
+    with (ws / "autoresearch.toml").open("a") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def run(ws: Path, *args: str, iterations: int = 1, budget: float = 30):
+    argv = ["run", str(ws), "--iterations", str(iterations), "--budget", str(budget), *args]
+    return cli.invoke(app, argv)
+
+
+def status(ws: Path) -> dict:
+    result = cli.invoke(app, ["status", str(ws), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def status_table(ws: Path) -> tuple[str, str]:
+    """`autoresearch status` as people see it: (the description column, unwrapped; the rest)."""
+    result = cli.invoke(app, ["status", str(ws)])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    return " ".join(row.split("│")[-2].strip() for row in rows), result.stdout
+
+
+def assert_key_nowhere(ws: Path, *outputs: str) -> None:
+    """The API key is in no file of the run (databases and git objects included) and no output."""
+    files = [p for p in (ws / ".autoresearch").rglob("*") if p.is_file()]
+    assert any(p.name == "run.db" for p in files)
+    leaked = [str(p) for p in files if KEY.encode() in p.read_bytes()]
+    assert leaked == []
+    for text in outputs:
+        assert KEY not in text
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def path_without_claude() -> str:
+    dirs = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(d for d in dirs if not shutil.which("claude", path=d))
+
+
+# --- 1. one iteration with each agent ------------------------------------------------------------
+
+# name: (agent settings, the scripted reply, status, tokens in/out, cost of iteration 1)
+API_CASES = {
+    # claude-sonnet-4-6 (the default): $3 / $15 per million tokens
+    "anthropic": (
+        {"name": "anthropic"},
+        anthropic_reply(WHOLE_REPLY, input_tokens=1000, output_tokens=200),
+        "keep", (1000, 200), (1000 * 3 + 200 * 15) / 1e6,
+    ),
+    # gpt-4o (the default): $2.50 / $10 per million tokens
+    "openai": (
+        {"name": "openai"},
+        openai_reply(WHOLE_REPLY, prompt_tokens=1000, completion_tokens=200),
+        "keep", (1000, 200), (1000 * 2.5 + 200 * 10) / 1e6,
+    ),
+    # a local model with no known price: tokens recorded, cost unknown
+    "openai-search-replace": (
+        {"name": "openai", "edit_format": "search-replace", "model": "llama-local"},
+        openai_reply(SEARCH_REPLACE_REPLY, prompt_tokens=700, completion_tokens=50),
+        "discard", (700, 50), None,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(API_CASES))
+def test_one_iteration_with_an_api_agent(tiny, server, case):
+    settings, reply, expected, tokens, cost = API_CASES[case]
+    url = server.url + ("/v1" if settings["name"] == "openai" else "")
+    configure(tiny, base_url=url, max_retries=0, request_timeout_secs=10, **settings)
+    server.add(reply)
+
+    result = run(tiny)
+    assert result.exit_code == 0, result.output
+    assert "1 iterations done" in result.stderr
+
+    snap = status(tiny)
+    assert snap["state"] == "finished"
+    base, it = snap["iterations"]
+    assert (base["status"], base["value"]) == ("baseline", pytest.approx(0.1))
+    assert it["status"] == expected and it["reason"] is None
+    assert (it["tokens_in"], it["tokens_out"]) == tokens
+    if cost is None:
+        assert it["cost_usd"] is None and snap["cost_usd"] is None
+    else:
+        assert it["cost_usd"] == pytest.approx(cost) and snap["cost_usd"] == pytest.approx(cost)
+    if expected == "keep":
+        assert it["value"] > 0.5 and it["explanation"] == WHOLE_EXPLANATION
+        assert snap["best"] == {"iteration": 1, "value": it["value"]}
+        assert it["description"] == "Use a nearest-centroid classifier."
+    else:
+        assert it["value"] == pytest.approx(0.1) and it["explanation"] == "Predict class 3 instead."
+        assert snap["best"]["iteration"] == 0
+    assert it["train_seconds"] > 0
+    run_dir = tiny / ".autoresearch" / "runs" / snap["run"]
+    trained = (run_dir / "iterations" / "0001" / "train.py").read_text()
+    assert trained == (CENTROIDS if expected == "keep" else CLASS_3)
+
+    [request] = server.requests
+    assert request.body["model"] == settings.get(
+        "model", "claude-sonnet-4-6" if settings["name"] == "anthropic" else "gpt-4o"
+    )
+    assert "PREDICTION = 0" in request.body["messages"][0]["content"]  # the incumbent train.py
+    assert KEY in str(request.headers)  # the key was used ...
+    assert_key_nowhere(tiny, result.output)  # ... and stored nowhere
+
+
+def test_one_iteration_with_the_claude_cli(tiny, monkeypatch):
+    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "edit")
+
+    result = run(tiny, "--agent", "claude")
+    assert result.exit_code == 0, result.output
+
+    snap = status(tiny)
+    assert snap["state"] == "finished"
+    it = snap["iterations"][1]
+    assert it["status"] == "discard"  # the edit is harmless: still class 0 everywhere, 0.1
+    assert it["value"] == pytest.approx(0.1)
+    assert it["explanation"] == "Lowered the learning rate to 0.01.\nIt should converge better."
+    assert (it["tokens_in"], it["tokens_out"]) == (10 + 200 + 3000, 400)
+    assert it["cost_usd"] == pytest.approx(0.0123)  # what Claude Code reported
+    assert snap["cost_usd"] == pytest.approx(0.0123)
+    run_dir = tiny / ".autoresearch" / "runs" / snap["run"]
+    trained = (run_dir / "iterations" / "0001" / "train.py").read_text()
+    assert trained == BASELINE + "LEARNING_RATE = 0.01  # fake claude\n"
+    assert_key_nowhere(tiny, result.output)
+
+
+# --- 2. an unusable reply ------------------------------------------------------------------------
+
+
+def test_a_reply_unusable_after_the_repair_round_is_invalid_and_not_trained(tiny, server):
+    configure(tiny, name="anthropic", base_url=server.url, max_retries=0, repair_rounds=1)
+    server.add(
+        anthropic_reply(NO_CODE, input_tokens=100, output_tokens=10),
+        anthropic_reply(NO_CODE, input_tokens=200, output_tokens=10),
+    )
+
+    result = run(tiny)
+    assert result.exit_code == 0, result.output
+    assert len(server.requests) == 2  # the reply, and the one repair round
+
+    snap = status(tiny)
+    assert snap["state"] == "finished"
+    it = snap["iterations"][1]
+    assert it["status"] == "invalid" and it["value"] is None
+    assert it["reason"].startswith("no usable edit in 2 replies: your reply has no ```python block")
+    assert it["train_seconds"] == 0
+    assert (it["tokens_in"], it["tokens_out"]) == (300, 20)
+    assert it["cost_usd"] > 0  # the tokens were paid for all the same
+    run_dir = tiny / ".autoresearch" / "runs" / snap["run"]
+    folder = run_dir / "iterations" / "0001"
+    assert NO_CODE in (folder / "agent_output.txt").read_text()
+    assert not (folder / "train.py").exists() and not (folder / "predictions.npy").exists()
+    assert_key_nowhere(tiny, result.output)
+    descriptions, _ = status_table(tiny)
+    assert "[no usable edit in 2 replies:" in descriptions  # the reason, in the people's view too
+
+
+# --- 3. a dead API and a bad key -------------------------------------------------------------------
+
+
+def test_a_dead_api_makes_an_invalid_iteration_and_the_run_ends_normally(tiny):
+    configure(tiny, name="openai", base_url=closed_port_url(), max_retries=0)
+
+    result = run(tiny, iterations=2)
+    assert result.exit_code == 0, result.output
+    assert "2 iterations done" in result.stderr
+
+    snap = status(tiny)
+    assert snap["state"] == "finished"
+    assert [it["status"] for it in snap["iterations"]] == ["baseline", "invalid", "invalid"]
+    reason = snap["iterations"][1]["reason"]
+    assert reason.startswith("openai API: connection failed: ")
+    assert reason.endswith("(gave up after 1 attempt(s))") and "\n" not in reason
+    assert snap["iterations"][1]["train_seconds"] == 0
+    assert_key_nowhere(tiny, result.output)
+
+
+def test_a_rejected_key_stops_the_run_with_one_line_and_keeps_the_baseline(tiny, server):
+    configure(tiny, name="anthropic", base_url=server.url, max_retries=0)
+    server.add(error_reply(401, f"invalid x-api-key {KEY}"))
+
+    result = run(tiny, iterations=3)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    [line] = [line for line in result.stderr.splitlines() if "authentication failed" in line]
+    assert "HTTP 401" in line and "check ANTHROPIC_API_KEY" in line
+    assert len(server.requests) == 1  # neither retried nor asked again
+
+    snap = status(tiny)
+    assert snap["state"] == "interrupted"
+    assert "check ANTHROPIC_API_KEY" in snap["stop_reason"]
+    assert [it["status"] for it in snap["iterations"]] == ["baseline"]
+    assert snap["iterations"][0]["value"] == pytest.approx(0.1)
+    assert_key_nowhere(tiny, result.output)
+
+
+# --- 4. the cost limit -----------------------------------------------------------------------------
+
+
+def test_the_cost_limit_ends_the_run_before_its_iterations(tiny, server):
+    configure(tiny, name="anthropic", base_url=server.url, max_retries=0)
+    # 100k tokens in, 10k out on claude-sonnet-4-6: $0.30 + $0.15 per proposal
+    for _ in range(3):
+        server.add(anthropic_reply(CLASS_3_REPLY, input_tokens=100_000, output_tokens=10_000))
+
+    result = run(tiny, "--max-cost", "0.25", iterations=3)
+    assert result.exit_code == 0, result.output
+
+    snap = status(tiny)
+    assert snap["state"] == "finished"
+    assert "cost limit" in snap["stop_reason"] and "$0.45" in snap["stop_reason"]
+    assert "cost limit" in result.stderr
+    assert [it["iteration"] for it in snap["iterations"]] == [0, 1]
+    assert snap["cost_usd"] == pytest.approx(0.45)
+    assert len(server.requests) == 1  # the agent was not asked again
+
+
+# --- 5. auto ---------------------------------------------------------------------------------------
+
+
+def test_auto_prefers_claude_then_anthropic_then_openai_then_hpo(monkeypatch):
+    for name in KEY_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", path_without_claude())
+    cfg = AgentConfig()
+    assert choose(cfg)[0] == "hpo"
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    assert choose(cfg) == ("openai", "OPENAI_API_KEY is set")
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    assert choose(cfg) == ("anthropic", "ANTHROPIC_API_KEY is set")
+
+    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
+    assert choose(cfg) == ("claude", "the claude CLI is on PATH")
+
+    monkeypatch.setenv("PATH", path_without_claude())
+    for name in KEY_ENVS:
+        monkeypatch.delenv(name)
+    assert choose(AgentConfig(base_url="http://127.0.0.1:8000/v1"))[0] == "openai"
+
+
+def test_auto_without_any_llm_runs_hpo_on_the_real_train_py(ws, monkeypatch):
+    """The fallback, end to end: the notice, then one real torch training proposed by hpo."""
+    for name in KEY_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", path_without_claude())
+    # The template's first epoch, at batch 32, outlasts a 5 s budget on a small CPU; one at 512
+    # takes about a second. hpo searches the same block either way.
+    template = (ws / "train.py").read_text().replace("BATCH_SIZE = 32 ", "BATCH_SIZE = 512 ")
+    assert "BATCH_SIZE = 512  # int[16, 1024] log" in template
+    (ws / "train.py").write_text(template)
+
+    result = run(ws, "--agent", "auto", "--grace", "10", budget=5)
+    assert result.exit_code == 0, result.output
+    notice = "agent auto: using hpo, because no LLM is configured"
+    assert notice in result.stderr and notice not in result.stdout
+
+    snap = status(ws)
+    assert snap["state"] == "finished"
+    base, it = snap["iterations"]
+    assert base["status"] == "baseline" and base["value"] is not None
+    assert it["explanation"].startswith("HPO (TPE, 1 finished trial): ")
+    assert (ws / "train.py").read_text() == template  # proposals live in the run, not here
+    if it["value"] is None:
+        assert it["status"] == "crash" and it["reason"]
+    else:
+        assert it["status"] == ("keep" if it["value"] > base["value"] else "discard")
+    assert (it["tokens_in"], it["tokens_out"]) == (0, 0)
+    assert it["cost_usd"] == 0  # no LLM, nothing to pay
+    assert it["train_seconds"] > 0
+
+
+# --- 6. doctor -------------------------------------------------------------------------------------
+
+
+def test_doctor_checks_the_agent(ws, server):
+    configure(ws, base_url=server.url + "/v1", max_retries=0, request_timeout_secs=5)
+    server.add(openai_reply("OK", prompt_tokens=10, completion_tokens=1))
+
+    result = cli.invoke(app, ["doctor", str(ws), "--agent", "openai"])
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.output.splitlines() if "agent:" in line]
+    assert line.startswith("ok") and "openai gpt-4o answered in" in line
+    assert server.requests[0].body["max_tokens"] == 16  # a tiny request
+
+
+def test_doctor_fails_on_a_dead_server(ws):
+    configure(ws, base_url=closed_port_url(), max_retries=0, request_timeout_secs=5)
+
+    result = cli.invoke(app, ["doctor", str(ws), "--agent", "openai"])
+    assert result.exit_code == 1
+    *others, last = result.output.splitlines()
+    assert last.startswith("FAIL agent: openai API: connection failed")
+    assert [line.split()[:2] for line in others] == [
+        ["ok", "workspace:"],
+        ["ok", "interpreter:"],
+        ["ok", "data:"],
+    ]
+
+
+# --- what the agent and the server say is printed as text ----------------------------------------
+
+
+def test_brackets_from_the_model_and_the_server_are_printed_as_they_are(tiny, server):
+    """An explanation like "[/INST] ..." and a redacted key are text, not console markup: they
+    neither crash the run nor vanish from its output."""
+    configure(tiny, name="anthropic", base_url=server.url, max_retries=0)
+    reply = CLASS_3_REPLY.replace("Predict", "[/INST] [bold]Predict[/bold]")
+    server.add(anthropic_reply(reply), error_reply(401, f"invalid x-api-key {KEY}"))
+
+    result = run(tiny, iterations=2)
+    assert result.exit_code == 1, result.output
+    assert "iteration 1: training: [/INST] [bold]Predict[/bold] class 3 instead." in result.stderr
+    assert "invalid x-api-key [redacted]); check ANTHROPIC_API_KEY" in result.stderr
+    assert [it["status"] for it in status(tiny)["iterations"]] == ["baseline", "discard"]
+    assert_key_nowhere(tiny, result.output)
+
+    descriptions, table = status_table(tiny)
+    assert "[/INST] [bold]Predict" in descriptions  # (a narrow column may cut the rest short)
+    assert "[redacted]); check ANTHROPIC_API_KEY" in table  # the stop reason
