@@ -186,9 +186,7 @@ def run(
         err.print(notice)
     err.print(opening)
     try:
-        result = Loop(
-            directory, cfg, store, chosen, say=lambda line: err.print(line)
-        ).run()
+        result = Loop(directory, cfg, store, chosen, say=lambda line: err.print(line)).run()
     except RunBusy as e:
         raise fail(str(e)) from None
     from autoresearch.report import write_report

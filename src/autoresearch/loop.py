@@ -19,7 +19,7 @@ from autoresearch.experiment import run_experiment
 from autoresearch.gitrepo import ExperimentRepo
 from autoresearch.records import BASELINE, CRASH, INVALID, KEEP, Iteration
 from autoresearch.results import write_results
-from autoresearch.runstate import RunLock, kill_leftover, mark_inflight
+from autoresearch.runstate import RunLock, kill_leftover, mark_inflight, tag_processes
 from autoresearch.store import Store, incumbent
 from autoresearch.workspace import changed_files, copy_for_experiment, fingerprint
 
@@ -65,7 +65,7 @@ class Loop:
 
     # --- the run ---
     def run(self) -> LoopResult:
-        with RunLock(self.store):
+        with RunLock(self.store), tag_processes(self.store):
             kill_leftover(self.store)
             self.store.set(state=RUNNING, stop_reason=None)
             try:
@@ -82,7 +82,12 @@ class Loop:
         history = self.store.iterations()
         task.ensure_data(self.workspace, self.cfg)
         if not history:
-            history.append(self._record(self._baseline()))
+            self._record(self._baseline(), history)
+        else:  # a kill after an iteration's row, before its last writes: bring them in step
+            kept = [it for it in history if it.status in (KEEP, BASELINE) and it.commit]
+            if kept:
+                self.repo.set_ref("refs/heads/best", kept[-1].commit)
+            write_results(self.store.dir / "results.tsv", history, self.cfg)
         while len(history) - 1 < self.cfg.loop.iterations:
             spent = sum(it.usage.cost_usd or 0.0 for it in history)
             limit = self.cfg.loop.max_cost_usd
@@ -92,7 +97,7 @@ class Loop:
                 it = self._experiment(len(history), history)
             except AgentExhausted as err:
                 return LoopResult(FINISHED, str(err))
-            history.append(self._record(it))
+            self._record(it, history)
         return LoopResult(FINISHED, f"{len(history) - 1} iterations done")
 
     # --- one iteration ---
@@ -193,10 +198,11 @@ class Loop:
         return changed
 
     # --- recording ---
-    def _record(self, it: Iteration) -> Iteration:
+    def _record(self, it: Iteration, history: list[Iteration]) -> None:
+        """Files, git, then the row; appended to history, results.tsv rewritten from it."""
         it.wall_seconds = round(time.time() - it.started_at, 3)
         if it.train_py:
-            parent = self.store.get_iteration(it.parent) if it.parent is not None else None
+            parent = next((h for h in history if h.iteration == it.parent), None)
             files = {name: content.decode() for name, content in self.fixed.items()}
             files["train.py"] = it.train_py
             message = f"iteration {it.iteration}: {it.status} {fmt(it.value)}\n\n{it.explanation}"
@@ -207,10 +213,10 @@ class Loop:
         self.store.record(it)
         mark_inflight(self.store, None)
         shutil.rmtree(self.store.dir / "work" / f"{it.iteration:04d}", ignore_errors=True)
-        write_results(self.store, self.cfg)
+        history.append(it)
+        write_results(self.store.dir / "results.tsv", history, self.cfg)
         value = f"{self.cfg.metric} {fmt(it.value)}"
         self.say(
             f"iteration {it.iteration}: {it.status} {value}"
             + (f" ({it.reason})" if it.reason else "")
         )
-        return it

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 from autoresearch.config import Config
-from autoresearch.store import Store
+from autoresearch.records import Iteration
 
 
-def write_results(store: Store, cfg: Config) -> None:
-    path = store.dir / "results.tsv"
+def write_results(path: Path, history: list[Iteration], cfg: Config) -> None:
+    """Rewrites results.tsv (atomically) from the recorded iterations."""
     tmp = path.with_name("results.tsv.tmp")
     with open(tmp, "w", newline="") as f:
         out = csv.writer(f, delimiter="\t", lineterminator="\n")
         out.writerow(["commit", cfg.metric, "memory_gb", "status", "description"])
-        for it in store.iterations():
+        for it in history:
             out.writerow([
                 (it.commit or "")[:7],
                 "" if it.value is None else f"{it.value:.6f}",

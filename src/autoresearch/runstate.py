@@ -6,10 +6,15 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+from contextlib import contextmanager
 
 import psutil
 
 from autoresearch.store import Store
+
+# Set in the environment of every process a run starts (agents, training and what they start),
+# so that a resume finds what a killed orchestrator left running: a CLI agent still thinking too.
+RUN_ENV = "AUTORESEARCH_RUN"
 
 
 class RunBusy(Exception):
@@ -48,8 +53,37 @@ def mark_inflight(store: Store, iteration: int | None, pid: int | None = None) -
     store.set(inflight={"iteration": iteration, "pid": pid, "created": created})
 
 
+@contextmanager
+def tag_processes(store: Store):
+    """While inside, every process this one starts carries RUN_ENV naming this run."""
+    saved = os.environ.get(RUN_ENV)
+    os.environ[RUN_ENV] = str(store.dir.resolve())
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(RUN_ENV, None)
+        else:
+            os.environ[RUN_ENV] = saved
+
+
 def kill_leftover(store: Store) -> int | None:
-    """SIGKILL the process group a killed orchestrator left training. Returns its pid, if any."""
+    """SIGKILL the process group a killed orchestrator left training, and any other process of
+    this run still alive (an agent it was waiting for). Returns the training pid, if any."""
+    pid = _kill_training(store)
+    tag = str(store.dir.resolve())
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            if proc.environ().get(RUN_ENV) == tag:
+                proc.kill()
+        except psutil.Error:
+            pass  # gone, a zombie, or someone else's
+    return pid
+
+
+def _kill_training(store: Store) -> int | None:
     inflight = store.get("inflight")
     if not inflight or not inflight.get("pid"):
         return None
