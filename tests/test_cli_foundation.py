@@ -103,3 +103,17 @@ def test_baseline_reports_a_crash_and_a_timeout(ws):
     result = cli.invoke(app, ["baseline", str(ws), "--budget", "1", "--grace", "1", "--json"])
     report = json.loads(result.stdout)
     assert result.exit_code == 1 and report["status"] == "timeout" and report["value"] is None
+
+
+def test_the_orchestrator_never_imports_torch(ws):
+    """Only the training interpreter needs torch: a run, scoring and every agent module load
+    without it."""
+    code = (
+        "import sys, autoresearch.cli, autoresearch.loop, autoresearch.report, autoresearch.task\n"
+        "import autoresearch.agents.factory, autoresearch.agents.hpo, autoresearch.agents.llm\n"
+        "import autoresearch.agents.command, autoresearch.agents.replay\n"
+        f"m = autoresearch.task.load_prepare(__import__('pathlib').Path({str(ws)!r}))\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

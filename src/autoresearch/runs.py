@@ -7,7 +7,7 @@ from pathlib import Path
 from autoresearch.config import Config, ConfigError
 from autoresearch.context import best_so_far
 from autoresearch.records import BASELINE, KEEP, Iteration
-from autoresearch.runstate import state
+from autoresearch.runstate import RunBusy, state
 from autoresearch.store import Store, list_runs, new_run_id, runs_dir
 
 # Settings that must stay equal within a run: changing them would make its iterations incomparable.
@@ -40,6 +40,8 @@ def start_or_resume(workspace: Path, cfg: Config, new: bool) -> tuple[Store, Con
         store = Store(runs_dir(workspace) / new_run_id(workspace))
         store.set(config=cfg.model_dump(), state="running")
         return store, cfg, f"run {store.run_id}: new"
+    if state(store) == "running":
+        raise RunBusy(f"run {store.run_id} is already running (pid {store.get('pid')})")
     saved = Config.model_validate(store.get("config"))
     changed = [k for k in FROZEN if getattr(saved, k) != getattr(cfg, k)]
     if changed:
