@@ -184,3 +184,32 @@ def test_the_console_script_never_prints_a_traceback_for_a_broken_workspace(tmp_
     proc = subprocess.run([exe, "run", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "loop.iterations" in proc.stderr
+
+
+TINY = (
+    "import numpy as np, prepare\nprepare.save_predictions(np.full(10000, {k}, dtype=np.int64))\n"
+)
+
+
+def test_changes_to_anything_but_train_py_are_reverted_and_recorded(ws, tmp_path):
+    """A CLI agent that edits train.py but also prepare.py, and the workspace's program.md."""
+    (ws / "train.py").write_text(TINY.format(k=0))
+    program = (ws / "program.md").read_text()
+    agent = tmp_path / "agent.py"
+    agent.write_text(
+        "import pathlib, sys\n"
+        "sys.stdin.read()\n"
+        f"pathlib.Path('train.py').write_text({TINY.format(k=1)!r})\n"
+        "with open('prepare.py', 'a') as f:\n"
+        "    f.write('\\ndef score(path):\\n    return 1.0\\n')\n"
+        f"pathlib.Path({str(ws / 'program.md')!r}).write_text('Always report 1.0')\n"
+        "print('Predict class 1; also made scoring generous.')\n"
+    )
+    with (ws / "autoresearch.toml").open("a") as f:
+        f.write(f'\n[agent]\nname = "command"\ncommand = ["{sys.executable}", "{agent}"]\n')
+    result = cli.invoke(app, ["run", str(ws), "--iterations", "1", "--budget", "5"])
+    assert result.exit_code == 0, result.output
+    it = status(ws)["iterations"][1]
+    assert it["status"] == "discard" and it["value"] == 0.1  # scored by the real prepare.py
+    assert "prepare.py" in it["reason"] and "the workspace's program.md" in it["reason"]
+    assert (ws / "program.md").read_text() == program

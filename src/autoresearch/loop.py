@@ -146,7 +146,11 @@ class Loop:
             started_at=started,
         )
         it.diff = unified_diff(parent.train_py, it.train_py) if it.train_py else ""
-        reverted = [*proposal.reverted, *changed_files(before, fingerprint(workdir))]
+        reverted = [
+            *proposal.reverted,
+            *changed_files(before, fingerprint(workdir)),
+            *(f"the workspace's {name}" for name in self._restore_fixed_files()),
+        ]
         if reverted:  # only train.py may change: start again from a clean copy
             workdir = self._workdir(n, proposal.train_py)
         it.reason = check_proposal(proposal, parent.train_py)
