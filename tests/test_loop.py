@@ -213,3 +213,19 @@ def test_changes_to_anything_but_train_py_are_reverted_and_recorded(ws, tmp_path
     assert it["status"] == "discard" and it["value"] == 0.1  # scored by the real prepare.py
     assert "prepare.py" in it["reason"] and "the workspace's program.md" in it["reason"]
     assert (ws / "program.md").read_text() == program
+
+
+def test_a_changed_prepare_py_stops_a_resume_with_one_line(ws):
+    exe = str(Path(sys.executable).parent / "autoresearch")
+    (ws / "train.py").write_text(TINY.format(k=0))
+    with (ws / "autoresearch.toml").open("a") as f:
+        f.write('\n[agent]\nname = "command"\ncommand = ["true"]\n')
+    base = [exe, "run", str(ws), "--budget", "5"]
+    proc = subprocess.run([*base, "--iterations", "0"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    with (ws / "prepare.py").open("a") as f:
+        f.write("\n# edited\n")
+    proc = subprocess.run([*base, "--iterations", "1"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "prepare.py changed since run" in proc.stderr and "--new" in proc.stderr
+    assert status(ws)["state"] == "finished"  # the run itself is untouched

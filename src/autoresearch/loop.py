@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import hashlib
 import shutil
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from autoresearch.gitrepo import ExperimentRepo
 from autoresearch.records import BASELINE, CRASH, INVALID, KEEP, Iteration
 from autoresearch.results import write_results
 from autoresearch.runstate import RunLock, kill_leftover, mark_inflight, tag_processes
-from autoresearch.store import Store, incumbent
+from autoresearch.store import Store, StoreError, incumbent
 from autoresearch.workspace import changed_files, copy_for_experiment, fingerprint
 
 FIXED_FILES = ("prepare.py", "program.md")
@@ -67,6 +68,7 @@ class Loop:
     def run(self) -> LoopResult:
         with RunLock(self.store), tag_processes(self.store):
             kill_leftover(self.store)
+            self._check_prepare_unchanged()
             self.store.set(state=RUNNING, stop_reason=None)
             try:
                 result = self._iterate_until_done()
@@ -77,6 +79,16 @@ class Loop:
             self.store.set(state=result.state, stop_reason=result.message)
             mark_inflight(self.store, None)
             return result
+
+    def _check_prepare_unchanged(self) -> None:
+        """prepare.py defines the metric: a run's iterations are only comparable under one."""
+        digest = hashlib.sha256(self.fixed["prepare.py"]).hexdigest()
+        if self.store.get("prepare_sha256", digest) != digest:
+            raise StoreError(
+                f"prepare.py changed since run {self.store.run_id} started, so its scores would "
+                "not be comparable; restore it, or start a new run with --new"
+            )
+        self.store.set(prepare_sha256=digest)
 
     def _iterate_until_done(self) -> LoopResult:
         history = self.store.iterations()
