@@ -81,22 +81,20 @@ CHECKS: list[tuple[str, Callable[[Path, Config], str]]] = [
 ]
 
 
-def run_checks(workspace: Path, cfg: Config, extra=()) -> list[Check]:
-    """Every check, in order; each gives one line."""
-    results = []
+def _checks(workspace: Path, cfg: Config, extra):
+    """Each check's result, in order, computed only as far as it is consumed."""
     for name, fn in [*CHECKS, *extra]:
         try:
-            results.append(Check(name, True, fn(workspace, cfg)))
+            yield Check(name, True, fn(workspace, cfg))
         except (ValueError, task.TaskError) as err:
-            results.append(Check(name, False, str(err)))
-    return results
+            yield Check(name, False, str(err))
+
+
+def run_checks(workspace: Path, cfg: Config, extra=()) -> list[Check]:
+    """Every check, in order; each gives one line."""
+    return list(_checks(workspace, cfg, extra))
 
 
 def first_failure(workspace: Path, cfg: Config, extra=()) -> Check | None:
     """Stops at the first failing check (for commands that are about to train)."""
-    for name, fn in [*CHECKS, *extra]:
-        try:
-            fn(workspace, cfg)
-        except (ValueError, task.TaskError) as err:
-            return Check(name, False, str(err))
-    return None
+    return next((check for check in _checks(workspace, cfg, extra) if not check.ok), None)

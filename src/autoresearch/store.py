@@ -125,12 +125,6 @@ class Store:
         ).fetchall()
         return [_to_iteration(dict(zip(columns, row, strict=True))) for row in rows]
 
-    def get_iteration(self, n: int) -> Iteration | None:
-        row = self.db.execute(
-            f"SELECT {_names(_COLUMNS)} FROM iterations WHERE iteration = ?", (n,)
-        ).fetchone()
-        return _to_iteration(dict(zip(_COLUMNS, row, strict=True))) if row else None
-
 
 def _to_iteration(row: dict) -> Iteration:
     usage = Usage(*(row.pop(k) for k in _USAGE))
