@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from autoresearch import config, loop, task, workspace
+from autoresearch import config, experiment, loop, task, workspace
 from autoresearch.agents.base import Proposal, Request
 from autoresearch.gitrepo import ExperimentRepo
 from autoresearch.records import CRASH, DISCARD, INVALID, KEEP, Iteration, Usage
@@ -161,6 +161,7 @@ def measure(size: int, iterations: int, probe: Probe) -> list[dict[str, float]]:
         store.set(config=cfg.model_dump())
         agent = InstantAgent()
         the_loop = loop.Loop(ws, cfg, store, agent, say=lambda _: None)
+        the_loop.start()
         started = time.perf_counter()
         history = fill(the_loop, size)
         filled = time.perf_counter() - started
@@ -198,6 +199,7 @@ def main() -> None:
         (loop, "copy_for_experiment", "copy"),
         (loop, "fingerprint", "fingerprint"),
         (task, "score", "score"),
+        (experiment, "collect_predictions", "score"),
         (ExperimentRepo, "commit", "git"),
         (ExperimentRepo, "set_ref", "git"),
         (Store, "record", "record"),

@@ -26,6 +26,7 @@ def test_doctor_passes_on_a_fresh_workspace(ws):
         "workspace:",
         "interpreter:",
         "data:",
+        "sandbox:",
         "agent:",
     ]
 

@@ -7,6 +7,7 @@ and one class for the rest, so each iteration's score is known without training 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import queue
@@ -20,8 +21,12 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
+from conftest import DATA_DIR
+
+from autoresearch.experiment import experiments_root
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 N = 3
@@ -29,6 +34,12 @@ FLAGS = ["--iterations", str(N), "--budget", "3", "--grace", "1"]
 # (correct, class) for the baseline and iterations 1..N: keep, discard, keep.
 PLAN = [(0, 0), (2000, 0), (0, 1), (4000, 0)]
 STATUSES = ["baseline", "keep", "discard", "keep"]
+
+
+def known_labels(ws: Path) -> None:
+    """The test's own answer key, in the workspace: train.py cannot reach the real labels."""
+    raw = gzip.decompress((DATA_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    np.save(ws / "known.npy", np.frombuffer(raw, dtype=np.uint8, offset=8))
 
 
 def train_script(correct: int, cls: int, wait_for: Path | None = None) -> str:
@@ -46,7 +57,7 @@ def train_script(correct: int, cls: int, wait_for: Path | None = None) -> str:
         ]
     lines += [
         f"preds = np.full(10000, {cls}, dtype=np.int64)",
-        f"preds[:{correct}] = np.load(prepare._cache_file('val_labels'))[:{correct}]",
+        f"preds[:{correct}] = np.load('known.npy')[:{correct}]",
         "prepare.save_predictions(preds)",
     ]
     return "\n".join(lines) + "\n"
@@ -56,6 +67,7 @@ def replay_workspace(ws: Path, tmp_path: Path, hang: int | None = None) -> list[
     """train.py is the baseline of PLAN, proposals 1..N the rest; iteration `hang` hangs once.
     Returns the agent flags."""
     (ws / "train.py").write_text(train_script(*PLAN[0]))
+    known_labels(ws)
     props = tmp_path / "proposals"
     props.mkdir()
     for k in range(1, N + 1):
@@ -144,12 +156,15 @@ def alive(pid: int) -> bool:
 
 
 def processes_in(folder: Path) -> list[psutil.Process]:
-    """Live processes whose working directory is inside folder (training and agents are)."""
-    root = str(folder.resolve())
+    """Live processes working inside folder or one of its runs' experiment directories (training
+    and agents do)."""
+    runs = (folder / ".autoresearch" / "runs").glob("*")
+    roots = [str(folder.resolve()), *(str(experiments_root(run)) for run in runs)]
     found = []
     for proc in psutil.process_iter(["cwd"]):
         cwd = proc.info["cwd"]
-        if cwd and (cwd == root or cwd.startswith(root + os.sep)) and alive(proc.pid):
+        inside = cwd and any(cwd == root or cwd.startswith(root + os.sep) for root in roots)
+        if inside and alive(proc.pid):
             found.append(proc)
     return found
 
@@ -197,7 +212,8 @@ def check_complete(ws: Path, before: dict) -> None:
     folders = sorted(p.name for p in (run_dir(ws) / "iterations").iterdir())
     assert folders == [f"{n:04d}" for n in range(N + 1)]
     assert processes_in(ws) == []
-    assert not (run_dir(ws) / "work").exists() or not any((run_dir(ws) / "work").iterdir())
+    experiments = experiments_root(run_dir(ws))  # no experiment directory is left behind
+    assert not experiments.exists() or [p.name for p in experiments.iterdir()] == ["data"]
 
 
 def resume(ws: Path, flags: list[str], done: int) -> Cli:
@@ -208,7 +224,9 @@ def resume(ws: Path, flags: list[str], done: int) -> Cli:
 
 
 def test_sigkill_during_training_kills_the_leftover_and_reruns_the_iteration(ws, tmp_path):
-    flags = replay_workspace(ws, tmp_path, hang=2)
+    # Unsandboxed: the hanging train.py waits on a file in the host's /tmp, and under bubblewrap
+    # the training dies with its orchestrator (--die-with-parent) and leaves nothing to find.
+    flags = [*replay_workspace(ws, tmp_path, hang=2), "--sandbox", "none"]
     cli = Cli(ws, *flags, *FLAGS)
     cli.wait_for(r"^iteration 2: training")
     wait_until(lambda: (tmp_path / "release.started").exists())
@@ -230,6 +248,7 @@ def test_sigkill_during_training_kills_the_leftover_and_reruns_the_iteration(ws,
 
 def test_sigkill_while_the_agent_thinks(ws, tmp_path):
     (ws / "train.py").write_text(train_script(*PLAN[0]))
+    known_labels(ws)
     scripts = {k: train_script(*PLAN[k]) for k in range(1, N + 1)}
     agent = tmp_path / "agent.py"
     agent.write_text(
@@ -247,7 +266,9 @@ def test_sigkill_while_the_agent_thinks(ws, tmp_path):
     )
     with open(ws / "autoresearch.toml", "a") as f:
         f.write(f'\n[agent]\nname = "command"\ncommand = [{sys.executable!r}, {str(agent)!r}]\n')
-    cli = Cli(ws, *FLAGS)
+    # Unsandboxed: under bubblewrap the agent would die with the orchestrator (--die-with-parent),
+    # and this test is about finding one that did not.
+    cli = Cli(ws, *FLAGS, "--sandbox", "none")
     cli.wait_for(r"^iteration 2: asking command")
     wait_until(lambda: (tmp_path / "thinking").exists())
     cli.kill()
@@ -256,7 +277,7 @@ def test_sigkill_while_the_agent_thinks(ws, tmp_path):
     before = status(ws)
     assert [it["iteration"] for it in before["iterations"]] == [0, 1]
 
-    cli = resume(ws, [], done=1)
+    cli = resume(ws, ["--sandbox", "none"], done=1)
     assert "iteration 2: discard val_accuracy 0.1000" in cli.seen
     check_complete(ws, before)
     assert status(ws)["iterations"][2]["description"] == "Proposal 2: predict more labels."
@@ -297,7 +318,9 @@ def test_resume_repairs_results_and_best_after_a_kill_between_row_and_files(ws, 
 
 
 def test_ctrl_c_interrupts_and_leaves_nothing_running(ws, tmp_path):
-    flags = replay_workspace(ws, tmp_path, hang=2)
+    # Unsandboxed: the hanging train.py waits on a file in the host's /tmp, and under bubblewrap
+    # the training dies with its orchestrator (--die-with-parent) and leaves nothing to find.
+    flags = [*replay_workspace(ws, tmp_path, hang=2), "--sandbox", "none"]
     cli = Cli(ws, *flags, *FLAGS)
     cli.wait_for(r"^iteration 2: training")
     wait_until(lambda: (tmp_path / "release.started").exists())
@@ -316,7 +339,9 @@ def test_ctrl_c_interrupts_and_leaves_nothing_running(ws, tmp_path):
 
 def test_a_second_orchestrator_on_a_running_run_is_refused(ws, tmp_path):
     # A long budget: iteration 1 trains until the second orchestrator has been refused.
-    flags = [*replay_workspace(ws, tmp_path, hang=1), "--iterations", str(N), "--budget", "60"]
+    # Unsandboxed: the hanging train.py waits on a file in the host's /tmp.
+    flags = [*replay_workspace(ws, tmp_path, hang=1), "--sandbox", "none"]
+    flags += ["--iterations", str(N), "--budget", "60"]
     first = Cli(ws, *flags)
     first.wait_for(r"^iteration 1: training")
     wait_until(lambda: (tmp_path / "release.started").exists())

@@ -1,6 +1,7 @@
 """Budget enforcement: every train.py ends by budget + grace and leaves no process behind."""
 
 import json
+import os
 import sys
 import textwrap
 import time
@@ -8,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from autoresearch.runner.local import run_training
+from autoresearch.runner.local import run_training, training_env
 
 BUDGET, GRACE = 1.0, 1.0
 
@@ -74,22 +75,25 @@ def test_a_child_left_behind_by_a_finished_train_py_is_killed(tmp_path):
     assert not any(alive(pid) for pid in spawned_pids(tmp_path))
 
 
-def test_environment_has_the_budget_and_no_secrets(tmp_path, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-hidden-value")
-    monkeypatch.setenv("GITHUB_TOKEN", "ghp-hidden-value")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-other-value")
+def test_environment_is_an_allowlist_with_the_budget(tmp_path, monkeypatch):
+    for name in ("ANTHROPIC_API_KEY", "GITHUB_TOKEN", "AZURE_OPENAI_KEY", "OPENAI_KEY", "GPG_KEY"):
+        monkeypatch.setenv(name, f"{name}-hidden-value")
     monkeypatch.setenv("HARMLESS", "yes")
+    monkeypatch.setenv("PASSED_ON", "on purpose")
+    env = training_env(30, tmp_path, passthrough=["PASSED_ON"])
     result = run(
         tmp_path,
         "import json, os; json.dump(dict(os.environ), open('env.json', 'w'))",
         budget=30,
+        env=env,
     )
     assert result.exit_code == 0
-    env = json.loads((tmp_path / "env.json").read_text())
-    assert env["TRAINING_BUDGET_SECS"] == "30" and env["HARMLESS"] == "yes"
-    assert env["AUTORESEARCH_PREDICTIONS"] == str(tmp_path / "predictions.npy")
-    assert not [k for k in env if "KEY" in k or "TOKEN" in k]
-    assert "hidden-value" not in json.dumps(env)
+    seen = json.loads((tmp_path / "env.json").read_text())
+    assert seen["TRAINING_BUDGET_SECS"] == "30" and seen["PASSED_ON"] == "on purpose"
+    assert seen["AUTORESEARCH_PREDICTIONS"] == str(tmp_path / "predictions.npy")
+    assert seen["HOME"] == str(tmp_path / ".home") and seen["PATH"] == os.environ["PATH"]
+    assert "HARMLESS" not in seen  # not on the allowlist, not passed through
+    assert "hidden-value" not in json.dumps(seen)
 
 
 def test_log_is_capped_and_keeps_the_tail(tmp_path):

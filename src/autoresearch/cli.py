@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +16,7 @@ from rich.text import Text
 
 from autoresearch import config as config_mod
 from autoresearch import preflight, workspace
-from autoresearch.experiment import run_experiment
+from autoresearch.experiment import experiments_root, run_experiment
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
@@ -36,6 +38,9 @@ AgentName = Annotated[
     typer.Option("--agent", help="auto, claude, codex, command, anthropic, openai, replay or hpo."),
 ]
 Model = Annotated[str | None, typer.Option(help="The agent's model.")]
+Sandbox = Annotated[
+    str | None, typer.Option("--sandbox", help="auto, bwrap or none (bubblewrap around train.py).")
+]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -71,10 +76,15 @@ def doctor(
     data_dir: DataDir = None,
     agent: AgentName = None,
     model: Model = None,
+    sandbox: Sandbox = None,
 ) -> None:
     """Preflight: one line per check, the agent's included; exit 1 on a failure."""
     cfg = load_config(
-        directory, python=python, data_dir=data_dir, **{"agent.name": agent, "agent.model": model}
+        directory,
+        python=python,
+        data_dir=data_dir,
+        sandbox=sandbox,
+        **{"agent.name": agent, "agent.model": model},
     )
     failed = False
     extra = [("agent", preflight.check_agent)]
@@ -93,22 +103,32 @@ def baseline(
     grace: Grace = None,
     python: Python = None,
     data_dir: DataDir = None,
+    sandbox: Sandbox = None,
     as_json: Json = False,
 ) -> None:
     """Train train.py once under the budget and print the trusted score."""
     cfg = load_config(
-        directory, budget_secs=budget, grace_secs=grace, python=python, data_dir=data_dir
+        directory,
+        budget_secs=budget,
+        grace_secs=grace,
+        python=python,
+        data_dir=data_dir,
+        sandbox=sandbox,
     )
     problem = preflight.first_failure(directory, cfg)
     if problem:
         raise fail(f"{problem.name}: {problem.detail}")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    workdir = workspace.copy_for_experiment(
-        directory, directory / workspace.STATE_DIR / "baselines" / stamp
-    )
+    baselines = directory / workspace.STATE_DIR / "baselines"
+    baselines.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=baselines))
+    root = experiments_root(out_dir)
+    workdir = workspace.snapshot(directory, root / "work")
     if not as_json:
         err.print(f"training {directory / 'train.py'} for up to {cfg.budget_secs:g}s ...")
-    outcome = run_experiment(directory, cfg, workdir)
+    try:
+        outcome = run_experiment(directory, cfg, workdir, out_dir)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     if as_json:
         print(
             json.dumps(
@@ -150,6 +170,7 @@ def run(
     ] = None,
     context: Annotated[str | None, typer.Option(help="Prompt history: full or truncated.")] = None,
     replay_dir: Annotated[str | None, typer.Option(help="The replay agent's folder.")] = None,
+    sandbox: Sandbox = None,
     new: Annotated[bool, typer.Option("--new", help="Start a new run, not resume.")] = False,
 ) -> None:
     """Run the research loop; run it again to resume an unfinished run."""
@@ -165,6 +186,7 @@ def run(
         grace_secs=grace,
         python=python,
         data_dir=data_dir,
+        sandbox=sandbox,
         **{
             "agent.name": agent,
             "agent.model": model,
@@ -244,10 +266,14 @@ def main() -> None:
     from autoresearch.agents.base import AgentError
     from autoresearch.gitrepo import GitError
     from autoresearch.runstate import RunBusy
+    from autoresearch.sandbox import SandboxError
     from autoresearch.store import StoreError
     from autoresearch.task import TaskError
 
-    known = (AgentError, GitError, RunBusy, StoreError, TaskError, workspace.WorkspaceError)
+    known = (
+        AgentError, GitError, RunBusy, SandboxError, StoreError, TaskError,
+        workspace.WorkspaceError,
+    )  # fmt: skip
     try:
         app()
     except known as e:

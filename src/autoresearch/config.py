@@ -61,6 +61,10 @@ class Config(_Section):
     python: str = "python3"
     data_dir: str | None = None
     max_log_bytes: int = Field(default=2_000_000, ge=10_000)
+    sandbox: Literal["auto", "bwrap", "none"] = "auto"  # bubblewrap around train.py and CLI agents
+    env_passthrough: list[str] = []  # variables train.py gets besides the allowlisted ones
+    max_memory_mb: int | None = Field(default=None, ge=0)  # unset: 75% of the machine; 0: none
+    max_processes: int = Field(default=1024, ge=0)  # processes and threads of the tree; 0: none
     loop: LoopConfig = LoopConfig()
     agent: AgentConfig = AgentConfig()
 

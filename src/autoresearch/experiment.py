@@ -1,17 +1,25 @@
-"""One experiment: train a workspace copy under the budget, then score it in this process."""
+"""One experiment: train a workspace copy under the budget (sandboxed), then score it here."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import signal
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from autoresearch import task
+from autoresearch import sandbox, task
 from autoresearch.config import Config
-from autoresearch.runner.local import LOG_NAME, run_training
+from autoresearch.limits import Limits, default_memory_mb
+from autoresearch.outputs import OutputError, collect_predictions
+from autoresearch.runner.local import LOG_NAME, PREDICTIONS_NAME, run_training, training_env
 
 OK, CRASH, TIMEOUT = "ok", "crash", "timeout"
+FIXED_FILES = ("prepare.py", "program.md")
+DATA_VIEW = "data"  # the folder, beside a run's experiments, that train.py reads its data from
 
 
 @dataclass
@@ -41,38 +49,127 @@ def python_path(workspace: Path, cfg: Config) -> str:
     """The training interpreter; a path with a slash is taken relative to the workspace."""
     if "/" in cfg.python:
         return str((workspace / Path(cfg.python).expanduser()).absolute())
-    return cfg.python
+    return shutil.which(cfg.python) or cfg.python
 
 
-def run_experiment(workspace: Path, cfg: Config, workdir: Path, on_start=None) -> Outcome:
-    """Train workdir/train.py (workdir is already a copy of the workspace) and score it."""
-    started = time.time()
-    workdir = workdir.absolute()
-    result = run_training(
-        python_path(workspace, cfg),
-        workdir,
-        cfg.budget_secs,
-        cfg.grace_secs,
-        workdir / LOG_NAME,
-        max_log_bytes=cfg.max_log_bytes,
-        data_dir=task.data_dir(workspace, cfg),
-        on_start=on_start,
-    )
-    value, reason, status = None, None, OK
-    if result.killed:
-        status, reason = TIMEOUT, result.kill_reason
-    elif result.exit_code != 0:
-        status, reason = CRASH, _exit_reason(result.exit_code, result.error_tail())
-    else:
-        value, reason = task.score(workspace, cfg, result.predictions_path)
-        if value is None:
-            status = CRASH
-    return Outcome(
-        status=status,
-        value=value,
-        reason=reason,
-        train_seconds=round(result.train_seconds, 3),
-        wall_seconds=round(time.time() - started, 3),
-        peak_memory_mb=result.peak_memory_mb,
-        log_path=result.log_path,
-    )
+def experiments_root(key: Path) -> Path:
+    """Where the experiment directories of one run (named by its store folder) live: outside
+    the workspace and the store, so nothing train.py reaches by walking up is a record."""
+    digest = hashlib.sha256(str(key.absolute()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"autoresearch-{os.getuid()}" / f"{key.name}-{digest}"
+
+
+def limits_of(cfg: Config) -> Limits:
+    memory = default_memory_mb() if cfg.max_memory_mb is None else cfg.max_memory_mb
+    return Limits(memory_mb=memory or None, processes=cfg.max_processes or None)
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    if dest.is_file() and dest.stat().st_size == src.stat().st_size:
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+@dataclass
+class Trainer:
+    """How every experiment of a run (or one baseline) is trained: fixed before the first."""
+
+    workspace: Path
+    cfg: Config
+    root: Path  # experiments_root()
+    sandboxed: bool = False
+    warning: str | None = None  # say it on every run: training goes unsandboxed
+    python: str = ""
+    secret: list[Path] = field(default_factory=list)
+    data: Path | None = None  # the data view; None: the task names no training files
+
+    @classmethod
+    def prepare(cls, workspace: Path, cfg: Config, root: Path) -> Trainer:
+        """Resolve the sandbox and build the data view (after task.ensure_data)."""
+        sandboxed, warning = sandbox.resolve(cfg.sandbox)
+        trainer = cls(workspace, cfg, root, sandboxed, warning, python_path(workspace, cfg))
+        trainer.secret = [workspace / ".autoresearch", *task.private_paths(workspace, cfg)]
+        files = task.training_files(workspace, cfg)
+        if files is not None:
+            trainer.data = root / DATA_VIEW
+            for rel, src in files.items():
+                _link_or_copy(src, trainer.data / rel)
+        return trainer
+
+    def env(self, workdir: Path) -> dict[str, str]:
+        extra = {}
+        if self.data is not None:
+            extra["AUTORESEARCH_CACHE_DIR"] = str(self.data)
+        elif (configured := task.data_dir(self.workspace, self.cfg)) is not None:
+            extra["AUTORESEARCH_DATA_DIR"] = configured
+        return training_env(self.cfg.budget_secs, workdir, extra, self.cfg.env_passthrough)
+
+    def wrap(self, workdir: Path):
+        if not self.sandboxed:
+            return None
+        readonly = [workdir / name for name in FIXED_FILES]
+        if self.data is not None:
+            readonly.append(self.data)
+        else:
+            readonly += [Path(p) for p in [task.data_dir(self.workspace, self.cfg)] if p]
+        view = sandbox.training_view(workdir, readonly, self.secret, self.python)
+        return lambda argv: sandbox.command(view, argv, workdir)
+
+    def run(self, workdir: Path, out_dir: Path, on_start=None) -> Outcome:
+        """Train workdir/train.py (workdir is a copy of the workspace); the log and the checked
+        predictions go to out_dir, which train.py cannot reach; score them here."""
+        started = time.time()
+        workdir, out_dir = workdir.absolute(), out_dir.absolute()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result = run_training(
+            self.python,
+            workdir,
+            self.cfg.budget_secs,
+            self.cfg.grace_secs,
+            out_dir / LOG_NAME,
+            max_log_bytes=self.cfg.max_log_bytes,
+            env=self.env(workdir),
+            wrap=self.wrap(workdir),
+            limits=limits_of(self.cfg),
+            on_start=on_start,
+        )
+        value, reason, status = None, None, OK
+        if result.limit_reason:
+            status, reason = CRASH, result.limit_reason
+        elif result.killed:
+            status, reason = TIMEOUT, result.kill_reason
+        elif result.exit_code != 0:
+            status, reason = CRASH, _exit_reason(result.exit_code, result.error_tail())
+        else:
+            value, reason = self._score(workdir, out_dir)
+            if value is None:
+                status = CRASH
+        return Outcome(
+            status=status,
+            value=value,
+            reason=reason,
+            train_seconds=round(result.train_seconds, 3),
+            wall_seconds=round(time.time() - started, 3),
+            peak_memory_mb=result.peak_memory_mb,
+            log_path=result.log_path,
+        )
+
+    def _score(self, workdir: Path, out_dir: Path) -> tuple[float | None, str | None]:
+        kept = out_dir / PREDICTIONS_NAME
+        kept.unlink(missing_ok=True)
+        try:
+            collect_predictions(workdir / PREDICTIONS_NAME, kept)
+        except OutputError as err:
+            return None, f"bad predictions: {err}"
+        return task.score(self.workspace, self.cfg, kept)
+
+
+def run_experiment(workspace: Path, cfg: Config, workdir: Path, out_dir: Path) -> Outcome:
+    """One experiment outside a run (`baseline`, benchmarks): its own trainer."""
+    task.ensure_data(workspace, cfg)
+    return Trainer.prepare(workspace, cfg, workdir.parent).run(workdir, out_dir)

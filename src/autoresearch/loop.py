@@ -11,20 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoresearch import task
+from autoresearch import sandbox, task
 from autoresearch.agents.base import Agent, AgentError, AgentExhausted, Proposal, Request
 from autoresearch.config import Config
 from autoresearch.context import fmt, render_prompt
 from autoresearch.decide import decide
-from autoresearch.experiment import run_experiment
+from autoresearch.experiment import FIXED_FILES, Trainer, experiments_root
 from autoresearch.gitrepo import ExperimentRepo
 from autoresearch.records import BASELINE, CRASH, INVALID, KEEP, Iteration
 from autoresearch.results import write_results
 from autoresearch.runstate import RunLock, kill_leftover, mark_inflight, tag_processes
 from autoresearch.store import Store, StoreError, incumbent
-from autoresearch.workspace import changed_files, copy_for_experiment, fingerprint
+from autoresearch.workspace import changed_files, copy_for_experiment, fingerprint, snapshot
 
-FIXED_FILES = ("prepare.py", "program.md")
+SNAPSHOT = "workspace"  # the run's own copy of the workspace, taken when it starts
 FINISHED, INTERRUPTED, RUNNING = "finished", "interrupted", "running"
 
 
@@ -62,13 +62,16 @@ class Loop:
             workspace, cfg, store, agent, say,
         )  # fmt: skip
         self.repo = ExperimentRepo(store.dir / "repo")
-        self.fixed = {name: (workspace / name).read_bytes() for name in FIXED_FILES}
+        self.source = store.dir / SNAPSHOT
+        self.root = experiments_root(store.dir)
+        self.trainer: Trainer | None = None
+        self.seen_workspace: dict[str, str] | None = None
 
     # --- the run ---
     def run(self) -> LoopResult:
         with RunLock(self.store), tag_processes(self.store):
             kill_leftover(self.store)
-            self._check_prepare_unchanged()
+            self.start()
             self.store.set(state=RUNNING, stop_reason=None)
             try:
                 result = self._iterate_until_done()
@@ -80,9 +83,21 @@ class Loop:
             mark_inflight(self.store, None)
             return result
 
-    def _check_prepare_unchanged(self) -> None:
+    def start(self) -> None:
+        """Before the first iteration: the run's copy of the workspace, the data, the trainer."""
+        # Scores come from the workspace's prepare.py, imported once: it must be the run's.
+        self._check_prepare_unchanged(self.workspace / "prepare.py")
+        if not self.source.is_dir():  # a new run, or one from a release without snapshots
+            snapshot(self.workspace, self.source)
+        self.fixed = {name: (self.source / name).read_bytes() for name in FIXED_FILES}
+        task.ensure_data(self.workspace, self.cfg)
+        self.trainer = Trainer.prepare(self.workspace, self.cfg, self.root)
+        if self.trainer.warning:
+            self.say(f"warning: {self.trainer.warning}")
+
+    def _check_prepare_unchanged(self, prepare: Path) -> None:
         """prepare.py defines the metric: a run's iterations are only comparable under one."""
-        digest = hashlib.sha256(self.fixed["prepare.py"]).hexdigest()
+        digest = hashlib.sha256(prepare.read_bytes()).hexdigest()
         if self.store.get("prepare_sha256", digest) != digest:
             raise StoreError(
                 f"prepare.py changed since run {self.store.run_id} started, so its scores would "
@@ -92,7 +107,6 @@ class Loop:
 
     def _iterate_until_done(self) -> LoopResult:
         history = self.store.iterations()
-        task.ensure_data(self.workspace, self.cfg)
         if not history:
             self._record(self._baseline(), history)
         else:  # a kill after an iteration's row, before its last writes: bring them in step
@@ -114,7 +128,20 @@ class Loop:
 
     # --- one iteration ---
     def _workdir(self, n: int, train_py: str | None) -> Path:
-        return copy_for_experiment(self.workspace, self.store.dir / "work" / f"{n:04d}", train_py)
+        return copy_for_experiment(self.source, self.root / f"{n:04d}", train_py)
+
+    def _note_workspace_changes(self) -> None:
+        """A user may edit the workspace during a run: the run keeps its own copy, and says so."""
+        now = fingerprint(self.workspace, skip=())
+        if self.seen_workspace is None:
+            self.seen_workspace = fingerprint(self.source, skip=())
+        changed = changed_files(self.seen_workspace, now)
+        if changed:
+            self.say(
+                f"note: the workspace changed since this run started ({', '.join(changed[:5])}); "
+                "the run keeps using its own copy (`autoresearch run --new` uses the new files)"
+            )
+            self.seen_workspace = now
 
     def _baseline(self) -> Iteration:
         started = time.time()
@@ -135,15 +162,15 @@ class Loop:
     def _experiment(self, n: int, history: list[Iteration]) -> Iteration:
         started = time.time()
         parent = incumbent(history)
+        self._note_workspace_changes()
         workdir = self._workdir(n, parent.train_py)
         before = fingerprint(workdir)
-        prompt = render_prompt(
-            (self.workspace / "program.md").read_text(), parent, history, self.cfg
-        )
+        prompt = render_prompt(self.fixed["program.md"].decode(), parent, history, self.cfg)
         self.say(f"iteration {n}: asking {self.agent.name} for a proposal")
         proposal = self._propose(Request(
             iteration=n, prompt=prompt, train_py=parent.train_py, workdir=workdir,
             history=history, metric=self.cfg.metric, direction=self.cfg.direction,
+            secret=self.trainer.secret, wrap=self._agent_wrap(workdir),
         ))  # fmt: skip
         it = Iteration(
             iteration=n,
@@ -158,11 +185,7 @@ class Loop:
             started_at=started,
         )
         it.diff = unified_diff(parent.train_py, it.train_py) if it.train_py else ""
-        reverted = [
-            *proposal.reverted,
-            *changed_files(before, fingerprint(workdir)),
-            *(f"the workspace's {name}" for name in self._restore_fixed_files()),
-        ]
+        reverted = [*proposal.reverted, *changed_files(before, fingerprint(workdir))]
         if reverted:  # only train.py may change: start again from a clean copy
             workdir = self._workdir(n, proposal.train_py)
         it.reason = check_proposal(proposal, parent.train_py)
@@ -183,35 +206,32 @@ class Loop:
         except Exception as err:  # noqa: BLE001 - a broken proposal is a recorded invalid one
             return Proposal(None, invalid_reason=f"agent failed: {type(err).__name__}: {err}")
 
+    def _agent_wrap(self, workdir: Path):
+        """CLI agents run under bubblewrap too where training does: labels and stores hidden."""
+        if not self.trainer.sandboxed:
+            return None
+        secret = self.trainer.secret
+
+        def wrap(argv: list[str], scratch: Path) -> list[str]:
+            view = sandbox.agent_view(workdir, scratch, secret, self.workspace)
+            return sandbox.command(view, argv, workdir)
+
+        return wrap
+
     def _train(self, it: Iteration, workdir: Path, incumbent_value: float | None) -> None:
-        outcome = run_experiment(
-            self.workspace,
-            self.cfg,
+        outcome = self.trainer.run(
             workdir,
+            self.store.iteration_dir(it.iteration),
             on_start=lambda pid: mark_inflight(self.store, it.iteration, pid),
         )
         it.status, it.reason = decide(self.cfg, outcome, incumbent_value)
         it.value = outcome.value
-        tampered = self._restore_fixed_files()
+        tampered = [n for n in FIXED_FILES if _read(workdir / n) != self.fixed[n]]
         if tampered:
             it.status, it.value = CRASH, None
-            it.reason = f"integrity: the experiment changed {', '.join(tampered)} (restored)"
+            it.reason = f"integrity: the experiment changed {', '.join(tampered)}"
         it.train_seconds, it.peak_memory_mb = outcome.train_seconds, outcome.peak_memory_mb
-        folder = self.store.iteration_dir(it.iteration)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in (outcome.log_path.name, "predictions.npy"):
-            if (workdir / name).is_file():
-                shutil.copy(workdir / name, folder / name)
-        it.log_path = str(folder / outcome.log_path.name)
-
-    def _restore_fixed_files(self) -> list[str]:
-        changed = []
-        for name, content in self.fixed.items():
-            path = self.workspace / name
-            if not path.is_file() or path.read_bytes() != content:
-                path.write_bytes(content)
-                changed.append(name)
-        return changed
+        it.log_path = str(outcome.log_path)
 
     # --- recording ---
     def _record(self, it: Iteration, history: list[Iteration]) -> None:
@@ -228,7 +248,7 @@ class Loop:
                 self.repo.set_ref("refs/heads/best", it.commit)
         self.store.record(it)
         mark_inflight(self.store, None)
-        shutil.rmtree(self.store.dir / "work" / f"{it.iteration:04d}", ignore_errors=True)
+        shutil.rmtree(self.root / f"{it.iteration:04d}", ignore_errors=True)
         history.append(it)
         write_results(self.store.dir / "results.tsv", history, self.cfg)
         value = f"{self.cfg.metric} {fmt(it.value)}"
@@ -236,3 +256,10 @@ class Loop:
             f"iteration {it.iteration}: {it.status} {value}"
             + (f" ({it.reason})" if it.reason else "")
         )
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    except OSError:
+        return None

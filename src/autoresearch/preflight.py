@@ -13,6 +13,7 @@ from pathlib import Path
 from autoresearch import task
 from autoresearch.config import Config
 from autoresearch.experiment import python_path
+from autoresearch.sandbox_check import check_sandbox
 
 
 @dataclass
@@ -78,6 +79,7 @@ CHECKS: list[tuple[str, Callable[[Path, Config], str]]] = [
     ("workspace", check_files),
     ("interpreter", check_interpreter),
     ("data", check_data),
+    ("sandbox", check_sandbox),
 ]
 
 

@@ -83,6 +83,27 @@ def ensure_data(workspace: Path, cfg: Config) -> str:
             raise TaskError(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
 
 
+def training_files(workspace: Path, cfg: Config) -> dict[str, Path] | None:
+    """What train.py may read ({path under its data folder: source}), or None when the task
+    does not say (then the configured data_dir is shown to train.py as it is)."""
+    module = load_prepare(workspace)
+    if not callable(getattr(module, "training_files", None)):
+        return None
+    with _data_env(workspace, cfg):
+        return {str(k): Path(v) for k, v in module.training_files().items()}
+
+
+def private_paths(workspace: Path, cfg: Config) -> list[Path]:
+    """Where the task keeps what train.py must not read (labels above all)."""
+    module = load_prepare(workspace)
+    configured = data_dir(workspace, cfg)
+    found = [Path(configured)] if configured else []
+    if callable(getattr(module, "private_paths", None)):
+        with _data_env(workspace, cfg):
+            found += [Path(p).expanduser() for p in module.private_paths()]
+    return [(workspace / p).absolute() for p in found]
+
+
 def score(workspace: Path, cfg: Config, predictions: Path) -> tuple[float | None, str | None]:
     """(value, None) for good predictions, (None, one-line reason) for bad ones."""
     module = load_prepare(workspace)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -42,13 +43,29 @@ def _ignore(_dir: str, names: list[str]) -> set[str]:
     return {n for n in names if n in IGNORED or n.endswith(".pyc")}
 
 
+def _write_new(path: Path, data: bytes) -> None:
+    """Write a fresh file: a symlink at path is replaced, never written through."""
+    path.unlink(missing_ok=True)
+    path.write_bytes(data)
+
+
+def snapshot(workspace: Path, dest: Path) -> Path:
+    """A run's own copy of the workspace. Its key files are read through symlinks and stored
+    as regular files, so that no later write can reach the user's files."""
+    copy_for_experiment(workspace, dest)
+    for name in TEMPLATE_FILES:
+        if (dest / name).is_symlink():
+            _write_new(dest / name, (workspace / name).read_bytes())
+    return dest
+
+
 def copy_for_experiment(workspace: Path, dest: Path, train_py: str | None = None) -> Path:
     """A fresh copy of the workspace in dest, with train_py as its train.py when given."""
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(workspace, dest, ignore=_ignore, symlinks=True)
     if train_py is not None:
-        (dest / "train.py").write_text(train_py)
+        _write_new(dest / "train.py", train_py.encode())
     return dest
 
 
@@ -59,7 +76,11 @@ def fingerprint(directory: Path, skip: tuple[str, ...] = ("train.py",)) -> dict[
         rel = path.relative_to(directory)
         if any(part in IGNORED for part in rel.parts) or path.suffix == ".pyc":
             continue
-        if path.is_file() and str(rel) not in skip:
+        if str(rel) in skip:
+            continue
+        if path.is_symlink():  # never read through a link: it may point at /dev/zero
+            out[str(rel)] = "symlink:" + os.readlink(path)
+        elif path.is_file():
             out[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +25,9 @@ class Request:
     history: list[Iteration] = field(default_factory=list)  # every finished iteration, oldest first
     metric: str = "val_accuracy"
     direction: str = "maximize"
+    secret: list[Path] = field(default_factory=list)  # what a CLI agent must not read (labels)
+    # Turns a CLI agent's argv into a sandboxed one, given its scratch folder; None: no sandbox.
+    wrap: Callable[[list[str], Path], list[str]] | None = None
 
 
 @dataclass

@@ -37,8 +37,10 @@ INSTALL_HINTS = {
 # built-in tools that edit files", paths relative to the current directory), --disallowedTools
 # removes the shell and the web from the model's context. Anything that slips through is reverted.
 # Checked against `claude --help` and a real (logged-out) run of Claude Code 2.1.197.
+# Reading is scoped to the experiment directory; the deny rules _argv appends for the labels and
+# the run stores extend the --disallowedTools list, so it must stay last here.
 CLAUDE_ARGS = (
-    "-p --output-format json --allowedTools Read Grep Glob Edit(./train.py) "
+    "-p --output-format json --allowedTools Read(./**) Grep Glob Edit(./train.py) "
     "--disallowedTools Bash WebFetch WebSearch"
 ).split()
 # `codex exec` (openai/codex, codex-rs/exec/src/cli.rs): --json prints JSONL events (turn.completed
@@ -162,10 +164,15 @@ class CommandAgent:
 
     def propose(self, request: Request) -> Proposal:
         prompt = f"{request.prompt.rstrip()}\n\n{_instructions()}"
-        with tempfile.TemporaryDirectory(prefix="autoresearch-agent-") as tmp:
-            saved = Path(tmp) / "before"
+        with (
+            tempfile.TemporaryDirectory(prefix="autoresearch-agent-") as tmp,
+            tempfile.TemporaryDirectory(prefix="autoresearch-saved-") as kept,
+        ):
+            saved = Path(kept) / "before"  # out of the agent's reach, even unsandboxed by path
             shutil.copytree(request.workdir, saved, symlinks=True, ignore=_skipped)
-            argv = self._argv(prompt, Path(tmp))
+            argv = self._argv(prompt, Path(tmp), request.secret)
+            if request.wrap is not None:
+                argv = request.wrap(argv, Path(tmp))
             run = self._run(argv, prompt, request.workdir)
             if run.returncode is None:
                 outcome = _Outcome(reason=f"agent timed out after {self.cfg.timeout_secs:g} s")
@@ -214,10 +221,13 @@ class CommandAgent:
             )
         return f"{self.name}: {_one_line(done.stdout) or 'version unknown'} ({self.executable})"
 
-    def _argv(self, prompt: str, tmp: Path) -> list[str]:
+    def _argv(self, prompt: str, tmp: Path, secret: list[Path]) -> list[str]:
         model = ["--model", self.cfg.model] if self.cfg.model else []
         if self.preset == "claude":
-            return [self.executable, *CLAUDE_ARGS, *model]
+            # Read tools need no approval and reach any path; deny rules ("//" = from the root)
+            # keep Read, Grep and Glob out of the labels and the run stores.
+            denied = [f"Read(/{Path(p).absolute()}/**)" for p in secret]
+            return [self.executable, *CLAUDE_ARGS, *denied, *model]
         if self.preset == "codex":
             return [self.executable, *CODEX_ARGS.split(), str(tmp / LAST_MESSAGE), *model, "-"]
         prompt_file = tmp / "prompt.md"

@@ -1,23 +1,40 @@
-"""Run train.py under a hard budget: own process group, SIGKILL at budget + grace, capped log."""
+"""Run train.py under a hard budget: own process group, SIGKILL at budget + grace, capped log,
+a minimal environment, optional bubblewrap sandbox and memory/process limits; no process of it
+outlives the run."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import re
 import signal
 import subprocess
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from autoresearch.limits import Enforcer, Limits, memory_reason, process_reason
+
 PREDICTIONS_NAME = "predictions.npy"
 LOG_NAME = "train.log"
-SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.IGNORECASE)
+HOME_NAME = ".home"  # train.py's HOME, inside its experiment directory
 TAIL_BYTES = 16_384
 POLL_SECS = 0.1
+# train.py's environment is built from this allowlist, not from the orchestrator's minus a regex.
+ALLOWED_ENV = re.compile(
+    r"PATH|LANG|LANGUAGE|TZ|TERM|LD_LIBRARY_PATH|LC_\w+|CUDA_\w+|NVIDIA_\w+|PYTORCH_\w+|NCCL_\w+"
+    r"|OMP_NUM_THREADS|MKL_NUM_THREADS|OPENBLAS_\w+|NUMEXPR_NUM_THREADS|VECLIB_MAXIMUM_THREADS"
+    r"|AUTORESEARCH_RUN"
+)
+EXPERIMENT_ENV = "AUTORESEARCH_EXPERIMENT"  # marks every process of one training run
+WRAPPER_PROCESSES = 2  # bwrap and its PID-namespace init, when sandboxed
+PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass
@@ -31,27 +48,39 @@ class RunResult:
     peak_memory_mb: float
     log_path: Path
     predictions_path: Path
+    limit_reason: str | None = None  # a memory or process limit ended it
 
     def error_tail(self, lines: int = 1) -> str:
         """The last non-empty lines of the log, for a one-line crash reason."""
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(max(0, f.seek(0, os.SEEK_END) - TAIL_BYTES))
-                text = f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-        kept = [line.strip() for line in text.splitlines() if line.strip()]
-        return " | ".join(kept[-lines:])
+        return log_tail(self.log_path, lines)
 
 
-def training_env(budget_secs: float, predictions: Path, data_dir: str | None) -> dict[str, str]:
-    """The orchestrator's environment without secrets, plus what train.py needs."""
-    env = {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k)}
+def log_tail(path: Path, lines: int = 1) -> str:
+    """The last non-empty lines of a log, joined with " | "."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - TAIL_BYTES))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    kept = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(kept[-lines:])
+
+
+def training_env(
+    budget_secs: float,
+    workdir: Path,
+    extra: dict[str, str] | None = None,
+    passthrough: list[str] | tuple[str, ...] = (),
+) -> dict[str, str]:
+    """A minimal environment: the allowlisted variables, what the user passes through, HOME in
+    the experiment directory, and what train.py needs to know."""
+    env = {k: v for k, v in os.environ.items() if ALLOWED_ENV.fullmatch(k) or k in passthrough}
+    env.update(extra or {})
+    env["HOME"] = str(workdir / HOME_NAME)
     env["TRAINING_BUDGET_SECS"] = f"{budget_secs:g}"
-    env["AUTORESEARCH_PREDICTIONS"] = str(predictions)
+    env["AUTORESEARCH_PREDICTIONS"] = str(workdir / PREDICTIONS_NAME)
     env["PYTHONUNBUFFERED"] = "1"
-    if data_dir:
-        env["AUTORESEARCH_DATA_DIR"] = str(Path(data_dir).expanduser())
     return env
 
 
@@ -93,14 +122,37 @@ def _tree(proc: psutil.Process) -> list[psutil.Process]:
 
 
 def _kill_all(pgid: int, seen: dict[int, psutil.Process]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     for p in seen.values():  # descendants that left the group (setsid) too
-        try:
+        with contextlib.suppress(psutil.Error):
             p.kill()
-        except psutil.Error:
+
+
+_reaper: list[bool] = []
+
+
+def _become_subreaper() -> None:
+    """Orphans of a training tree (double-forked daemons) become our children, so we find them."""
+    if not _reaper:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        _reaper.append(True)
+
+
+def _kill_strays(token: str, seen: dict[int, psutil.Process]) -> None:
+    """Kill and reap every descendant of ours that belongs to this training run."""
+    try:
+        mine = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for p in mine:
+        try:
+            if p.pid in seen or p.environ().get(EXPERIMENT_ENV) == token:
+                p.kill()
+                if p.ppid() == os.getpid():
+                    os.waitpid(p.pid, 0)
+        except (psutil.Error, ChildProcessError):
             pass
 
 
@@ -111,59 +163,78 @@ def run_training(
     grace_secs: float,
     log_path: Path,
     max_log_bytes: int = 2_000_000,
-    data_dir: str | None = None,
+    env: dict[str, str] | None = None,
+    wrap: Callable[[list[str]], list[str]] | None = None,
+    limits: Limits | None = None,
     script: str = "train.py",
     on_start=None,
 ) -> RunResult:
-    """Run `python script` in workdir; SIGKILL its whole process tree at budget + grace."""
+    """Run `python script` in workdir; SIGKILL its whole process tree at budget + grace.
+
+    env: the process's whole environment (default: training_env()); wrap: turns the command
+    line into a sandboxed one; limits: memory and process-count limits for the whole tree."""
     workdir = workdir.absolute()
     predictions = workdir / PREDICTIONS_NAME
     predictions.unlink(missing_ok=True)
-    env = training_env(budget_secs, predictions, data_dir)
+    env = dict(env if env is not None else training_env(budget_secs, workdir))
+    Path(env.get("HOME", workdir / HOME_NAME)).mkdir(exist_ok=True)
+    token = env[EXPERIMENT_ENV] = uuid.uuid4().hex
+    limits = limits or Limits(None, None)
+    enforcer = Enforcer(limits)
+    _become_subreaper()
+    argv = [python, script]
     started = time.time()
     env["AUTORESEARCH_START_TIME"] = repr(started)
     proc = subprocess.Popen(
-        [python, script],
+        wrap(argv) if wrap else argv,
         cwd=workdir,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=enforcer.preexec,
     )
     log = _CappedLog(proc.stdout, log_path, max_log_bytes)
     deadline = started + budget_secs + grace_secs
+    overhead = WRAPPER_PROCESSES if wrap else 0
     seen: dict[int, psutil.Process] = {}
     peak = 0.0
-    killed = False
+    killed, limit_reason = False, None
     try:
         if on_start:
             on_start(proc.pid)
         root = psutil.Process(proc.pid)
         while proc.poll() is None:
-            rss = 0
-            for p in _tree(root):
+            tree, rss = _tree(root), 0
+            for p in tree:
                 seen.setdefault(p.pid, p)
-                try:
+                with contextlib.suppress(psutil.Error):
                     rss += p.memory_info().rss
-                except psutil.Error:
-                    pass
             peak = max(peak, rss / 2**20)
+            if limits.memory_mb and rss > limits.memory_mb * 2**20:
+                limit_reason = memory_reason(limits)
+            elif limits.processes and len(tree) - overhead > limits.processes:
+                limit_reason = process_reason(limits)
+            if limit_reason:
+                break
             if time.time() >= deadline:
                 killed = True
                 break
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(POLL_SECS)
-            except subprocess.TimeoutExpired:
-                pass
     except psutil.NoSuchProcess:
         pass
     finally:
-        # Always: stragglers (a child left sleeping, or Ctrl-C in the orchestrator) die with it.
+        # Always: stragglers (a child left sleeping, a daemon, or Ctrl-C in the orchestrator).
         _kill_all(proc.pid, seen)
         proc.wait()
+        _kill_strays(token, seen)
         train_seconds = time.time() - started
-        log.join(timeout=5)  # an escaped process may still hold the pipe: never wait on it
+        log.join(timeout=5)  # a stray we could not see may still hold the pipe: never wait on it
+        failed = not killed and proc.returncode != 0
+        limit_reason = enforcer.exceeded(failed, log_tail(log_path)) or limit_reason
+        enforcer.close()
     limit = f"{budget_secs:g}s budget + {grace_secs:g}s grace"
     return RunResult(
         exit_code=None if killed else proc.returncode,
@@ -173,4 +244,5 @@ def run_training(
         peak_memory_mb=round(peak, 1),
         log_path=log_path,
         predictions_path=predictions,
+        limit_reason=limit_reason,
     )

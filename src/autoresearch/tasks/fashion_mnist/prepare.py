@@ -1,7 +1,10 @@
 """Fixed infrastructure for the Fashion-MNIST task. Agents never edit this file.
 
 train.py uses:    load_data(), save_predictions(preds), time_left(), budget_seconds()
-the orchestrator: ensure_data() before training, score(path) after it, in its own process.
+the orchestrator: ensure_data() before training, score(path) after it, in its own process;
+                  training_files() and private_paths() to build the sandbox: train.py sees a
+                  cache (AUTORESEARCH_CACHE_DIR) holding only the training files, and none of
+                  the private paths (the raw files and the full cache, with the labels).
 
 Only numpy and the standard library are imported here, so the orchestrator can
 score without torch. Validation labels are never returned to train.py.
@@ -144,8 +147,23 @@ def ensure_data() -> str:
 
 
 def _load(key: str) -> np.ndarray:
-    ensure_data()
+    if not _cache_file(key).is_file():
+        ensure_data()
     return np.load(_cache_file(key))
+
+
+TRAINING_KEYS = ("train_images", "train_labels", "val_images")
+
+
+def training_files() -> dict[str, Path]:
+    """What train.py may read, by its path under the cache folder it is given."""
+    root = cache_dir().parent
+    return {str(_cache_file(key).relative_to(root)): _cache_file(key) for key in TRAINING_KEYS}
+
+
+def private_paths() -> list[Path]:
+    """Where this task keeps what train.py must not read: the raw files and the full cache."""
+    return [cache_dir(), DEBIAN_DIR, *(d for _, d in _candidate_dirs())]
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,62 @@
+"""The sandbox's start-up cost per experiment (target: under 100 ms).
+
+Times a trivial command (`true`, and the training interpreter doing nothing) started plainly and
+inside the training sandbox exactly as an experiment gets it (same view: hidden folders, data
+view, interpreter binds), and prints the medians and the difference. Also times building the
+sandbox's command line, which happens once per experiment.
+
+    python benchmarks/sandbox_startup.py [--repeats 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autoresearch import config, sandbox, task, workspace
+from autoresearch.experiment import Trainer
+
+
+def median_ms(argv: list[str], cwd: Path, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    args = parser.parse_args()
+    problem = sandbox.probe()
+    if problem:
+        sys.exit(f"no sandbox here: {problem}")
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Path(tmp) / "ws"
+        workspace.init(ws, "fashion-mnist", sys.executable)
+        cfg = config.load(ws, {"sandbox": "bwrap"})
+        task.ensure_data(ws, cfg)
+        trainer = Trainer.prepare(ws, cfg, Path(tmp) / "exp")
+        workdir = workspace.copy_for_experiment(ws, Path(tmp) / "exp" / "0001")
+        started = time.perf_counter()
+        wrap = trainer.wrap(workdir)
+        build_ms = (time.perf_counter() - started) * 1000
+        print(f"building the sandbox command line:          {build_ms:7.1f} ms")
+        for label, argv in [("true", ["true"]), ("python -c pass", [sys.executable, "-c", "pass"])]:
+            plain = median_ms(argv, workdir, args.repeats)
+            boxed = median_ms(wrap(argv), workdir, args.repeats)
+            print(
+                f"{label:16s} plain {plain:7.1f} ms   sandboxed {boxed:7.1f} ms   "
+                f"start-up cost {boxed - plain:+7.1f} ms (median of {args.repeats})"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Doctor's sandbox check: what train.py is hidden from and blocked from, proven by running the
+training interpreter inside the sandbox before any training."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from autoresearch import sandbox, task
+from autoresearch.config import Config
+from autoresearch.experiment import Trainer, limits_of
+from autoresearch.limits import Enforcer
+
+PROBE_TIMEOUT_SECS = 180
+UNSANDBOXED = (
+    'off (sandbox = "none"): train.py runs as you; it can read your files, the validation '
+    "labels included, and reach the network"
+)
+
+
+def check_sandbox(workspace: Path, cfg: Config) -> str:
+    try:
+        sandboxed, warning = sandbox.resolve(cfg.sandbox)
+    except sandbox.SandboxError as err:
+        raise ValueError(str(err)) from None
+    limits = limits_of(cfg)
+    enforcer = Enforcer(limits)
+    how = "cgroup" if enforcer.kernel_enforced else "rlimits and a watchdog"
+    enforcer.close()
+    limited = f"limits: {limits.describe()} ({how})"
+    if not sandboxed:
+        return f"WARNING: {warning}; {limited}" if warning else f"{UNSANDBOXED}; {limited}"
+    try:
+        task.ensure_data(workspace, cfg)
+    except task.TaskError:
+        raise ValueError("not checked: it needs the data (see the data check)") from None
+    with tempfile.TemporaryDirectory(prefix="autoresearch-doctor-") as tmp:
+        trainer = Trainer.prepare(workspace, cfg, Path(tmp))
+        workdir = Path(tmp) / "probe"
+        workdir.mkdir()
+        modules = ", ".join(task.required_modules(workspace))
+        code = f"import sys; import {modules}; print(sys.version.split()[0])"
+        argv = trainer.wrap(workdir)([trainer.python, "-c", code])
+        try:
+            done = subprocess.run(
+                argv,
+                cwd=workdir,
+                env=trainer.env(workdir),
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT_SECS,
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise ValueError(f"the sandbox does not start: {err}") from None
+        hidden = [str(p) for p in [*sandbox.private_roots(), *trainer.secret] if p.exists()]
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise ValueError(
+                f"the training interpreter {trainer.python} cannot import {modules} inside the "
+                f"sandbox ({last}); install it outside {', '.join(hidden)}, or set "
+                'sandbox = "none"'
+            )
+        if trainer.data is not None:
+            data = "train.py sees only the task's training files (no validation labels)"
+        else:
+            data = (
+                "the task names no training_files(), so its data folder is visible to train.py "
+                "as it is (labels too, if they are in it)"
+            )
+    return (
+        f"bubblewrap: no network, own PID and IPC namespaces, read-only system, writable "
+        f"experiment folder only; hidden: {', '.join(hidden)}; {data}; {limited}"
+    )
