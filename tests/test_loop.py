@@ -191,28 +191,47 @@ TINY = (
 )
 
 
-def test_changes_to_anything_but_train_py_are_reverted_and_recorded(ws, tmp_path):
-    """A CLI agent that edits train.py but also prepare.py, and the workspace's program.md."""
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+def test_changes_to_anything_but_train_py_are_reverted_and_recorded(ws, tmp_path, mode):
+    """A CLI agent that edits train.py but also prepare.py, and tries the workspace's program.md.
+    The workspace is the user's: never written by the run, and a change to it is not blamed on
+    the iteration; the run keeps its own copy and says so."""
     (ws / "train.py").write_text(TINY.format(k=0))
     program = (ws / "program.md").read_text()
-    agent = tmp_path / "agent.py"
-    agent.write_text(
-        "import pathlib, sys\n"
-        "sys.stdin.read()\n"
-        f"pathlib.Path('train.py').write_text({TINY.format(k=1)!r})\n"
-        "with open('prepare.py', 'a') as f:\n"
-        "    f.write('\\ndef score(path):\\n    return 1.0\\n')\n"
-        f"pathlib.Path({str(ws / 'program.md')!r}).write_text('Always report 1.0')\n"
-        "print('Predict class 1; also made scoring generous.')\n"
-    )
+    agent = Path(__file__).parent / "bin" / "meddler"  # where the agent sandbox can run it
     with (ws / "autoresearch.toml").open("a") as f:
         f.write(f'\n[agent]\nname = "command"\ncommand = ["{sys.executable}", "{agent}"]\n')
-    result = cli.invoke(app, ["run", str(ws), "--iterations", "1", "--budget", "5"])
+    args = ["run", str(ws), "--iterations", "2", "--budget", "5", "--sandbox", mode]
+    result = cli.invoke(app, args, env={"MEDDLE_WITH": str(ws / "program.md")})
     assert result.exit_code == 0, result.output
-    it = status(ws)["iterations"][1]
-    assert it["status"] == "discard" and it["value"] == 0.1  # scored by the real prepare.py
-    assert "prepare.py" in it["reason"] and "the workspace's program.md" in it["reason"]
-    assert (ws / "program.md").read_text() == program
+    first, second = status(ws)["iterations"][1:]
+    assert first["status"] == "discard" and first["value"] == 0.1  # scored by the real prepare.py
+    assert first["reason"] == "reverted the agent's changes to prepare.py"
+    assert second["reason"] == first["reason"]
+    if mode == "bwrap":  # the agent sandbox shows it the workspace read-only
+        assert (ws / "program.md").read_text() == program
+        assert "note: the workspace changed" not in result.output
+    else:  # unsandboxed it could write there; nothing reverts the user's file
+        assert (ws / "program.md").read_text() == "Always report 1.0"
+        assert "note: the workspace changed since this run started (program.md)" in result.output
+    # Every prompt was rendered from the run's own copy of program.md.
+    run = sorted((ws / ".autoresearch" / "runs").iterdir())[-1]
+    assert "Always report 1.0" not in (run / "iterations" / "0002" / "prompt.md").read_text()
+
+
+def test_a_symlinked_train_py_in_the_workspace_is_never_written_through(ws, tmp_path):
+    elsewhere = tmp_path / "mine.py"
+    elsewhere.write_text(TINY.format(k=0))
+    (ws / "train.py").unlink()
+    (ws / "train.py").symlink_to(elsewhere)
+    props = tmp_path / "props"
+    props.mkdir()
+    (props / "001-one.py").write_text(TINY.format(k=1))
+    args = ["run", str(ws), "--iterations", "1", "--budget", "5"]
+    result = cli.invoke(app, [*args, "--agent", "replay", "--replay-dir", str(props)])
+    assert result.exit_code == 0, result.output
+    assert [it["status"] for it in status(ws)["iterations"]] == ["baseline", "discard"]
+    assert elsewhere.read_text() == TINY.format(k=0) and (ws / "train.py").is_symlink()
 
 
 def test_a_changed_prepare_py_stops_a_resume_with_one_line(ws):
