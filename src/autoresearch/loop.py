@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.util import decode_source
 from pathlib import Path
 
 from autoresearch import task
@@ -61,7 +62,7 @@ class Loop:
         self.workspace, self.cfg, self.store, self.agent, self.say = (
             workspace, cfg, store, agent, say,
         )  # fmt: skip
-        self.repo = ExperimentRepo(store.dir / "repo")
+        self.repo = ExperimentRepo(store.dir / "repo", create=store.recorded() == 0)
         self.fixed = {name: (workspace / name).read_bytes() for name in FIXED_FILES}
 
     # --- the run ---
@@ -123,7 +124,7 @@ class Loop:
             iteration=0,
             status=BASELINE,
             explanation="Baseline: train.py as given, unchanged.",
-            train_py=(workdir / "train.py").read_text(),
+            train_py=decode_source((workdir / "train.py").read_bytes()),  # a BOM, as Python
             started_at=started,
         )
         self.say("iteration 0: training the baseline")
@@ -138,7 +139,10 @@ class Loop:
         workdir = self._workdir(n, parent.train_py)
         before = fingerprint(workdir)
         prompt = render_prompt(
-            (self.workspace / "program.md").read_text(), parent, history, self.cfg
+            (self.workspace / "program.md").read_text("utf-8-sig", errors="replace"),
+            parent,
+            history,
+            self.cfg,
         )
         self.say(f"iteration {n}: asking {self.agent.name} for a proposal")
         proposal = self._propose(Request(
@@ -219,7 +223,7 @@ class Loop:
         it.wall_seconds = round(time.time() - it.started_at, 3)
         if it.train_py:
             parent = next((h for h in history if h.iteration == it.parent), None)
-            files = {name: content.decode() for name, content in self.fixed.items()}
+            files: dict[str, str | bytes] = dict(self.fixed)
             files["train.py"] = it.train_py
             message = f"iteration {it.iteration}: {it.status} {fmt(it.value)}\n\n{it.explanation}"
             it.commit = self.repo.commit(files, message, parent.commit if parent else None)
