@@ -132,7 +132,7 @@ def baseline(
             f"peak {outcome.peak_memory_mb:.0f} MB, log {outcome.log_path})"
         )
     else:
-        out.print(f"{outcome.status}: {outcome.reason}  (log {outcome.log_path})")
+        out.print(one_line(f"{outcome.status}: {outcome.reason}  (log {outcome.log_path})"))
     if outcome.status != "ok":
         raise typer.Exit(1)
 
