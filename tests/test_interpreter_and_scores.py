@@ -56,10 +56,11 @@ def test_doctor_kills_what_the_interpreter_left_running_and_does_not_wait_for_it
         pass  # killed and reaped
 
 
-def test_a_train_py_with_a_utf8_bom_passes_doctor_and_trains(ws):
+def test_files_with_a_utf8_bom_pass_doctor_and_train(ws):
     code = "import numpy as np\nimport prepare\nprepare.save_predictions(np.zeros(10000, dtype=np.int64))\n"
     (ws / "train.py").write_bytes(b"\xef\xbb\xbf" + code.encode())
     (ws / "program.md").write_bytes(b"\xef\xbb\xbfGoal: accuracy.\n")
+    (ws / "prepare.py").write_bytes(b"\xef\xbb\xbf" + (ws / "prepare.py").read_bytes())
     proc = cli("doctor", str(ws))
     assert line(proc.stdout, "workspace").startswith("ok   workspace: "), proc.stdout
     baseline = cli("baseline", str(ws), "--budget", "5", "--json")

@@ -110,8 +110,9 @@ def test_a_program_md_that_is_not_utf8_stops_doctor_and_run_before_training(ws):
 
 
 def test_a_program_md_broken_during_a_run_never_crashes_the_recording(ws, tmp_path):
-    """Preflight passed, then program.md became non-UTF-8 (edited mid-run): still recorded."""
-    (ws / "train.py").write_text(CONSTANT)
+    """Preflight passed, then program.md became non-UTF-8 (edited mid-run): still recorded.
+    train.py has a BOM, which Python accepts: the baseline's code is read as Python reads it."""
+    (ws / "train.py").write_bytes(b"\xef\xbb\xbf" + CONSTANT.encode())
     (ws / "program.md").write_bytes(b"\xef\xbb\xbfGoal: accuracy. \xff\xfe\n")  # a BOM, bad bytes
     props = tmp_path / "proposals"
     props.mkdir()
@@ -127,6 +128,7 @@ def test_a_program_md_broken_during_a_run_never_crashes_the_recording(ws, tmp_pa
     assert result.state == "finished"
     its = store.iterations(full=True)
     assert [it.status for it in its] == ["baseline", "discard"]
+    assert its[0].train_py == CONSTANT
     assert "Goal: accuracy. \ufffd\ufffd" in its[1].prompt
     shown = subprocess.run(
         ["git", "--git-dir", str(store.dir / "repo"), "show", f"{its[1].commit}:program.md"],
