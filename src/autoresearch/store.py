@@ -68,7 +68,7 @@ class Store:
     is not a readable run store is left as it is and reported in one line."""
 
     def __init__(self, run_dir: Path, readonly: bool = False):
-        self.dir, self.readonly = run_dir, readonly
+        self.dir = run_dir
         self.path = run_dir / DB_NAME
         self.db = _open(self.path, readonly)
         try:
@@ -125,7 +125,12 @@ class Store:
     # --- meta: the run's settings and state ---
     def get(self, key: str, default=None):
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
-        return json.loads(rows[0][0]) if rows else default
+        try:
+            return json.loads(rows[0][0]) if rows else default
+        except (TypeError, ValueError):
+            raise StoreError(
+                f"{self.path}: its '{key}' setting is unreadable; {_UNTOUCHED}"
+            ) from None
 
     def set(self, **items) -> None:
         self._query(
@@ -200,8 +205,10 @@ def _check_header(path: Path) -> None:
         raise StoreError(f"{path}: cannot be read: {err.strerror}") from None
     if not header:
         raise StoreError(f"{path}: is empty; {_UNTOUCHED}")
-    if not header.startswith(_SQLITE_MAGIC) or len(header) < 100:
+    if not header.startswith(_SQLITE_MAGIC):
         raise StoreError(f"{path}: not an SQLite database; {_UNTOUCHED}")
+    if len(header) < 100:
+        raise StoreError(f"{path}: is truncated ({size} bytes); {_UNTOUCHED}")
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
@@ -242,7 +249,7 @@ def _open(path: Path, readonly: bool) -> sqlite3.Connection:
 
 def _explain(path: Path, err: sqlite3.Error) -> str:
     text = str(err)
-    if "disk is full" in text or "disk I/O error" in text:
+    if "disk is full" in text:
         return f"{path}: cannot be written: {text} (free some space, then run again)"
     if "readonly" in text or "read-only" in text:
         return f"{path}: cannot be written: {text}"
