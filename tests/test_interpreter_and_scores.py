@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import pytest
 
-from autoresearch import config, task
+from autoresearch import config, preflight, task
 from autoresearch.records import Iteration
 from autoresearch.store import Store, runs_dir
 
@@ -105,3 +106,17 @@ def test_status_json_is_strict_json_even_for_an_older_run_with_infinity(ws):
     assert [it["value"] for it in snap["iterations"]] == [None, None]
     assert snap["best"]["value"] is None
     assert os.path.isfile(store.dir / "run.db")
+
+
+def test_an_interpreter_that_hangs_is_stopped_and_killed(ws, cfg, tmp_path, monkeypatch):
+    pid_file = tmp_path / "hang.pid"
+    hang = tmp_path / "hang"
+    hang.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 300\n")
+    hang.chmod(0o755)
+    monkeypatch.setattr(preflight, "PROBE_TIMEOUT_SECS", 2)
+    cfg.python = str(hang)
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="did not answer in 2 s"):
+        preflight.check_interpreter(ws, cfg)
+    assert time.monotonic() - started < 30
+    assert not psutil.pid_exists(int(pid_file.read_text()))  # killed and reaped

@@ -70,7 +70,7 @@ def _probe(python: str, code: str) -> tuple[int | None, str, str]:
                 pass
             proc.wait()
         out.seek(0)
-        err.seek(0)
+        err.seek(max(0, err.seek(0, os.SEEK_END) - 100_000))  # its last lines say why
         return (
             status,
             out.read(100_000).decode(errors="replace"),
