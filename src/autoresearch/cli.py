@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from rich.text import Text
 from autoresearch import config as config_mod
 from autoresearch import preflight, workspace
 from autoresearch.experiment import experiments_root, run_experiment
+from autoresearch.safe_text import one_line, strict_json
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
@@ -44,7 +46,7 @@ Sandbox = Annotated[
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(Text.assemble(("error: ", "red"), message))
+    err.print(Text.assemble(("error: ", "red"), one_line(message)))
     return typer.Exit(code)
 
 
@@ -90,7 +92,7 @@ def doctor(
     extra = [("agent", preflight.check_agent)]
     for check in preflight.run_checks(directory, cfg, extra):
         mark = ("ok  ", "green") if check.ok else ("FAIL", "red")
-        out.print(Text.assemble(mark, f" {check.name}: {check.detail}"))
+        out.print(Text.assemble(mark, f" {check.name}: {one_line(check.detail)}"))
         failed |= not check.ok
     if failed:
         raise typer.Exit(1)
@@ -150,7 +152,7 @@ def baseline(
             f"peak {outcome.peak_memory_mb:.0f} MB, log {outcome.log_path})"
         )
     else:
-        out.print(f"{outcome.status}: {outcome.reason}  (log {outcome.log_path})")
+        out.print(one_line(f"{outcome.status}: {outcome.reason}  (log {outcome.log_path})"))
     if outcome.status != "ok":
         raise typer.Exit(1)
 
@@ -208,12 +210,14 @@ def run(
         err.print(notice)
     err.print(opening)
     try:
-        result = Loop(directory, cfg, store, chosen, say=lambda line: err.print(line)).run()
+        result = Loop(
+            directory, cfg, store, chosen, say=lambda line: err.print(one_line(line))
+        ).run()
     except RunBusy as e:
         raise fail(str(e)) from None
     from autoresearch.report import write_report
 
-    err.print(f"run {store.run_id} {result.state}: {result.message}")
+    err.print(one_line(f"run {store.run_id} {result.state}: {result.message}"))
     err.print(f"report: {write_report(store)}")
     err.print(f"see: autoresearch status {directory}")
     if result.state != "finished":
@@ -238,7 +242,7 @@ def status(
         raise fail(str(e)) from None
     snap = snapshot(store)
     if as_json:
-        print(json.dumps(snap, indent=2))
+        print(strict_json(snap, indent=2))
     else:
         render(snap, out)
 
@@ -249,6 +253,10 @@ def report(
     run_id: Annotated[
         str | None, typer.Option("--run", help="A run id; default the latest.")
     ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for report.md and progress.png; default the run's."),
+    ] = None,
 ) -> None:
     """Write report.md and progress.png for a run (done at the end of each `run` too)."""
     from autoresearch.report import write_report
@@ -258,7 +266,9 @@ def report(
         store = open_run(directory, run_id)
     except config_mod.ConfigError as e:
         raise fail(str(e)) from None
-    out.print(str(write_report(store)))
+    if out_dir is None and not os.access(store.dir, os.W_OK):
+        raise fail(f"{store.dir} is read-only; pass --out DIR to write the report elsewhere")
+    out.print(one_line(str(write_report(store, out_dir))))
 
 
 def main() -> None:
@@ -277,5 +287,9 @@ def main() -> None:
     try:
         app()
     except known as e:
-        err.print(Text.assemble(("error: ", "red"), str(e)))
+        err.print(Text.assemble(("error: ", "red"), one_line(str(e))))
+        sys.exit(1)
+    except OSError as e:  # a full disk, a read-only folder: the file and the reason
+        where = f"{e.filename}: " if e.filename else ""
+        err.print(Text.assemble(("error: ", "red"), one_line(f"{where}{e.strerror or e}")))
         sys.exit(1)

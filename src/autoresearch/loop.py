@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.util import decode_source
 from pathlib import Path
 
 from autoresearch import sandbox, task
@@ -61,7 +62,7 @@ class Loop:
         self.workspace, self.cfg, self.store, self.agent, self.say = (
             workspace, cfg, store, agent, say,
         )  # fmt: skip
-        self.repo = ExperimentRepo(store.dir / "repo")
+        self.repo = ExperimentRepo(store.dir / "repo", create=store.recorded() == 0)
         self.source = store.dir / SNAPSHOT
         self.root = experiments_root(store.dir)
         self.trainer: Trainer | None = None
@@ -150,7 +151,7 @@ class Loop:
             iteration=0,
             status=BASELINE,
             explanation="Baseline: train.py as given, unchanged.",
-            train_py=(workdir / "train.py").read_text(),
+            train_py=decode_source((workdir / "train.py").read_bytes()),  # a BOM, as Python
             started_at=started,
         )
         self.say("iteration 0: training the baseline")
@@ -165,7 +166,8 @@ class Loop:
         self._note_workspace_changes()
         workdir = self._workdir(n, parent.train_py)
         before = fingerprint(workdir)
-        prompt = render_prompt(self.fixed["program.md"].decode(), parent, history, self.cfg)
+        program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")
+        prompt = render_prompt(program, parent, history, self.cfg)
         self.say(f"iteration {n}: asking {self.agent.name} for a proposal")
         proposal = self._propose(Request(
             iteration=n, prompt=prompt, train_py=parent.train_py, workdir=workdir,
@@ -239,7 +241,7 @@ class Loop:
         it.wall_seconds = round(time.time() - it.started_at, 3)
         if it.train_py:
             parent = next((h for h in history if h.iteration == it.parent), None)
-            files = {name: content.decode() for name, content in self.fixed.items()}
+            files: dict[str, str | bytes] = dict(self.fixed)
             files["train.py"] = it.train_py
             message = f"iteration {it.iteration}: {it.status} {fmt(it.value)}\n\n{it.explanation}"
             it.commit = self.repo.commit(files, message, parent.commit if parent else None)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
+import signal
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,35 +30,92 @@ def check_files(workspace: Path, cfg: Config) -> str:
     for name in ("prepare.py", "train.py", "program.md"):
         if not (workspace / name).is_file():
             raise ValueError(f"{workspace / name} is missing")
-    try:
-        ast.parse((workspace / "train.py").read_text())
+    try:  # bytes, as Python reads a script: a BOM or a coding line is fine
+        ast.parse((workspace / "train.py").read_bytes())
     except SyntaxError as err:
         raise ValueError(f"train.py line {err.lineno}: {err.msg}") from None
-    return "prepare.py, train.py, program.md present; train.py parses"
+    try:
+        (workspace / "program.md").read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"program.md is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
+            f"{err.start}); save it as UTF-8"
+        ) from None
+    return "prepare.py, train.py, program.md present; train.py parses; program.md is UTF-8"
+
+
+# The probe prints this marker and its version: only a Python interpreter can.
+_PROBE = "autoresearch-probe"
+PROBE_TIMEOUT_SECS = 60
+
+
+def _probe(python: str, code: str) -> tuple[int | None, str, str]:
+    """Run python -c code in its own process group, with output to files (a child that outlives
+    it cannot hold a pipe open); whatever it started is killed. (exit code or None, out, err)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [python, "-c", code],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        try:
+            status = proc.wait(timeout=PROBE_TIMEOUT_SECS)
+        except subprocess.TimeoutExpired:
+            status = None
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+        out.seek(0)
+        err.seek(max(0, err.seek(0, os.SEEK_END) - 100_000))  # its last lines say why
+        return (
+            status,
+            out.read(100_000).decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
 
 
 def check_interpreter(workspace: Path, cfg: Config) -> str:
     python = python_path(workspace, cfg)
     resolved = shutil.which(python) if "/" not in python else python
-    if not resolved or not os.access(resolved, os.X_OK):
+    if not resolved or not os.access(resolved, os.X_OK) or os.path.isdir(resolved):
         raise ValueError(
             f"training interpreter '{cfg.python}' not found; set `python` in autoresearch.toml "
             "(or --python) to an interpreter that has torch installed"
         )
     modules = task.required_modules(workspace)
-    code = f"import sys; import {', '.join(modules)}; print(sys.version.split()[0])"
+    code = (
+        f"import sys; import {', '.join(modules)}; "
+        f"print('{_PROBE}', sys.implementation.name, '%d.%d.%d' % sys.version_info[:3])"
+    )
     try:
-        proc = subprocess.run([resolved, "-c", code], capture_output=True, text=True, timeout=180)
-    except (OSError, subprocess.TimeoutExpired) as err:
+        returncode, stdout, stderr = _probe(resolved, code)
+    except OSError as err:
         raise ValueError(f"training interpreter '{resolved}' does not run: {err}") from None
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+    if returncode is None:
+        raise ValueError(
+            f"training interpreter '{resolved}' did not answer in {PROBE_TIMEOUT_SECS} s "
+            "(python -c 'import ...; print(version)'); point `python` at a Python interpreter"
+        )
+    if returncode != 0:
+        last = (stderr.strip().splitlines() or [f"exit code {returncode}"])[-1]
         raise ValueError(
             f"training interpreter '{resolved}' cannot import {', '.join(modules)} ({last}); "
             f"install them there (`{resolved} -m pip install ...`) "
             "or point `python` at an interpreter that has them"
         )
-    return f"{resolved} (Python {proc.stdout.strip()}) imports {', '.join(modules)}"
+    found = re.search(rf"^{_PROBE} (\S+) (3\.\d+\.\d+)$", stdout, re.MULTILINE)
+    if not found:
+        raise ValueError(
+            f"training interpreter '{resolved}' is not Python 3: `python -c` did not print its "
+            "version; point `python` at a Python interpreter that has torch installed"
+        )
+    name = "Python" if found[1] == "cpython" else found[1]
+    return f"{resolved} ({name} {found[2]}) imports {', '.join(modules)}"
 
 
 def check_data(workspace: Path, cfg: Config) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from pathlib import Path
 
@@ -10,12 +11,14 @@ from autoresearch.context import best_so_far, fmt
 from autoresearch.loop import unified_diff
 from autoresearch.records import BASELINE, KEEP, STATUSES, Iteration
 from autoresearch.runs import snapshot
-from autoresearch.store import Store
+from autoresearch.safe_text import fenced, markdown_inline, one_line
+from autoresearch.store import Store, write_atomically
 
 COLORS = {"baseline": "tab:blue", "keep": "tab:green", "discard": "tab:orange", "crash": "tab:red"}
 
 
-def plot(history: list[Iteration], cfg: Config, path: Path) -> None:
+def plot(history: list[Iteration], cfg: Config) -> bytes:
+    """progress.png's bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,23 +45,26 @@ def plot(history: list[Iteration], cfg: Config, path: Path) -> None:
                    label="crash / invalid", zorder=3)  # fmt: skip
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
-    ax.set_ylabel(f"{cfg.metric} ({cfg.direction})")
+    ax.set_ylabel(f"{one_line(cfg.metric)} ({cfg.direction})")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
+    return png.getvalue()
 
 
 def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
     snap = snapshot(store)
+    metric = markdown_inline(cfg.metric)
     counts = Counter(it.status for it in history)
     base = history[0] if history else None
     best = snap["best"]
     lines = [
-        f"# Run {store.run_id}: {cfg.metric} ({cfg.direction})",
+        f"# Run {markdown_inline(store.run_id)}: {metric} ({cfg.direction})",
         "",
-        f"- state: {snap['state']} ({snap['stop_reason'] or ''})",
+        f"- state: {snap['state']} ({markdown_inline(snap['stop_reason'] or '')})",
         f"- budget: {cfg.budget_secs:g} s per experiment (+{cfg.grace_secs:g} s grace)",
         f"- iterations: {len(history)} ("
         + ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
@@ -83,33 +89,35 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
         lines += [
             f"### Iteration {it.iteration}: {fmt(it.value)}{delta}",
             "",
-            it.explanation.strip(),
+            fenced(it.explanation.strip()),
             "",
         ]
         previous = it.value if it.value is not None else previous
     lines += [
         "## All experiments",
         "",
-        f"| iter | status | {cfg.metric} | description |",
+        f"| iter | status | {metric} | description |",
         "|---|---|---|---|",
     ]
     for it in history:
-        text = it.description.replace("|", "/")
+        text = markdown_inline(it.description)
         if it.reason and it.status not in (BASELINE, KEEP):
-            text += f" ({it.reason.replace('|', '/')[:120]})"
+            text += f" ({markdown_inline(it.reason[:120])})"
         lines.append(f"| {it.iteration} | {it.status} | {fmt(it.value)} | {text} |")
     winner = next((it for it in history if it.iteration == best["iteration"]), None)
     if base and winner and winner.iteration != base.iteration:
-        lines += ["", "## The best train.py against the baseline", "", "```diff",
-                  unified_diff(base.train_py, winner.train_py).rstrip(), "```"]  # fmt: skip
+        diff = unified_diff(base.train_py, winner.train_py)
+        lines += ["", "## The best train.py against the baseline", "", fenced(diff, "diff")]
     return "\n".join(lines) + "\n"
 
 
-def write_report(store: Store) -> Path:
-    """Writes report.md and progress.png into the run folder; returns report.md's path."""
-    cfg = Config.model_validate(store.get("config"))
+def write_report(store: Store, folder: Path | None = None) -> Path:
+    """Writes report.md and progress.png (each whole or not at all) into folder, by default the
+    run's own; returns report.md's path."""
+    folder = folder or store.dir
+    cfg = store.config()
     history = store.iterations()
-    plot(history, cfg, store.dir / "progress.png")
-    path = store.dir / "report.md"
-    path.write_text(markdown(store, history, cfg))
+    write_atomically(folder / "progress.png", plot(history, cfg))
+    path = folder / "report.md"
+    write_atomically(path, markdown(store, history, cfg).encode())
     return path

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from autoresearch.config import Config
 from autoresearch.records import Iteration
+from autoresearch.safe_text import one_line
+from autoresearch.store import write_atomically
 
 
 def write_results(path: Path, history: list[Iteration], cfg: Config) -> None:
-    """Rewrites results.tsv (atomically) from the recorded iterations."""
-    tmp = path.with_name("results.tsv.tmp")
-    with open(tmp, "w", newline="") as f:
-        out = csv.writer(f, delimiter="\t", lineterminator="\n")
-        out.writerow(["commit", cfg.metric, "memory_gb", "status", "description"])
-        for it in history:
-            out.writerow([
-                (it.commit or "")[:7],
-                "" if it.value is None else f"{it.value:.6f}",
-                "" if it.peak_memory_mb is None else f"{it.peak_memory_mb / 1024:.2f}",
-                it.status,
-                it.description.replace("\t", " "),
-            ])  # fmt: skip
-    tmp.replace(path)
+    """Rewrites results.tsv (atomically) from the recorded iterations; one line per iteration,
+    the description escaped (no tabs, newlines or control characters)."""
+    text = io.StringIO()
+    out = csv.writer(text, delimiter="\t", lineterminator="\n")
+    out.writerow(["commit", one_line(cfg.metric), "memory_gb", "status", "description"])
+    for it in history:
+        out.writerow([
+            (it.commit or "")[:7],
+            "" if it.value is None else f"{it.value:.6f}",
+            "" if it.peak_memory_mb is None else f"{it.peak_memory_mb / 1024:.2f}",
+            it.status,
+            one_line(it.description),
+        ])  # fmt: skip
+    write_atomically(path, text.getvalue().encode())

@@ -14,20 +14,20 @@ from autoresearch.store import Store, list_runs, new_run_id, runs_dir
 FROZEN = ("metric", "direction", "budget_secs", "grace_secs")
 
 
-def latest(workspace: Path) -> Store | None:
+def latest(workspace: Path, readonly: bool = False) -> Store | None:
     found = list_runs(workspace)
-    return Store(found[-1]) if found else None
+    return Store(found[-1], readonly) if found else None
 
 
 def open_run(workspace: Path, run_id: str | None) -> Store:
-    """A named run, or the latest one."""
+    """A named run, or the latest one, opened read-only."""
     if run_id:
         path = runs_dir(workspace) / run_id
         if not (path / "run.db").is_file():
             known = ", ".join(p.name for p in list_runs(workspace)) or "none"
             raise ConfigError(f"no run '{run_id}' in {workspace}; runs: {known}")
-        return Store(path)
-    store = latest(workspace)
+        return Store(path, readonly=True)
+    store = latest(workspace, readonly=True)
     if store is None:
         raise ConfigError(f"{workspace} has no runs yet; start one with `autoresearch run`")
     return store
@@ -37,12 +37,12 @@ def start_or_resume(workspace: Path, cfg: Config, new: bool) -> tuple[Store, Con
     """The run to work on, the settings it runs with, and one line saying which."""
     store = None if new else latest(workspace)
     if store is None:
-        store = Store(runs_dir(workspace) / new_run_id(workspace))
-        store.set(config=cfg.model_dump(), state="running")
+        store = Store.create(runs_dir(workspace) / new_run_id(workspace), cfg.model_dump())
+        store.set(state="running")
         return store, cfg, f"run {store.run_id}: new"
     if state(store) == "running":
         raise RunBusy(f"run {store.run_id} is already running (pid {store.get('pid')})")
-    saved = Config.model_validate(store.get("config"))
+    saved = store.config()
     changed = [k for k in FROZEN if getattr(saved, k) != getattr(cfg, k)]
     if changed:
         was = ", ".join(f"{k}={getattr(saved, k)}" for k in changed)
@@ -57,7 +57,7 @@ def start_or_resume(workspace: Path, cfg: Config, new: bool) -> tuple[Store, Con
 
 def snapshot(store: Store) -> dict:
     """What `status --json` prints."""
-    cfg = Config.model_validate(store.get("config"))
+    cfg = store.config()
     history = store.iterations()
     bests = best_so_far(history, cfg.better)
     best = bests[-1] if bests else None

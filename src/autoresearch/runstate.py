@@ -104,10 +104,12 @@ def state(store: Store) -> str:
     saved = store.get("state", "interrupted")
     if saved != "running":
         return saved
-    try:
-        with open(store.dir / "lock", "w") as f:
+    try:  # opened read-only, not created: reading a run's state writes nothing
+        with open(store.dir / "lock", "rb") as f:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             fcntl.flock(f, fcntl.LOCK_UN)
         return "interrupted"  # nobody holds the lock
+    except FileNotFoundError:
+        return "interrupted"  # nobody ever took it
     except BlockingIOError:
         return "running"

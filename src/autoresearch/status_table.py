@@ -6,6 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from autoresearch.safe_text import one_line
+
 STYLE = {"keep": "green", "baseline": "cyan", "discard": "yellow", "crash": "red", "invalid": "red"}
 
 
@@ -14,8 +16,8 @@ def _num(value, digits=4) -> str:
 
 
 def render(snap: dict, console: Console) -> None:
-    metric = snap["metric"]["name"]
-    table = Table(title=f"run {snap['run']} ({snap['state']})")
+    metric = one_line(snap["metric"]["name"])
+    table = Table(title=Text(one_line(f"run {snap['run']} ({snap['state']})")))
     for column in ("iter", "status", metric, "cost $", "agent s", "train s"):
         justify = "left" if column == "status" else "right"
         table.add_column(column, justify=justify, no_wrap=True, min_width=max(len(column), 4))
@@ -32,7 +34,7 @@ def render(snap: dict, console: Console) -> None:
             _num(it["cost_usd"], 3),
             _num(it["agent_seconds"], 1),
             _num(it["train_seconds"], 1),
-            Text(text),  # the agent's words and reasons are text, not markup
+            Text(one_line(text)),  # the agent's words are text: no markup, no control codes
         )
     console.print(table)
     best = snap["best"]
@@ -40,6 +42,6 @@ def render(snap: dict, console: Console) -> None:
     console.print(
         Text(
             f"best {metric}: {_num(best['value'])} at iteration {best['iteration']}; "
-            f"cost {cost}; {snap['stop_reason'] or ''}"
+            f"cost {cost}; {one_line(snap['stop_reason'] or '')}"
         )
     )

@@ -10,13 +10,19 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from dataclasses import fields
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from autoresearch.config import Config
 from autoresearch.records import BASELINE, KEEP, Iteration, Usage
+from autoresearch.safe_text import encode
 from autoresearch.workspace import STATE_DIR
 
 RUNS = "runs"
+DB_NAME = "run.db"
 _USAGE = ("tokens_in", "tokens_out", "tokens_cached", "cost_usd")
 _COLUMNS = [f.name for f in fields(Iteration) if f.name != "usage"] + list(_USAGE)
 _TYPES = {"iteration": "INTEGER PRIMARY KEY", "status": "TEXT NOT NULL"}
@@ -58,16 +64,45 @@ def new_run_id(workspace: Path) -> str:
 
 
 class Store:
-    def __init__(self, run_dir: Path):
+    """A run's store. Opening one (`Store(dir)`) never creates or changes anything; a file that
+    is not a readable run store is left as it is and reported in one line."""
+
+    def __init__(self, run_dir: Path, readonly: bool = False):
         self.dir = run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = run_dir / DB_NAME
+        self.db = _open(self.path, readonly)
         try:
-            self.db = sqlite3.connect(run_dir / "run.db", timeout=30, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
+            tables = {row[0] for row in self._query("SELECT name FROM sqlite_master")}
+            if not {"meta", "iterations"} <= tables:
+                raise StoreError(f"{self.path}: not an autoresearch run store; {_UNTOUCHED}")
+            if self.get("config") is None:
+                raise StoreError(f"{self.path}: has no run settings; {_UNTOUCHED}")
+        except StoreError:
+            self.db.close()
+            raise
+
+    @classmethod
+    def create(cls, run_dir: Path, config: dict) -> Store:
+        """A new run's store, holding its settings."""
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / DB_NAME
+        if path.exists():
+            raise StoreError(f"{path}: already exists")
+        try:
+            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+                with db:
+                    db.execute(
+                        "INSERT INTO meta (key, value) VALUES ('config', ?)",
+                        (json.dumps(config, allow_nan=False),),
+                    )
+            finally:
+                db.close()
         except sqlite3.Error as err:
-            raise StoreError(f"{run_dir / 'run.db'}: {err}") from None
+            raise StoreError(f"{path}: cannot be created: {err}") from None
+        return cls(run_dir)
 
     @property
     def run_id(self) -> str:
@@ -76,17 +111,49 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def _query(self, sql: str, params=(), many: bool = False) -> list:
+        """One statement; any SQLite failure (a damaged file, a full disk) is one line."""
+        try:
+            if many:
+                with self.db:
+                    self.db.executemany(sql, params)
+                return []
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.Error as err:
+            raise StoreError(_explain(self.path, err)) from None
+
     # --- meta: the run's settings and state ---
     def get(self, key: str, default=None):
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        try:
+            return json.loads(rows[0][0]) if rows else default
+        except (TypeError, ValueError):
+            raise StoreError(
+                f"{self.path}: its '{key}' setting is unreadable; {_UNTOUCHED}"
+            ) from None
 
     def set(self, **items) -> None:
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                [(k, json.dumps(v)) for k, v in items.items()],
-            )
+        self._query(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            [(k, json.dumps(v)) for k, v in items.items()],
+            many=True,
+        )
+
+    def config(self) -> Config:
+        """The settings the run was started (or last resumed) with."""
+        try:
+            return Config.model_validate(self.get("config"))
+        except ValidationError as err:
+            problem = err.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"])
+            raise StoreError(
+                f"{self.path}: its run settings are unreadable ({where}: {problem['msg']}); "
+                f"{_UNTOUCHED}"
+            ) from None
+
+    def recorded(self) -> int:
+        """How many iterations are recorded."""
+        return self._query("SELECT count(*) FROM iterations")[0][0]
 
     # --- iterations ---
     def iteration_dir(self, n: int) -> Path:
@@ -104,26 +171,103 @@ class Store:
             ("agent_output.txt", it.raw_output),
         ]:
             if text:
-                _write_durably(folder / name, text)
-        row = {c: getattr(it, c) for c in _COLUMNS if c not in _USAGE}
+                write_atomically(folder / name, encode(text))
+        row = {c: _to_sql(getattr(it, c)) for c in _COLUMNS if c not in _USAGE}
         row.update({k: getattr(it.usage, k) for k in _USAGE})
         row["finished_at"] = time.time()
+        sql = f"INSERT INTO iterations ({_names(row)}) VALUES ({', '.join('?' * len(row))})"
         try:
             with self.db:
-                self.db.execute(
-                    f"INSERT INTO iterations ({_names(row)}) VALUES ({', '.join('?' * len(row))})",
-                    list(row.values()),
-                )
+                self.db.execute(sql, list(row.values()))
         except sqlite3.IntegrityError:
             raise StoreError(f"iteration {it.iteration} is already recorded") from None
+        except sqlite3.Error as err:
+            raise StoreError(_explain(self.path, err)) from None
 
     def iterations(self, full: bool = False) -> list[Iteration]:
         """Every recorded iteration, oldest first. full=False leaves out prompt, raw output, diff."""
         columns = _COLUMNS if full else _LIGHT
-        rows = self.db.execute(
-            f"SELECT {_names(columns)} FROM iterations ORDER BY iteration"
-        ).fetchall()
-        return [_to_iteration(dict(zip(columns, row, strict=True))) for row in rows]
+        rows = self._query(f"SELECT {_names(columns)} FROM iterations ORDER BY iteration")
+        return [_to_iteration(dict(zip(columns, map(_from_sql, row), strict=True))) for row in rows]
+
+
+_UNTOUCHED = "it was left as it is: restore it from a backup, or start a new run with --new"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    """A missing, empty, foreign or truncated file, found before SQLite could misread it."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
+    except OSError as err:
+        raise StoreError(f"{path}: cannot be read: {err.strerror}") from None
+    if not header:
+        raise StoreError(f"{path}: is empty; {_UNTOUCHED}")
+    if not header.startswith(_SQLITE_MAGIC):
+        raise StoreError(f"{path}: not an SQLite database; {_UNTOUCHED}")
+    if len(header) < 100:
+        raise StoreError(f"{path}: is truncated ({size} bytes); {_UNTOUCHED}")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    valid = header[24:28] == header[92:96]  # the page count is valid only when these agree
+    if valid and size < pages * page_size:
+        raise StoreError(
+            f"{path}: is truncated ({size} of {pages * page_size} bytes); {_UNTOUCHED}"
+        )
+
+
+def _open(path: Path, readonly: bool) -> sqlite3.Connection:
+    """A connection to an existing store. Read-only: opened as usual where the folder is
+    writable (so closing it leaves no -wal/-shm files behind) but refusing writes; else
+    SQLite's read-only, then immutable, mode (a read-only file system)."""
+    _check_header(path)
+    uri = "file:" + urllib.parse.quote(str(path.absolute()))
+    if not readonly:
+        modes = ["?mode=rw"]
+    elif os.access(path.parent, os.W_OK) and os.access(path, os.W_OK):
+        modes = ["?mode=rw", "?mode=ro"]
+    else:
+        modes = ["?mode=ro", "?mode=ro&immutable=1"]
+    for mode in modes:
+        try:
+            db = sqlite3.connect(uri + mode, uri=True, timeout=30, isolation_level=None)
+        except sqlite3.Error as err:
+            raise StoreError(_explain(path, err)) from None
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            db.execute("PRAGMA query_only=ON" if readonly else "PRAGMA synchronous=FULL")
+            return db
+        except sqlite3.Error as err:
+            db.close()
+            if mode == modes[-1]:
+                raise StoreError(_explain(path, err)) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _explain(path: Path, err: sqlite3.Error) -> str:
+    text = str(err)
+    if "disk is full" in text:
+        return f"{path}: cannot be written: {text} (free some space, then run again)"
+    if "readonly" in text or "read-only" in text:
+        return f"{path}: cannot be written: {text}"
+    return f"{path}: cannot be read ({text}); {_UNTOUCHED}"
+
+
+def _to_sql(value):
+    """Text SQLite cannot hold as TEXT (lone surrogates: undecodable bytes) is kept as a BLOB."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass")
+    return value
+
+
+def _from_sql(value):
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
 
 
 def _to_iteration(row: dict) -> Iteration:
@@ -136,13 +280,19 @@ def _to_iteration(row: dict) -> Iteration:
     return Iteration(**row, usage=usage)
 
 
-def _write_durably(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+def write_atomically(path: Path, data: bytes) -> None:
+    """path holds data, or what it held before: never a part (a full disk, a kill mid-write)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def incumbent(history: list[Iteration]) -> Iteration | None:

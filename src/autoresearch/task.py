@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import sys
 from contextlib import contextmanager
@@ -113,6 +114,6 @@ def score(workspace: Path, cfg: Config, predictions: Path) -> tuple[float | None
         except Exception as err:  # noqa: BLE001 - bad predictions are a recorded crash
             text = str(err).splitlines()[0] if str(err) else type(err).__name__
             return None, f"bad predictions: {text}"
-    if value != value:  # NaN
-        return None, "bad predictions: the score is NaN"
+    if not math.isfinite(value):
+        return None, f"bad predictions: the score is {value} (not a finite number)"
     return value, None
