@@ -284,6 +284,7 @@ FLOOD = """
         print("fork refused:", err)
         raise
     print("started", len(children))
+    import time; time.sleep(1)  # a flood that lasts: a watchdog polls every 0.1 s
     prepare.save_predictions(np.zeros(10000, dtype=np.int64))
 """
 

@@ -6,9 +6,6 @@ import ast
 import os
 import re
 import shutil
-import signal
-import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +13,7 @@ from pathlib import Path
 from autoresearch import task
 from autoresearch.config import Config
 from autoresearch.experiment import python_path
+from autoresearch.probe import run_quietly
 from autoresearch.sandbox_check import check_sandbox
 
 
@@ -50,33 +48,8 @@ PROBE_TIMEOUT_SECS = 60
 
 
 def _probe(python: str, code: str) -> tuple[int | None, str, str]:
-    """Run python -c code in its own process group, with output to files (a child that outlives
-    it cannot hold a pipe open); whatever it started is killed. (exit code or None, out, err)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            [python, "-c", code],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-        )
-        try:
-            status = proc.wait(timeout=PROBE_TIMEOUT_SECS)
-        except subprocess.TimeoutExpired:
-            status = None
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            proc.wait()
-        out.seek(0)
-        err.seek(max(0, err.seek(0, os.SEEK_END) - 100_000))  # its last lines say why
-        return (
-            status,
-            out.read(100_000).decode(errors="replace"),
-            err.read().decode(errors="replace"),
-        )
+    """python -c code, contained: (exit code or None, out, err)."""
+    return run_quietly([python, "-c", code], PROBE_TIMEOUT_SECS)
 
 
 def check_interpreter(workspace: Path, cfg: Config) -> str:

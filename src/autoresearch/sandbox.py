@@ -17,6 +17,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autoresearch.probe import run_quietly
+
 MODES = ("auto", "bwrap", "none")
 AUTO, BWRAP, NONE = MODES
 PROBE_TIMEOUT_SECS = 15
@@ -121,11 +123,9 @@ def interpreter_paths(python: str) -> tuple[Path, ...]:
         "sys.exec_prefix, *sys.path]))"
     )
     try:
-        done = subprocess.run(
-            [python, "-c", code], capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECS
-        )
-        found = json.loads(done.stdout.strip().splitlines()[-1])
-    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        _status, out, _err = run_quietly([python, "-c", code], PROBE_TIMEOUT_SECS)
+        found = json.loads(out.strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
         return ()
     paths = [Path(python).absolute(), *(Path(p) for p in found if isinstance(p, str) and p)]
     return tuple(dict.fromkeys(_real(p) for p in paths if p.is_absolute()))

@@ -3,7 +3,6 @@ training interpreter inside the sandbox before any training."""
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from autoresearch import sandbox, task
 from autoresearch.config import Config
 from autoresearch.experiment import Trainer, limits_of
 from autoresearch.limits import Enforcer
+from autoresearch.probe import run_quietly
 
 PROBE_TIMEOUT_SECS = 180
 UNSANDBOXED = (
@@ -43,19 +43,16 @@ def check_sandbox(workspace: Path, cfg: Config) -> str:
         code = f"import sys; import {modules}; print(sys.version.split()[0])"
         argv = trainer.wrap(workdir)([trainer.python, "-c", code])
         try:
-            done = subprocess.run(
-                argv,
-                cwd=workdir,
-                env=trainer.env(workdir),
-                capture_output=True,
-                text=True,
-                timeout=PROBE_TIMEOUT_SECS,
+            status, _out, err = run_quietly(
+                argv, PROBE_TIMEOUT_SECS, cwd=workdir, env=trainer.env(workdir)
             )
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise ValueError(f"the sandbox does not start: {err}") from None
-        hidden = [str(p) for p in [*sandbox.private_roots(), *trainer.secret] if p.exists()]
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        except OSError as error:
+            raise ValueError(f"the sandbox does not start: {error}") from None
+        hidden = [
+            str(p) for p in dict.fromkeys([*sandbox.private_roots(), *trainer.secret]) if p.exists()
+        ]
+        if status != 0:
+            last = (err.strip().splitlines() or ["timed out"])[-1]
             raise ValueError(
                 f"the training interpreter {trainer.python} cannot import {modules} inside the "
                 f"sandbox ({last}); install it outside {', '.join(hidden)}, or set "
