@@ -66,8 +66,16 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            self._add_new_columns()
         except sqlite3.Error as err:
             raise StoreError(f"{run_dir / 'run.db'}: {err}") from None
+
+    def _add_new_columns(self) -> None:
+        """A run made before a column existed gets it (empty) on open."""
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(iterations)")}
+        for column in _COLUMNS:
+            if column not in have:
+                self.db.execute(f'ALTER TABLE iterations ADD COLUMN "{column}"')
 
     @property
     def run_id(self) -> str:
