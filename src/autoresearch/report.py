@@ -7,9 +7,10 @@ from pathlib import Path
 
 from autoresearch.config import Config
 from autoresearch.context import best_so_far, fmt
+from autoresearch.export import hint
 from autoresearch.loop import unified_diff
 from autoresearch.records import BASELINE, KEEP, STATUSES, Iteration
-from autoresearch.runs import snapshot
+from autoresearch.runs import agents_used, snapshot
 from autoresearch.store import Store
 
 COLORS = {"baseline": "tab:blue", "keep": "tab:green", "discard": "tab:orange", "crash": "tab:red"}
@@ -65,6 +66,8 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
         + ")",
         f"- baseline: {fmt(base.value if base else None)}; best: {fmt(best['value'])} "
         f"at iteration {best['iteration']}",
+        f"- agents: {agents_used(snap['iterations']) or 'none yet'}",
+        f"- {hint(str(store.dir.parents[2]), store.run_id)}",
         "- agent cost: " + ("unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"),
         f"- time: {sum(it.wall_seconds for it in history) / 60:.1f} min "
         f"(agent {sum(it.agent_seconds for it in history) / 60:.1f}, "

@@ -165,6 +165,22 @@ def describe_settings(cfg: Config) -> str:
     )
 
 
+def agents_used(iterations: list[dict]) -> str:
+    """Which agent and model proposed which iterations: "replay (iterations 1-3)"."""
+    spans: list[list] = []
+    for it in iterations:
+        if it["iteration"] == 0:
+            continue
+        who = " ".join(part for part in (it["agent"], it["model"]) if part) or "unknown"
+        if spans and spans[-1][0] == who:
+            spans[-1][2] = it["iteration"]
+        else:
+            spans.append([who, it["iteration"], it["iteration"]])
+    return "; ".join(
+        f"{who} (iteration {a})" if a == b else f"{who} (iterations {a}-{b})" for who, a, b in spans
+    )
+
+
 def snapshot(store: Store) -> dict:
     """What `status --json` prints."""
     cfg = Config.model_validate(store.get("config"))

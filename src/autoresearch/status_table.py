@@ -6,6 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from autoresearch.runs import agents_used
+
 STYLE = {"keep": "green", "baseline": "cyan", "discard": "yellow", "crash": "red", "invalid": "red"}
 
 
@@ -37,9 +39,12 @@ def render(snap: dict, console: Console) -> None:
     console.print(table)
     best = snap["best"]
     cost = "unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"
-    console.print(
-        Text(
-            f"best {metric}: {_num(best['value'])} at iteration {best['iteration']}; "
-            f"cost {cost}; {snap['stop_reason'] or ''}"
-        )
+    agents = agents_used(snap["iterations"])
+    if agents:
+        console.print(Text(f"agents: {agents}"))
+    where = (
+        f"{_num(best['value'])} at iteration {best['iteration']}"
+        if best["iteration"] is not None
+        else "no score yet"
     )
+    console.print(Text(f"best {metric}: {where}; cost {cost}; {snap['stop_reason'] or ''}"))
