@@ -244,6 +244,12 @@ def test_version_and_flag_errors_name_the_flag(ws):
         [line] = result.stderr.splitlines()
         assert line.startswith(f"error: {flag} {value.replace('1e308', '1e+308')}: ")
         assert words in line and "autoresearch.toml" not in line
+    with (ws / "autoresearch.toml").open("a") as f:
+        f.write("loop = 5\n")  # a key where a table belongs, and a flag for that table
+    result = cli("run", str(ws), "--iterations", "3")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert "autoresearch.toml, line " in line and "loop: Input should be a valid dictionary" in line
     assert not (ws / ".autoresearch").exists()
 
 
