@@ -121,6 +121,9 @@ def test_a_crashing_baseline_stops_the_run_with_its_reason_and_log_tail(ws, tmp_
     assert "  | loading" in result.stderr  # the end of its log
     assert "  | NameError: name 'undefined_name' is not defined" in result.stderr
     assert "iteration 1" not in result.stderr  # no experiment started from it
+    assert result.stderr.splitlines()[-2] == f"start again: autoresearch run {ws} --new"
+    assert "export" not in result.stderr  # there is nothing better to export
+    assert "- baseline: none; best: none yet" in (run_dir(ws) / "report.md").read_text()
     snap = status(ws)
     assert snap["state"] == "stopped" and [it["status"] for it in snap["iterations"]] == ["crash"]
     table = cli("status", str(ws)).stdout

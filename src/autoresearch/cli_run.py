@@ -114,6 +114,7 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
     from autoresearch.report import write_report
     from autoresearch.runs import RunRefused, command, create, describe_settings, plan
     from autoresearch.runstate import RunBusy, kill_leftovers
+    from autoresearch.stops import baseline_failed
 
     shown = str(directory)
     try:
@@ -148,9 +149,13 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
     say(f"run {store.run_id} {result.state}: {result.message}")
     say(compared(store))
     say(f"report: {write_report(store)}")
-    say(hint(shown))
-    if result.state != FINISHED:
-        say(f"resume: {command(shown, {})}")
+    history = store.iterations()
+    if baseline_failed(history[0]) if history else True:
+        say(f"start again: {command(shown, {}, new=True)}")
+    else:
+        say(hint(shown))
+        if result.state != FINISHED:
+            say(f"resume: {command(shown, {})}")
     say(f"see: {shlex.join(['autoresearch', 'status', shown])}")
     if result.state == FINISHED:
         return 0

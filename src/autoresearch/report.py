@@ -45,7 +45,8 @@ def plot(history: list[Iteration], cfg: Config, path: Path) -> None:
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"{cfg.metric} ({cfg.direction})")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -56,6 +57,10 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
     counts = Counter(it.status for it in history)
     base = history[0] if history else None
     best = snap["best"]
+    best_at, way_out = "none yet", []
+    if best["iteration"] is not None:
+        best_at = f"{fmt(best['value'])} at iteration {best['iteration']}"
+        way_out = [f"- {hint(str(store.dir.parents[2]), store.run_id)}"]
     lines = [
         f"# Run {store.run_id}: {cfg.metric} ({cfg.direction})",
         "",
@@ -64,10 +69,9 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
         f"- iterations: {len(history)} ("
         + ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
         + ")",
-        f"- baseline: {fmt(base.value if base else None)}; best: {fmt(best['value'])} "
-        f"at iteration {best['iteration']}",
+        f"- baseline: {fmt(base.value if base else None)}; best: {best_at}",
         f"- agents: {agents_used(snap['iterations']) or 'none yet'}",
-        f"- {hint(str(store.dir.parents[2]), store.run_id)}",
+        *way_out,
         "- agent cost: " + ("unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"),
         f"- time: {sum(it.wall_seconds for it in history) / 60:.1f} min "
         f"(agent {sum(it.agent_seconds for it in history) / 60:.1f}, "
