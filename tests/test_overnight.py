@@ -90,9 +90,16 @@ def test_a_signal_stops_like_ctrl_c_and_a_bare_run_resumes_as_started(ws, tmp_pa
     assert "started with --agent replay, not --agent hpo" in refused.stderr
     assert f"`autoresearch run {ws} --iterations 4`" in refused.stderr
 
-    # `autoresearch run` in the workspace, no flags: the same agent, budget and iterations.
+    # `autoresearch run` in the workspace, no flags: the same agent, budget and iterations, even
+    # though the file now says otherwise.
+    with (ws / "autoresearch.toml").open("a") as f:
+        f.write("\n[loop]\niterations = 9\n")
     again = cli("run", cwd=ws)
     assert again.returncode == 0, again.stderr
+    assert (
+        "note: autoresearch.toml changed since this run started (loop.iterations); the run keeps "
+        "its own settings (--new starts a run with the file's)"
+    ) in again.stderr
     assert "run " + run_dir(ws).name + ": resuming after iteration 1" in again.stderr
     assert "settings: agent replay, 3 iterations, budget 3s + 1s grace" in again.stderr
     assert "run " + run_dir(ws).name + " finished: 3 iterations done" in again.stderr
@@ -266,3 +273,62 @@ def test_baseline_json_is_always_printed(ws):
     result = cli("baseline", "--json", *FAST, cwd=ws)
     assert result.returncode == 1
     assert json.loads(result.stdout)["status"] == "crash"
+
+
+def test_sigterm_stops_a_baseline_and_its_training(ws, tmp_path):
+    (ws / "train.py").write_text(train_script(0, 0, wait_for=tmp_path / "release"))
+    proc = subprocess.Popen(
+        [AUTORESEARCH, "baseline", str(ws), "--json", "--budget", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: (tmp_path / "release.started").exists())
+        assert processes_in(ws)  # training
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143
+    report = json.loads(stdout)
+    assert (report["status"], report["reason"]) == ("interrupted", "interrupted by SIGTERM")
+    assert processes_in(ws) == []
+
+
+SAME_WAY = [
+    (
+        "invalid",
+        "openai API: connection failed: [Errno 111] Connection refused (gave up after 5 attempt(s))",
+        "openai API: connection failed: [Errno 113] Connection refused (gave up after 5 attempt(s))",
+    ),
+    (
+        "invalid",
+        "anthropic API: HTTP 529: Overloaded (gave up after 5 attempt(s))",
+        "anthropic API: HTTP 500: Overloaded (gave up after 5 attempt(s))",
+    ),
+    ("crash", "exit code 1: NameError: name 'lr' is not defined", "exit code 1: NameError: x"),
+    ("crash", "timeout: killed at 3s budget + 1s grace", "timeout: killed at 4s budget + 1s grace"),
+    (
+        "invalid",
+        "train.py is unchanged",
+        "train.py is unchanged; reverted the agent's changes to a",
+    ),
+]
+OTHER_WAYS = [
+    ("crash", "exit code 1: NameError: name 'lr' is not defined", "exit code 1: KeyError: 'lr'"),
+    ("invalid", "train.py is unchanged", "train.py does not parse: line 3: invalid syntax"),
+]
+
+
+@pytest.mark.parametrize("status_, first, second", SAME_WAY + OTHER_WAYS)
+def test_what_counts_as_failing_the_same_way(status_, first, second):
+    from autoresearch.records import Iteration
+    from autoresearch.stops import failure_streak
+
+    history = [Iteration(0, "baseline", value=0.1)] + [
+        Iteration(n, status_, reason=reason) for n, reason in enumerate([first, second], start=1)
+    ]
+    assert failure_streak(history) == (2 if (status_, first, second) in SAME_WAY else 1)
+    history.append(Iteration(3, "discard", value=0.1))
+    assert failure_streak(history) == 0
