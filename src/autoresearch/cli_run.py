@@ -46,6 +46,10 @@ class Say:
 
     def __call__(self, line: str) -> None:
         err.print(line)
+        self.keep(line)
+
+    def keep(self, line: str) -> None:
+        """Into the log only (what another part prints)."""
         if self.file is None:
             self.pending.append(line)
         else:
@@ -100,6 +104,11 @@ def run(
         signum = signal_of(interrupt)
         say(f"interrupted by {describe(signum)}")
         code = signal_exit(signum)
+    except typer.Exit:
+        raise
+    except Exception as error:  # main() prints it as one line; the log keeps it too
+        say.keep(f"error: {error}")
+        raise
     finally:
         say.close()
     if code:
@@ -145,6 +154,7 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
     try:
         result = Loop(directory, cfg, store, agent, say=say).run()
     except (RunBusy, RunRefused) as e:
+        say.keep(f"error: {e}")
         raise fail(str(e), REFUSED) from None
     say(f"run {store.run_id} {result.state}: {result.message}")
     say(compared(store))
