@@ -45,7 +45,10 @@ class Say:
         self.pending.clear()
 
     def __call__(self, line: str) -> None:
-        err.print(line)
+        try:
+            err.print(line)
+        except OSError:
+            pass  # the terminal is gone (SIGHUP): the log still gets it
         self.keep(line)
 
     def keep(self, line: str) -> None:
