@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -332,3 +334,41 @@ def test_what_counts_as_failing_the_same_way(status_, first, second):
     assert failure_streak(history) == (2 if (status_, first, second) in SAME_WAY else 1)
     history.append(Iteration(3, "discard", value=0.1))
     assert failure_streak(history) == 0
+
+
+def test_a_run_stored_before_agent_and_model_were_recorded_opens_and_resumes(ws, tmp_path):
+    (ws / "train.py").write_text(train_script(0, 0))
+    props = proposals(tmp_path, train_script(2000, 0), train_script(3000, 0))
+    flags = ["--agent", "replay", "--replay-dir", str(props), "--iterations", "1", *FAST]
+    assert cli("run", str(ws), *flags).returncode == 0
+    with closing(sqlite3.connect(run_dir(ws) / "run.db")) as db:  # as an older release left it
+        db.execute("ALTER TABLE iterations DROP COLUMN agent")
+        db.execute("ALTER TABLE iterations DROP COLUMN model")
+        db.commit()
+
+    result = cli("run", str(ws), "--iterations", "2")
+    assert result.returncode == 0, result.stderr
+    its = status(ws)["iterations"]
+    assert [it["status"] for it in its] == ["baseline", "keep", "keep"]
+    assert [it["agent"] for it in its][1:] == [None, "replay"]
+    table = cli("status", str(ws)).stdout
+    assert "agents: unknown (iteration 1); replay (iteration 2)" in table
+
+
+def test_a_start_kills_the_training_a_killed_baseline_left(ws, tmp_path):
+    (ws / "train.py").write_text(train_script(0, 0, wait_for=tmp_path / "release"))
+    proc = subprocess.Popen(
+        [AUTORESEARCH, "baseline", str(ws), "--budget", "60"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: (tmp_path / "release.started").exists())
+        proc.kill()
+        proc.wait()
+        [leftover] = processes_in(ws)  # the training outlived its orchestrator
+        again = cli("baseline", str(ws), "--json", *FAST)
+        assert again.returncode == 0, again.stderr
+        assert not alive(leftover.pid)
+    finally:
+        proc.kill()
