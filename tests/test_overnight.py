@@ -91,6 +91,10 @@ def test_a_signal_stops_like_ctrl_c_and_a_bare_run_resumes_as_started(ws, tmp_pa
     assert refused.returncode == 2
     assert "started with --agent replay, not --agent hpo" in refused.stderr
     assert f"`autoresearch run {ws} --iterations 4`" in refused.stderr
+    refused = cli("run", str(ws), "--agent", "auto")
+    assert refused.returncode == 2 and "started with --agent replay, not --agent auto (" in (
+        refused.stderr
+    )
 
     # `autoresearch run` in the workspace, no flags: the same agent, budget and iterations, even
     # though the file now says otherwise.

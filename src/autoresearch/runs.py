@@ -112,16 +112,16 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
         )
     changes, frozen, given = [], [], []
     for dotted, value in flags.items():
-        if dotted == "agent.name" and value == "auto":
-            value = choose(saved.agent)[0]
-        before, after = _get(saved, dotted), _get(with_flags(saved, {dotted: value}), dotted)
+        picked = choose(saved.agent)[0] if dotted == "agent.name" and value == "auto" else None
+        before = _get(saved, dotted)
+        after = _get(with_flags(saved, {dotted: picked or value}), dotted)
         if before == after:
             continue
         if dotted in MUTABLE:
             changes.append(f"{FLAGS[dotted]} {_show(before)} -> {_show(after)}")
         else:
             frozen.append(f"{FLAGS[dotted]} {_show(before)}")
-            given.append(f"{FLAGS[dotted]} {_show(after)}")
+            given.append(f"{FLAGS[dotted]} {_show(value)}" + (f" ({picked})" if picked else ""))
     if frozen:
         keep = {k: v for k, v in flags.items() if k in MUTABLE}
         raise RunRefused(
