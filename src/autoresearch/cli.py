@@ -14,8 +14,9 @@ from rich.text import Text
 from autoresearch import __version__, preflight, workspace
 from autoresearch import config as config_mod
 from autoresearch.cli_common import (
-    FAILED,
-    REFUSED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
     AgentName,
     Budget,
     DataDir,
@@ -33,7 +34,11 @@ from autoresearch.cli_common import (
 )
 from autoresearch.cli_run import run
 from autoresearch.config import ConfigError
-from autoresearch.experiment import run_experiment
+from autoresearch.experiment import OK, run_experiment
+from autoresearch.records import INTERRUPTED
+
+# baseline --json statuses besides the experiment's own (ok, crash, timeout).
+REFUSED = "error"  # refused before any training
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
@@ -90,7 +95,7 @@ def doctor(
         out.print(Text.assemble(mark, f" {check.name}: {check.detail}"))
         failed |= not check.ok
     if failed:
-        raise typer.Exit(FAILED)
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _baseline_folder(directory: Path) -> Path:
@@ -121,7 +126,7 @@ def baseline(
         tag_processes,
     )
 
-    report = {"metric": None, "value": None, "status": "error", "reason": None,
+    report = {"metric": None, "value": None, "status": REFUSED, "reason": None,
               "train_seconds": None, "wall_seconds": None, "peak_memory_mb": None, "log": None}  # fmt: skip
     code = 0
     try:
@@ -143,12 +148,12 @@ def baseline(
                 train_seconds=outcome.train_seconds, wall_seconds=outcome.wall_seconds,
                 peak_memory_mb=outcome.peak_memory_mb, log=str(outcome.log_path),
             )  # fmt: skip
-            code = 0 if outcome.status == "ok" else FAILED
+            code = EXIT_OK if outcome.status == OK else EXIT_FAILED
     except (_Refused, ConfigError) as e:
-        report["reason"], code = str(e), REFUSED
+        report["reason"], code = str(e), EXIT_REFUSED
     except KeyboardInterrupt as interrupt:
         signum = signal_of(interrupt)
-        report.update(status="interrupted", reason=f"interrupted by {describe(signum)}")
+        report.update(status=INTERRUPTED, reason=f"interrupted by {describe(signum)}")
         code = signal_exit(signum)
     if as_json:
         print(json.dumps(report))
@@ -157,7 +162,7 @@ def baseline(
             f"{report['metric']} = {report['value']:.4f}  (trained {report['train_seconds']:.1f}s, "
             f"peak {report['peak_memory_mb']:.0f} MB, log {report['log']})"
         )
-    elif code == REFUSED:
+    elif code == EXIT_REFUSED:
         err.print(Text.assemble(("error: ", "red"), report["reason"]))
     else:
         log = f"  (log {report['log']})" if report["log"] else ""
@@ -246,4 +251,4 @@ def main() -> None:
         app()
     except known as e:
         err.print(Text.assemble(("error: ", "red"), str(e)))
-        sys.exit(FAILED)
+        sys.exit(EXIT_FAILED)

@@ -12,7 +12,7 @@ from rich.text import Text
 from autoresearch import config as config_mod
 
 # Exit codes (the README's table): a refused start ran nothing; an early stop can be resumed.
-OK, FAILED, REFUSED, STOPPED_EARLY = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_STOPPED = 0, 1, 2, 3
 
 
 def signal_exit(signum: int) -> int:
@@ -43,7 +43,7 @@ Model = Annotated[str | None, typer.Option(help="The agent's model.")]
 RunId = Annotated[str | None, typer.Option("--run", help="A run id; default the latest.")]
 
 
-def fail(message: str, code: int = FAILED) -> typer.Exit:
+def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     err.print(Text.assemble(("error: ", "red"), message))
     return typer.Exit(code)
 
@@ -52,4 +52,4 @@ def load_config(path: Path, **overrides) -> config_mod.Config:
     try:
         return config_mod.load(path, overrides)
     except config_mod.ConfigError as e:
-        raise fail(str(e), REFUSED) from None
+        raise fail(str(e), EXIT_REFUSED) from None

@@ -12,8 +12,9 @@ import typer
 from autoresearch import config as config_mod
 from autoresearch import preflight
 from autoresearch.cli_common import (
-    REFUSED,
-    STOPPED_EARLY,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_STOPPED,
     AgentName,
     Budget,
     DataDir,
@@ -136,15 +137,15 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
             say(f"killed process {pid}, left running by an orchestrator that died")
         chosen = plan(directory, file_cfg, flags, new, shown)
     except (config_mod.ConfigError, RunRefused, RunBusy) as e:
-        raise fail(str(e), REFUSED) from None
+        raise fail(str(e), EXIT_REFUSED) from None
     cfg = chosen.cfg
     problem = preflight.first_failure(directory, cfg, [("agent", preflight.check_agent)])
     if problem:
-        raise fail(f"{problem.name}: {problem.detail}", REFUSED)
+        raise fail(f"{problem.name}: {problem.detail}", EXIT_REFUSED)
     try:
         agent, _ = build(cfg.agent, directory)
     except AgentError as e:
-        raise fail(str(e), REFUSED) from None
+        raise fail(str(e), EXIT_REFUSED) from None
     if not cfg.agent.model and getattr(agent, "model", None):
         cfg.agent.model = agent.model  # the agent's default model, frozen with the run
     store = chosen.store or create(directory, cfg, file_cfg)
@@ -158,7 +159,7 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
         result = Loop(directory, cfg, store, agent, say=say).run()
     except (RunBusy, RunRefused) as e:
         say.keep(f"error: {e}")
-        raise fail(str(e), REFUSED) from None
+        raise fail(str(e), EXIT_REFUSED) from None
     say(f"run {store.run_id} {result.state}: {result.message}")
     say(compared(store))
     say(f"report: {write_report(store)}")
@@ -171,7 +172,7 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
             say(f"resume: {command(shown, {})}")
     say(f"see: {shlex.join(['autoresearch', 'status', shown])}")
     if result.state == FINISHED:
-        return 0
+        return EXIT_OK
     if result.state == INTERRUPTED and result.signum:
         return signal_exit(result.signum)
-    return STOPPED_EARLY
+    return EXIT_STOPPED
