@@ -117,6 +117,7 @@ def baseline(
     as_json: Json = False,
 ) -> None:
     """Train train.py once under the budget and print the trusted score (exit 1 if it fails)."""
+    from autoresearch.runs import RunRefused
     from autoresearch.runstate import (
         describe,
         hold,
@@ -137,7 +138,7 @@ def baseline(
             kill_leftovers(directory)
             problem = preflight.first_failure(directory, cfg)
             if problem:
-                raise _Refused(f"{problem.name}: {problem.detail}")
+                raise RunRefused(f"{problem.name}: {problem.detail}")
             workdir = workspace.copy_for_experiment(directory, _baseline_folder(directory))
             if not as_json:
                 err.print(f"training {directory / 'train.py'} for up to {cfg.budget_secs:g}s ...")
@@ -149,7 +150,7 @@ def baseline(
                 peak_memory_mb=outcome.peak_memory_mb, log=str(outcome.log_path),
             )  # fmt: skip
             code = EXIT_OK if outcome.status == OK else EXIT_FAILED
-    except (_Refused, ConfigError) as e:
+    except (RunRefused, ConfigError) as e:
         report["reason"], code = str(e), EXIT_REFUSED
     except KeyboardInterrupt as interrupt:
         signum = signal_of(interrupt)
@@ -169,10 +170,6 @@ def baseline(
         out.print(f"{report['status']}: {report['reason']}{log}")
     if code:
         raise typer.Exit(code)
-
-
-class _Refused(Exception):
-    """baseline: a start refused before any training."""
 
 
 @app.command()
