@@ -5,6 +5,7 @@ iteration costs about a second."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -114,6 +115,7 @@ def status_table(ws: Path) -> tuple[str, str]:
 
 def assert_key_nowhere(ws: Path, *outputs: str) -> None:
     """The API key is in no file of the run (databases and git objects included) and no output."""
+    gc.collect()  # the in-process commands' SQLite connections close now, not while files are read
     files = [p for p in (ws / ".autoresearch").rglob("*") if p.is_file()]
     assert any(p.name == "run.db" for p in files)
     leaked = [str(p) for p in files if KEY.encode() in p.read_bytes()]
