@@ -43,7 +43,6 @@ REFUSED = "error"  # refused before any training
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
 )
-app.command()(run)
 
 
 def _version(value: bool) -> None:
@@ -170,6 +169,9 @@ def baseline(
         out.print(f"{report['status']}: {report['reason']}{log}")
     if code:
         raise typer.Exit(code)
+
+
+app.command()(run)  # in cli_run.py
 
 
 @app.command()

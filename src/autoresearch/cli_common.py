@@ -25,9 +25,7 @@ def signal_exit(signum: int) -> int:
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out = Console(highlight=False, soft_wrap=True, markup=False)
 
-Workspace = Annotated[
-    Path, typer.Argument(help="The research workspace folder (default: the current one).")
-]
+Workspace = Annotated[Path, typer.Argument(help="The research workspace folder.")]
 Budget = Annotated[float | None, typer.Option("--budget", help="Training budget in seconds.")]
 Grace = Annotated[
     float | None, typer.Option("--grace", help="Seconds after the budget before SIGKILL.")
