@@ -376,3 +376,24 @@ def test_a_start_kills_the_training_a_killed_baseline_left(ws, tmp_path):
         assert not alive(leftover.pid)
     finally:
         proc.kill()
+
+
+def test_under_nohup_a_hangup_does_not_stop_the_run(ws, tmp_path):
+    (ws / "train.py").write_text(train_script(0, 0, wait_for=tmp_path / "release"))
+    props = proposals(tmp_path, train_script(2000, 0))
+    flags = ["--agent", "replay", "--replay-dir", str(props), "--iterations", "1", *FAST]
+    proc = subprocess.Popen(
+        ["nohup", AUTORESEARCH, "run", str(ws), *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: (tmp_path / "release.started").exists())
+        proc.send_signal(signal.SIGHUP)
+        (tmp_path / "release").touch()
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert [it["status"] for it in status(ws)["iterations"]] == ["baseline", "keep"]

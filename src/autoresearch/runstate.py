@@ -184,7 +184,8 @@ def describe(signum: int) -> str:
 @contextmanager
 def stop_on_signals():
     """While inside, SIGTERM and SIGHUP raise Stopped (once: a second one during the clean-up
-    is ignored, so that what is done still gets recorded)."""
+    is ignored, so that what is done still gets recorded). A signal ignored from the start stays
+    ignored: `nohup autoresearch run` survives a closed terminal."""
     raised = []
 
     def handler(signum, frame):
@@ -192,7 +193,10 @@ def stop_on_signals():
             raised.append(signum)
             raise Stopped(signum)
 
-    saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    heeded = [
+        sig for sig in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) != signal.SIG_IGN
+    ]
+    saved = {sig: signal.signal(sig, handler) for sig in heeded}
     try:
         yield
     finally:
