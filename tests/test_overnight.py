@@ -115,6 +115,14 @@ def test_a_signal_stops_like_ctrl_c_and_a_bare_run_resumes_as_started(ws, tmp_pa
         ("replay", "")
     ] * 3
 
+    # A finished run says how to go on.
+    done = cli("run", str(ws))
+    assert done.returncode == 0
+    assert (
+        "note: it had finished (3 iterations done); --iterations or --max-cost goes on, --new "
+        "starts another run"
+    ) in done.stderr
+
     # Iterations may change on resume, and the run says so.
     more = cli("run", str(ws), "--iterations", "4")
     assert "changed: --iterations 3 -> 4" in more.stderr

@@ -10,7 +10,7 @@ from typing import Any
 from autoresearch.agents.factory import choose
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
 from autoresearch.context import best_so_far
-from autoresearch.records import BASELINE, KEEP, RUNNING, Iteration
+from autoresearch.records import BASELINE, FINISHED, KEEP, RUNNING, Iteration
 from autoresearch.runstate import RunBusy, state
 from autoresearch.stops import baseline_failed
 from autoresearch.store import Store, list_runs, new_run_id, runs_dir
@@ -137,6 +137,11 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
         else f"run {store.run_id}: resuming; its baseline had not finished, so it trains again"
     ]
     lines += [f"changed: {change}" for change in changes]
+    if state(store) == FINISHED and not changes:
+        lines.append(
+            f"note: it had finished ({store.get('stop_reason')}); --iterations or --max-cost "
+            "goes on, --new starts another run"
+        )
     started_file = store.get("file_config")
     if started_file is not None:
         now, then = _flat(file_cfg.model_dump()), _flat(started_file)
