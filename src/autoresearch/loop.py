@@ -30,7 +30,7 @@ from autoresearch.records import (
     Iteration,
 )
 from autoresearch.results import write_results
-from autoresearch.runs import RunRefused
+from autoresearch.runs import RunRefused, plural
 from autoresearch.runstate import (
     RunLock,
     describe,
@@ -51,10 +51,6 @@ class LoopResult:
     state: str  # finished | interrupted | stopped
     message: str
     signum: int | None = None  # the signal that interrupted it
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def check_proposal(proposal: Proposal, parent_code: str) -> str | None:

@@ -52,6 +52,10 @@ def open_run(workspace: Path, run_id: str | None) -> Store:
     return store
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _show(value: Any) -> str:
     if value is None:
         return "(unset)"
@@ -165,7 +169,8 @@ def describe_settings(cfg: Config) -> str:
     agent = cfg.agent.name + (f" ({cfg.agent.model})" if cfg.agent.model else "")
     cost = f", max ${cfg.loop.max_cost_usd:g}" if cfg.loop.max_cost_usd else ""
     return (
-        f"agent {agent}, {cfg.loop.iterations} iterations{cost}, budget {cfg.budget_secs:g}s "
+        f"agent {agent}, {plural(cfg.loop.iterations, 'iteration')}{cost}, "
+        f"budget {cfg.budget_secs:g}s "
         f"+ {cfg.grace_secs:g}s grace, context {cfg.loop.context}"
     )
 
