@@ -5,6 +5,7 @@ iteration costs about a second."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -56,6 +57,8 @@ SEARCH_REPLACE_REPLY = (
 CLASS_3 = BASELINE.replace("PREDICTION = 0", "PREDICTION = 3")  # also 0.1: a discard
 CLASS_3_REPLY = f"Predict class 3 instead.\n\n```python\n{CLASS_3}```\n"
 NO_CODE = "I would lower the learning rate, but I cannot show you the code."
+# The answer to the tiny request `run` sends before any training (the same check as `doctor`).
+CHECK_OK = {"anthropic": anthropic_reply("OK", 10, 1), "openai": openai_reply("OK", 10, 1)}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -112,6 +115,7 @@ def status_table(ws: Path) -> tuple[str, str]:
 
 def assert_key_nowhere(ws: Path, *outputs: str) -> None:
     """The API key is in no file of the run (databases and git objects included) and no output."""
+    gc.collect()  # the in-process commands' SQLite connections close now, not while files are read
     files = [p for p in (ws / ".autoresearch").rglob("*") if p.is_file()]
     assert any(p.name == "run.db" for p in files)
     leaked = [str(p) for p in files if KEY.encode() in p.read_bytes()]
@@ -162,11 +166,11 @@ def test_one_iteration_with_an_api_agent(tiny, server, case):
     settings, reply, expected, tokens, cost = API_CASES[case]
     url = server.url + ("/v1" if settings["name"] == "openai" else "")
     configure(tiny, base_url=url, max_retries=0, request_timeout_secs=10, **settings)
-    server.add(reply)
+    server.add(CHECK_OK[settings["name"]], reply)
 
     result = run(tiny)
     assert result.exit_code == 0, result.output
-    assert "1 iterations done" in result.stderr
+    assert "1 iteration done" in result.stderr
 
     snap = status(tiny)
     assert snap["state"] == "finished"
@@ -190,7 +194,9 @@ def test_one_iteration_with_an_api_agent(tiny, server, case):
     trained = (run_dir / "iterations" / "0001" / "train.py").read_text()
     assert trained == (CENTROIDS if expected == "keep" else CLASS_3)
 
-    [request] = server.requests
+    check, request = server.requests
+    assert check.body["max_tokens"] == 16  # the preflight's tiny request, before any training
+    assert it["agent"] == settings["name"] and it["model"] == request.body["model"]
     assert request.body["model"] == settings.get(
         "model", "claude-sonnet-4-6" if settings["name"] == "anthropic" else "gpt-4o"
     )
@@ -227,13 +233,14 @@ def test_one_iteration_with_the_claude_cli(tiny, monkeypatch):
 def test_a_reply_unusable_after_the_repair_round_is_invalid_and_not_trained(tiny, server):
     configure(tiny, name="anthropic", base_url=server.url, max_retries=0, repair_rounds=1)
     server.add(
+        CHECK_OK["anthropic"],
         anthropic_reply(NO_CODE, input_tokens=100, output_tokens=10),
         anthropic_reply(NO_CODE, input_tokens=200, output_tokens=10),
     )
 
     result = run(tiny)
     assert result.exit_code == 0, result.output
-    assert len(server.requests) == 2  # the reply, and the one repair round
+    assert len(server.requests) == 3  # the check, the reply, and the one repair round
 
     snap = status(tiny)
     assert snap["state"] == "finished"
@@ -255,36 +262,44 @@ def test_a_reply_unusable_after_the_repair_round_is_invalid_and_not_trained(tiny
 # --- 3. a dead API and a bad key -------------------------------------------------------------------
 
 
-def test_a_dead_api_makes_an_invalid_iteration_and_the_run_ends_normally(tiny):
+def test_a_dead_api_is_refused_before_any_training(tiny):
     configure(tiny, name="openai", base_url=closed_port_url(), max_retries=0)
 
     result = run(tiny, iterations=2)
-    assert result.exit_code == 0, result.output
-    assert "2 iterations done" in result.stderr
-
-    snap = status(tiny)
-    assert snap["state"] == "finished"
-    assert [it["status"] for it in snap["iterations"]] == ["baseline", "invalid", "invalid"]
-    reason = snap["iterations"][1]["reason"]
-    assert reason.startswith("openai API: connection failed: ")
-    assert reason.endswith("(gave up after 1 attempt(s))") and "\n" not in reason
-    assert snap["iterations"][1]["train_seconds"] == 0
-    assert_key_nowhere(tiny, result.output)
+    assert result.exit_code == 2, result.output  # a refused start
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: agent: openai API: connection failed: ")
+    assert line.endswith("(gave up after 1 attempt(s))")
+    assert not (tiny / ".autoresearch" / "runs").exists()  # no run, no baseline trained
 
 
-def test_a_rejected_key_stops_the_run_with_one_line_and_keeps_the_baseline(tiny, server):
+def test_a_key_rejected_at_the_start_is_refused_before_any_training(tiny, server):
     configure(tiny, name="anthropic", base_url=server.url, max_retries=0)
     server.add(error_reply(401, f"invalid x-api-key {KEY}"))
 
     result = run(tiny, iterations=3)
-    assert result.exit_code == 1
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    [line] = result.stderr.splitlines()
+    assert "authentication failed" in line and "check ANTHROPIC_API_KEY" in line
+    assert len(server.requests) == 1 and not (tiny / ".autoresearch" / "runs").exists()
+    assert KEY not in result.output  # redacted
+
+
+def test_a_key_rejected_mid_run_stops_the_run_with_one_line_and_keeps_the_baseline(tiny, server):
+    configure(tiny, name="anthropic", base_url=server.url, max_retries=0)
+    server.add(CHECK_OK["anthropic"], error_reply(401, f"invalid x-api-key {KEY}"))
+
+    result = run(tiny, iterations=3)
+    assert result.exit_code == 3  # an early stop
     assert "Traceback" not in result.output
     [line] = [line for line in result.stderr.splitlines() if "authentication failed" in line]
     assert "HTTP 401" in line and "check ANTHROPIC_API_KEY" in line
-    assert len(server.requests) == 1  # neither retried nor asked again
+    assert (
+        len(server.requests) == 2
+    )  # the check, then one proposal: neither retried nor asked again
 
     snap = status(tiny)
-    assert snap["state"] == "interrupted"
+    assert snap["state"] == "stopped"
     assert "check ANTHROPIC_API_KEY" in snap["stop_reason"]
     assert [it["status"] for it in snap["iterations"]] == ["baseline"]
     assert snap["iterations"][0]["value"] == pytest.approx(0.1)
@@ -297,6 +312,7 @@ def test_a_rejected_key_stops_the_run_with_one_line_and_keeps_the_baseline(tiny,
 def test_the_cost_limit_ends_the_run_before_its_iterations(tiny, server):
     configure(tiny, name="anthropic", base_url=server.url, max_retries=0)
     # 100k tokens in, 10k out on claude-sonnet-4-6: $0.30 + $0.15 per proposal
+    server.add(CHECK_OK["anthropic"])
     for _ in range(3):
         server.add(anthropic_reply(CLASS_3_REPLY, input_tokens=100_000, output_tokens=10_000))
 
@@ -309,7 +325,7 @@ def test_the_cost_limit_ends_the_run_before_its_iterations(tiny, server):
     assert "cost limit" in result.stderr
     assert [it["iteration"] for it in snap["iterations"]] == [0, 1]
     assert snap["cost_usd"] == pytest.approx(0.45)
-    assert len(server.requests) == 1  # the agent was not asked again
+    assert len(server.requests) == 2  # the check, one proposal: the agent was not asked again
 
 
 # --- 5. auto ---------------------------------------------------------------------------------------
@@ -404,10 +420,12 @@ def test_brackets_from_the_model_and_the_server_are_printed_as_they_are(tiny, se
     neither crash the run nor vanish from its output."""
     configure(tiny, name="anthropic", base_url=server.url, max_retries=0)
     reply = CLASS_3_REPLY.replace("Predict", "[/INST] [bold]Predict[/bold]")
-    server.add(anthropic_reply(reply), error_reply(401, f"invalid x-api-key {KEY}"))
+    server.add(
+        CHECK_OK["anthropic"], anthropic_reply(reply), error_reply(401, f"invalid x-api-key {KEY}")
+    )
 
     result = run(tiny, iterations=2)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     assert "iteration 1: training: [/INST] [bold]Predict[/bold] class 3 instead." in result.stderr
     assert "invalid x-api-key [redacted]); check ANTHROPIC_API_KEY" in result.stderr
     assert [it["status"] for it in status(tiny)["iterations"]] == ["baseline", "discard"]

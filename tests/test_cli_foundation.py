@@ -37,14 +37,14 @@ def test_doctor_and_baseline_stop_at_once_on_a_wrong_interpreter(ws):
     result = cli.invoke(
         app, ["baseline", str(ws), "--python", sys.executable.replace("python", "py")]
     )
-    assert result.exit_code == 1 and "interpreter" in result.output and "not found" in result.output
+    assert result.exit_code == 2 and "interpreter" in result.output and "not found" in result.output
 
 
 def test_an_interpreter_without_torch_is_refused_before_training(ws, tmp_path):
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     result = cli.invoke(app, ["baseline", str(ws), "--python", str(bare / "bin" / "python")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a refused start
     assert "cannot import torch" in result.output
     assert not (ws / ".autoresearch").exists()  # no training started
 

@@ -76,3 +76,53 @@ def test_min_improvement_guards_keep_against_noise(ws):
     assert cfg.better(0.9025, 0.9, cfg.loop.min_improvement)
     cfg.direction = "minimize"
     assert cfg.better(0.2, 0.21, 0.002) and not cfg.better(0.209, 0.21, 0.002)
+
+
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ('[loop]\niterations = "3"\n', 2, "loop.iterations: Input should be a valid integer"),
+        ("budget_secs = inf\n", 1, "budget_secs: Input should be a finite number"),
+        ("grace_secs = nan\n", 1, "grace_secs: Input should be a finite number"),
+        ("budget_secs = 1e308\n", 1, "budget_secs: Input should be less than or equal to 604800"),
+        ("[agent]\nmax_tokens = 1.5\n", 2, "agent.max_tokens: Input should be a valid integer"),
+        ("[loop]\ncontext = 'full'\n[agent]\nseed = '1'\n", 4, "agent.seed: Input should be"),
+    ],
+)
+def test_types_are_strict_and_numbers_finite_with_file_and_line(ws, text, line, words):
+    write(ws, text)
+    with pytest.raises(ConfigError) as err:
+        config.load(ws)
+    assert str(err.value).startswith(f"{ws / 'autoresearch.toml'}, line {line}: {words}")
+
+
+def test_a_table_that_is_not_a_table_with_a_flag_is_one_line_on_the_file(ws):
+    write(ws, 'metric = "val_accuracy"\nloop = 5\n')
+    with pytest.raises(ConfigError) as err:
+        config.load(ws, {"loop.iterations": 3})
+    assert str(err.value).startswith(f"{ws / 'autoresearch.toml'}, line 2: loop: ")
+
+
+def test_non_utf8_bytes_name_the_file_and_line(ws):
+    (ws / "autoresearch.toml").write_bytes(b'metric = "val_accuracy"\n# caf\xe9\n')
+    with pytest.raises(ConfigError) as err:
+        config.load(ws)
+    assert str(err.value) == (
+        f"{ws / 'autoresearch.toml'}, line 2: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+    )
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ({"budget_secs": -5.0}, "--budget -5: budget_secs: Input should be greater than 0"),
+        ({"budget_secs": float("inf")}, "--budget inf: budget_secs: Input should be a finite"),
+        ({"loop.max_cost_usd": 0.0}, "--max-cost 0: loop.max_cost_usd: Input should be greater"),
+        ({"loop.context": "some"}, "--context some: loop.context: Input should be 'full' or"),
+    ],
+)
+def test_a_bad_flag_is_named_not_the_file(ws, flags, message):
+    write(ws, "# five\n# lines\n# of\n# comments\nbudget_secs = 60\n")
+    with pytest.raises(ConfigError) as err:
+        config.load(ws, flags)
+    assert str(err.value).startswith(message) and "autoresearch.toml" not in str(err.value)

@@ -162,7 +162,7 @@ def test_hpo_without_the_block_is_a_clear_error_at_start(ws):
     start, end = code.index("# --- hyperparameters"), code.index("# --- end hyperparameters ---")
     (ws / "train.py").write_text(code[:start] + code[end + len("# --- end hyperparameters ---") :])
     result = cli.invoke(app, ["run", str(ws), "--agent", "hpo", "--iterations", "1"])
-    assert result.exit_code == 1 and "hyperparameters" in result.output
+    assert result.exit_code == 2 and "hyperparameters" in result.output
     assert not (ws / ".autoresearch" / "runs").exists()
 
 
@@ -173,7 +173,11 @@ def test_a_new_budget_on_an_unfinished_run_is_refused(ws, proposals):
     )
     assert cli.invoke(app, [*args, "--iterations", "0", "--budget", "5"]).exit_code == 0
     result = cli.invoke(app, [*args, "--iterations", "1", "--budget", "9"])
-    assert result.exit_code == 1 and "budget_secs=5" in result.output and "--new" in result.output
+    assert result.exit_code == 2 and "--budget 5, not --budget 9" in result.output
+    assert (
+        f"`autoresearch run {ws} --new --agent replay --iterations 1 --budget 9 "
+        f"--replay-dir {proposals}`"
+    ) in result.output
     assert cli.invoke(app, [*args, "--iterations", "0", "--budget", "9", "--new"]).exit_code == 0
     assert len(list((ws / ".autoresearch" / "runs").iterdir())) == 2
 
@@ -245,6 +249,6 @@ def test_a_changed_prepare_py_stops_a_resume_with_one_line(ws):
     with (ws / "prepare.py").open("a") as f:
         f.write("\n# edited\n")
     proc = subprocess.run([*base, "--iterations", "1"], capture_output=True, text=True)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "prepare.py changed since run" in proc.stderr and "--new" in proc.stderr
     assert status(ws)["state"] == "finished"  # the run itself is untouched

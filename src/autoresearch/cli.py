@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -12,49 +11,58 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
+from autoresearch import __version__, preflight, workspace
 from autoresearch import config as config_mod
-from autoresearch import preflight, workspace
-from autoresearch.experiment import experiments_root, run_experiment
+from autoresearch.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    AgentName,
+    Budget,
+    DataDir,
+    Grace,
+    Json,
+    Model,
+    Python,
+    RunId,
+    Sandbox,
+    Workspace,
+    err,
+    fail,
+    load_config,
+    out,
+    signal_exit,
+)
+from autoresearch.cli_run import run
+from autoresearch.config import ConfigError
+from autoresearch.experiment import OK, experiments_root, run_experiment
+from autoresearch.records import INTERRUPTED
 from autoresearch.safe_text import one_line, strict_json
+
+# baseline --json statuses besides the experiment's own (ok, crash, timeout).
+REFUSED = "error"  # refused before any training
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
 )
-# No console markup: agent, server and train.py text is printed as it is.
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
-out = Console(highlight=False, soft_wrap=True, markup=False)
-
-Workspace = Annotated[Path, typer.Argument(help="The research workspace folder.")]
-Budget = Annotated[float | None, typer.Option("--budget", help="Training budget in seconds.")]
-Grace = Annotated[
-    float | None, typer.Option("--grace", help="Seconds after the budget before SIGKILL.")
-]
-Python = Annotated[str | None, typer.Option("--python", help="The training interpreter.")]
-DataDir = Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files.")]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-AgentName = Annotated[
-    str | None,
-    typer.Option("--agent", help="auto, claude, codex, command, anthropic, openai, replay or hpo."),
-]
-Model = Annotated[str | None, typer.Option(help="The agent's model.")]
-Sandbox = Annotated[
-    str | None, typer.Option("--sandbox", help="auto, bwrap or none (bubblewrap around train.py).")
-]
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(Text.assemble(("error: ", "red"), one_line(message)))
-    return typer.Exit(code)
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"autoresearch {__version__}")
+        raise typer.Exit()
 
 
-def load_config(path: Path, **overrides) -> config_mod.Config:
-    try:
-        return config_mod.load(path, overrides)
-    except config_mod.ConfigError as e:
-        raise fail(str(e), 2) from None
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """autoresearch: an AI agent does ML research overnight, in a loop you can trust."""
 
 
 @app.command()
@@ -73,7 +81,7 @@ def init(
 
 @app.command()
 def doctor(
-    directory: Workspace,
+    directory: Workspace = Path("."),
     python: Python = None,
     data_dir: DataDir = None,
     agent: AgentName = None,
@@ -95,12 +103,20 @@ def doctor(
         out.print(Text.assemble(mark, f" {check.name}: {one_line(check.detail)}"))
         failed |= not check.ok
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _baseline_folder(directory: Path) -> Path:
+    """A folder of its own (log, predictions, lock), even for two baselines started in the
+    same second; the experiment itself trains outside the workspace."""
+    root = directory / workspace.STATE_DIR / "baselines"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=root))
 
 
 @app.command()
 def baseline(
-    directory: Workspace,
+    directory: Workspace = Path("."),
     budget: Budget = None,
     grace: Grace = None,
     python: Python = None,
@@ -108,151 +124,94 @@ def baseline(
     sandbox: Sandbox = None,
     as_json: Json = False,
 ) -> None:
-    """Train train.py once under the budget and print the trusted score."""
-    cfg = load_config(
-        directory,
-        budget_secs=budget,
-        grace_secs=grace,
-        python=python,
-        data_dir=data_dir,
-        sandbox=sandbox,
+    """Train train.py once under the budget and print the trusted score (exit 1 if it fails)."""
+    from autoresearch.runs import RunRefused
+    from autoresearch.runstate import (
+        describe,
+        hold,
+        kill_leftovers,
+        signal_of,
+        stop_on_signals,
+        tag_processes,
     )
-    problem = preflight.first_failure(directory, cfg)
-    if problem:
-        raise fail(f"{problem.name}: {problem.detail}")
-    baselines = directory / workspace.STATE_DIR / "baselines"
-    baselines.mkdir(parents=True, exist_ok=True)
-    out_dir = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=baselines))
-    root = experiments_root(out_dir)
-    workdir = workspace.snapshot(directory, root / "work")
-    if not as_json:
-        err.print(f"training {directory / 'train.py'} for up to {cfg.budget_secs:g}s ...")
+
+    report = {"metric": None, "value": None, "status": REFUSED, "reason": None,
+              "train_seconds": None, "wall_seconds": None, "peak_memory_mb": None, "log": None}  # fmt: skip
+    code = 0
     try:
-        outcome = run_experiment(directory, cfg, workdir, out_dir)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+        with stop_on_signals():
+            flags = {"budget_secs": budget, "grace_secs": grace, "python": python}
+            cfg = config_mod.load(directory, {**flags, "data_dir": data_dir, "sandbox": sandbox})
+            report["metric"] = cfg.metric
+            kill_leftovers(directory)
+            problem = preflight.first_failure(directory, cfg)
+            if problem:
+                raise RunRefused(f"{problem.name}: {problem.detail}")
+            out_dir = _baseline_folder(directory)
+            root = experiments_root(out_dir)
+            if not as_json:
+                err.print(f"training {directory / 'train.py'} for up to {cfg.budget_secs:g}s ...")
+            try:
+                with hold(out_dir), tag_processes(out_dir):
+                    workdir = workspace.snapshot(directory, root / "work")
+                    outcome = run_experiment(directory, cfg, workdir, out_dir)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+            report.update(
+                value=outcome.value, status=outcome.status, reason=outcome.reason,
+                train_seconds=outcome.train_seconds, wall_seconds=outcome.wall_seconds,
+                peak_memory_mb=outcome.peak_memory_mb, log=str(outcome.log_path),
+            )  # fmt: skip
+            code = EXIT_OK if outcome.status == OK else EXIT_FAILED
+    except (RunRefused, ConfigError) as e:
+        report["reason"], code = str(e), EXIT_REFUSED
+    except KeyboardInterrupt as interrupt:
+        signum = signal_of(interrupt)
+        report.update(status=INTERRUPTED, reason=f"interrupted by {describe(signum)}")
+        code = signal_exit(signum)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "metric": cfg.metric,
-                    "value": outcome.value,
-                    "status": outcome.status,
-                    "reason": outcome.reason,
-                    "train_seconds": outcome.train_seconds,
-                    "wall_seconds": outcome.wall_seconds,
-                    "peak_memory_mb": outcome.peak_memory_mb,
-                    "log": str(outcome.log_path),
-                }
-            )
-        )
-    elif outcome.value is not None:
+        print(strict_json(report))
+    elif report["value"] is not None:
         out.print(
-            f"{cfg.metric} = {outcome.value:.4f}  (trained {outcome.train_seconds:.1f}s, "
-            f"peak {outcome.peak_memory_mb:.0f} MB, log {outcome.log_path})"
+            f"{report['metric']} = {report['value']:.4f}  (trained {report['train_seconds']:.1f}s, "
+            f"peak {report['peak_memory_mb']:.0f} MB, log {report['log']})"
         )
+    elif code == EXIT_REFUSED:
+        err.print(Text.assemble(("error: ", "red"), one_line(report["reason"])))
     else:
-        out.print(one_line(f"{outcome.status}: {outcome.reason}  (log {outcome.log_path})"))
-    if outcome.status != "ok":
-        raise typer.Exit(1)
+        log = f"  (log {report['log']})" if report["log"] else ""
+        out.print(one_line(f"{report['status']}: {report['reason']}{log}"))
+    if code:
+        raise typer.Exit(code)
+
+
+app.command()(run)  # in cli_run.py
 
 
 @app.command()
-def run(
-    directory: Workspace,
-    agent: AgentName = None,
-    iterations: Annotated[int | None, typer.Option(help="Iterations after the baseline.")] = None,
-    budget: Budget = None,
-    grace: Grace = None,
-    python: Python = None,
-    data_dir: DataDir = None,
-    model: Model = None,
-    max_cost: Annotated[
-        float | None, typer.Option("--max-cost", help="Stop at this many $.")
-    ] = None,
-    context: Annotated[str | None, typer.Option(help="Prompt history: full or truncated.")] = None,
-    replay_dir: Annotated[str | None, typer.Option(help="The replay agent's folder.")] = None,
-    sandbox: Sandbox = None,
-    new: Annotated[bool, typer.Option("--new", help="Start a new run, not resume.")] = False,
-) -> None:
-    """Run the research loop; run it again to resume an unfinished run."""
-    from autoresearch.agents.base import AgentError
-    from autoresearch.agents.factory import build
-    from autoresearch.loop import Loop
-    from autoresearch.runs import start_or_resume
-    from autoresearch.runstate import RunBusy
-
-    cfg = load_config(
-        directory,
-        budget_secs=budget,
-        grace_secs=grace,
-        python=python,
-        data_dir=data_dir,
-        sandbox=sandbox,
-        **{
-            "agent.name": agent,
-            "agent.model": model,
-            "agent.replay_dir": replay_dir,
-            "loop.iterations": iterations,
-            "loop.max_cost_usd": max_cost,
-            "loop.context": context,
-        },
-    )
-    problem = preflight.first_failure(directory, cfg)
-    if problem:
-        raise fail(f"{problem.name}: {problem.detail}")
-    try:
-        chosen, notice = build(cfg.agent, directory)
-        store, cfg, opening = start_or_resume(directory, cfg, new)
-    except (AgentError, config_mod.ConfigError) as e:
-        raise fail(str(e)) from None
-    if notice:
-        err.print(notice)
-    err.print(opening)
-    try:
-        result = Loop(
-            directory, cfg, store, chosen, say=lambda line: err.print(one_line(line))
-        ).run()
-    except RunBusy as e:
-        raise fail(str(e)) from None
-    from autoresearch.report import write_report
-
-    err.print(one_line(f"run {store.run_id} {result.state}: {result.message}"))
-    err.print(f"report: {write_report(store)}")
-    err.print(f"see: autoresearch status {directory}")
-    if result.state != "finished":
-        raise typer.Exit(130 if "Ctrl-C" in result.message else 1)
-
-
-@app.command()
-def status(
-    directory: Workspace,
-    run_id: Annotated[
-        str | None, typer.Option("--run", help="A run id; default the latest.")
-    ] = None,
-    as_json: Json = False,
-) -> None:
+def status(directory: Workspace = Path("."), run_id: RunId = None, as_json: Json = False) -> None:
     """The iterations of a run, the best, and the cost."""
+    from autoresearch.export import hint
     from autoresearch.runs import open_run, snapshot
     from autoresearch.status_table import render
 
     try:
         store = open_run(directory, run_id)
-    except config_mod.ConfigError as e:
+    except ConfigError as e:
         raise fail(str(e)) from None
     snap = snapshot(store)
     if as_json:
         print(strict_json(snap, indent=2))
     else:
         render(snap, out)
+        if snap["best"]["iteration"] is not None:
+            out.print(hint(str(directory), run_id))
 
 
 @app.command()
 def report(
-    directory: Workspace,
-    run_id: Annotated[
-        str | None, typer.Option("--run", help="A run id; default the latest.")
-    ] = None,
+    directory: Workspace = Path("."),
+    run_id: RunId = None,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Folder for report.md and progress.png; default the run's."),
@@ -264,11 +223,41 @@ def report(
 
     try:
         store = open_run(directory, run_id)
-    except config_mod.ConfigError as e:
+    except ConfigError as e:
         raise fail(str(e)) from None
     if out_dir is None and not os.access(store.dir, os.W_OK):
         raise fail(f"{store.dir} is read-only; pass --out DIR to write the report elsewhere")
     out.print(one_line(str(write_report(store, out_dir))))
+
+
+@app.command()
+def export(
+    directory: Workspace = Path("."),
+    run_id: RunId = None,
+    iteration: Annotated[
+        int | None, typer.Option("--iteration", help="This iteration, not the best.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write to this file, not stdout.")
+    ] = None,
+) -> None:
+    """Write the best (or a given) iteration's train.py: to stdout, or to a file with -o."""
+    from autoresearch.context import fmt
+    from autoresearch.export import ExportError, pick, write
+    from autoresearch.runs import open_run
+
+    try:
+        store = open_run(directory, run_id)
+        it = pick(store, iteration)
+        what = f"iteration {it.iteration} of run {store.run_id} ({it.status}, {fmt(it.value)})"
+        if output is None:
+            sys.stdout.write(it.train_py)
+            sys.stdout.flush()
+            err.print(one_line(f"train.py of {what}"))
+        else:
+            err.print(one_line(f"wrote {write(it.train_py, output)}: train.py of {what}"))
+    except (ConfigError, ExportError) as e:
+        raise fail(str(e)) from None
 
 
 def main() -> None:
@@ -288,8 +277,8 @@ def main() -> None:
         app()
     except known as e:
         err.print(Text.assemble(("error: ", "red"), one_line(str(e))))
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
     except OSError as e:  # a full disk, a read-only folder: the file and the reason
         where = f"{e.filename}: " if e.filename else ""
         err.print(Text.assemble(("error: ", "red"), one_line(f"{where}{e.strerror or e}")))
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)

@@ -16,8 +16,28 @@ class ConfigError(Exception):
     """A one-line, user-facing problem with the configuration."""
 
 
+# The flag that sets each key: an error in a flag's value names the flag, not the file.
+FLAGS = {
+    "budget_secs": "--budget",
+    "grace_secs": "--grace",
+    "python": "--python",
+    "data_dir": "--data-dir",
+    "loop.iterations": "--iterations",
+    "loop.max_cost_usd": "--max-cost",
+    "loop.context": "--context",
+    "agent.name": "--agent",
+    "agent.model": "--model",
+    "agent.replay_dir": "--replay-dir",
+    "sandbox": "--sandbox",
+}
+DAY = 86_400
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: `iterations = "3"` is refused, not read as 3; no inf or nan anywhere.
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False
+    )
 
 
 class Price(_Section):
@@ -32,35 +52,37 @@ class AgentConfig(_Section):
     name: str = "auto"  # auto | claude | codex | command | anthropic | openai | replay | hpo
     command: list[str] = []  # argv for the `command` agent; "{prompt_file}" is substituted
     model: str | None = None
-    timeout_secs: float = Field(default=900, gt=0)  # one agent call, end to end
+    timeout_secs: float = Field(default=900, gt=0, le=DAY)  # one agent call, end to end
     base_url: str | None = None  # openai-compatible servers: vLLM, Ollama, llama.cpp, ...
     temperature: float | None = None
-    max_tokens: int = Field(default=16000, gt=0)
-    request_timeout_secs: float = Field(default=600, gt=0)
-    max_retries: int = Field(default=4, ge=0)
+    max_tokens: int = Field(default=16000, gt=0, le=10_000_000)
+    request_timeout_secs: float = Field(default=600, gt=0, le=DAY)
+    max_retries: int = Field(default=4, ge=0, le=100)
     edit_format: Literal["whole", "search-replace"] = "whole"
-    repair_rounds: int = Field(default=1, ge=0)
+    repair_rounds: int = Field(default=1, ge=0, le=100)
     prices: dict[str, Price] = {}  # overrides the shipped price table, keyed by model
     replay_dir: str | None = None  # the `replay` agent's folder of proposals
     seed: int = 0  # the `hpo` agent's sampler seed
 
 
 class LoopConfig(_Section):
-    iterations: int = Field(default=20, ge=0)  # iterations after the baseline
-    max_cost_usd: float | None = Field(default=None, gt=0)
+    iterations: int = Field(default=20, ge=0, le=1_000_000)  # iterations after the baseline
+    max_cost_usd: float | None = Field(default=None, gt=0, le=1_000_000)
     context: Literal["full", "truncated"] = "full"
     recent_window: int = Field(default=10, ge=0)  # iterations shown with full explanations
     min_improvement: float = Field(default=0.0, ge=0)  # a keep must beat the best by more than this
+    # Stop after this many invalid or crash iterations in a row failing the same way (0: never).
+    max_consecutive_failures: int = Field(default=5, ge=0, le=1_000_000)
 
 
 class Config(_Section):
     metric: str = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
-    budget_secs: float = Field(default=300, gt=0)
-    grace_secs: float = Field(default=30, ge=0)
+    budget_secs: float = Field(default=300, gt=0, le=7 * DAY)
+    grace_secs: float = Field(default=30, ge=0, le=DAY)
     python: str = "python3"
     data_dir: str | None = None
-    max_log_bytes: int = Field(default=2_000_000, ge=10_000)
+    max_log_bytes: int = Field(default=2_000_000, ge=10_000, le=2**40)
     sandbox: Literal["auto", "bwrap", "none"] = "auto"  # bubblewrap around train.py and CLI agents
     env_passthrough: list[str] = []  # variables train.py gets besides the allowlisted ones
     max_memory_mb: int | None = Field(default=None, ge=0)  # unset: 75% of the machine; 0: none
@@ -77,10 +99,19 @@ class Config(_Section):
         return value < incumbent - margin
 
 
-def _line_of(text: str, key: str) -> str:
+def _line_of(text: str, loc: tuple) -> str:
+    """ ", line N" of the key at loc (("loop", "iterations") is `iterations` under `[loop]`)."""
+    section: tuple = ()
     for number, line in enumerate(text.splitlines(), start=1):
-        if re.match(rf"\s*{re.escape(key)}\s*=", line):
-            return f", line {number}"
+        header = re.match(r"\s*\[+\s*([^\]]+?)\s*\]", line)
+        if header:
+            section = tuple(part.strip().strip("\"'") for part in header.group(1).split("."))
+            continue
+        for depth in range(len(loc), 0, -1):
+            if section != loc[: depth - 1]:
+                continue
+            if re.match(rf"\s*\"?{re.escape(str(loc[depth - 1]))}\"?\s*[=.]", line):
+                return f", line {number}"
     return ""
 
 
@@ -96,11 +127,9 @@ def _section_model(path: tuple) -> type[BaseModel]:
     return model
 
 
-def _explain(err: ValidationError, source: str, text: str) -> str:
+def _explain(err: ValidationError, where: str) -> str:
     first = err.errors()[0]
     loc = tuple(first["loc"])
-    key = str(loc[-1]) if loc else ""
-    where = f"{source}{_line_of(text, key)}"
     dotted = ".".join(str(p) for p in loc)
     if first["type"] == "extra_forbidden":
         valid = ", ".join(_section_model(loc[:-1]).model_fields)
@@ -112,27 +141,53 @@ def parse(data: dict[str, Any], source: str = CONFIG_NAME, text: str = "") -> Co
     try:
         return Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_explain(err, source, text)) from None
+        loc = tuple(err.errors()[0]["loc"])
+        raise ConfigError(_explain(err, f"{source}{_line_of(text, loc)}")) from None
 
 
-def load(workspace: Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read workspace/autoresearch.toml, then apply overrides ("loop.iterations": 5, ...)."""
-    path = workspace / CONFIG_NAME
-    if not workspace.is_dir():
-        raise ConfigError(f"{workspace}: no such workspace (create one with `autoresearch init`)")
-    if not path.is_file():
-        raise ConfigError(f"{path}: not found (create a workspace with `autoresearch init`)")
-    text = path.read_text()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML: {err}") from None
-    for dotted, value in (overrides or {}).items():
+def with_flags(cfg: Config, flags: dict[str, Any]) -> Config:
+    """cfg with flag values ("loop.iterations": 5, ...; None = not given) on top; an error names
+    the flag."""
+    data = cfg.model_dump()
+    for dotted, value in flags.items():
         if value is None:
             continue
         *parents, last = dotted.split(".")
         node = data
         for part in parents:
-            node = node.setdefault(part, {})
+            node = node[part]
         node[last] = value
+        try:
+            Config.model_validate(data)
+        except ValidationError as err:
+            shown = f"{value:g}" if isinstance(value, float) else value
+            raise ConfigError(_explain(err, f"{FLAGS.get(dotted, dotted)} {shown}")) from None
+    return Config.model_validate(data)
+
+
+def read(workspace: Path) -> Config:
+    """workspace/autoresearch.toml alone; an error names the file and line."""
+    path = workspace / CONFIG_NAME
+    if not workspace.is_dir():
+        raise ConfigError(f"{workspace}: no such workspace (create one with `autoresearch init`)")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found (create a workspace with `autoresearch init`)")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}, line {line}: not UTF-8 text (byte {raw[err.start]:#04x}); "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
     return parse(data, str(path), text)
+
+
+def load(workspace: Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read workspace/autoresearch.toml, then apply flags ("loop.iterations": 5, ...)."""
+    return with_flags(read(workspace), overrides or {})

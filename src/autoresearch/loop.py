@@ -19,20 +19,39 @@ from autoresearch.context import fmt, render_prompt
 from autoresearch.decide import decide
 from autoresearch.experiment import FIXED_FILES, Trainer, experiments_root
 from autoresearch.gitrepo import ExperimentRepo
-from autoresearch.records import BASELINE, CRASH, INVALID, KEEP, Iteration
+from autoresearch.records import (
+    BASELINE,
+    CRASH,
+    FINISHED,
+    INTERRUPTED,
+    INVALID,
+    KEEP,
+    RUNNING,
+    STOPPED,
+    Iteration,
+)
 from autoresearch.results import write_results
-from autoresearch.runstate import RunLock, kill_leftover, mark_inflight, tag_processes
-from autoresearch.store import Store, StoreError, incumbent
+from autoresearch.runs import RunRefused, plural
+from autoresearch.runstate import (
+    RunLock,
+    describe,
+    kill_leftover,
+    mark_inflight,
+    signal_of,
+    tag_processes,
+)
+from autoresearch.stops import baseline_failed, failure_streak, log_tail
+from autoresearch.store import Store, incumbent
 from autoresearch.workspace import changed_files, copy_for_experiment, fingerprint, snapshot
 
 SNAPSHOT = "workspace"  # the run's own copy of the workspace, taken when it starts
-FINISHED, INTERRUPTED, RUNNING = "finished", "interrupted", "running"
 
 
 @dataclass
 class LoopResult:
-    state: str  # finished | interrupted
+    state: str  # finished | interrupted | stopped
     message: str
+    signum: int | None = None  # the signal that interrupted it
 
 
 def check_proposal(proposal: Proposal, parent_code: str) -> str | None:
@@ -70,18 +89,19 @@ class Loop:
 
     # --- the run ---
     def run(self) -> LoopResult:
-        with RunLock(self.store), tag_processes(self.store):
+        with RunLock(self.store), tag_processes(self.store.dir):
             kill_leftover(self.store)
             self.start()
             self.store.set(state=RUNNING, stop_reason=None)
             try:
                 result = self._iterate_until_done()
-            except KeyboardInterrupt:
-                result = LoopResult(INTERRUPTED, "interrupted by Ctrl-C")
+            except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP
+                signum = signal_of(interrupt)
+                result = LoopResult(INTERRUPTED, f"interrupted by {describe(signum)}", signum)
             except AgentError as err:
-                result = LoopResult(INTERRUPTED, f"agent {self.agent.name}: {err}")
+                result = LoopResult(STOPPED, f"agent {self.agent.name}: {err}")
             self.store.set(state=result.state, stop_reason=result.message)
-            mark_inflight(self.store, None)
+            kill_leftover(self.store)  # an agent or training a signal left behind
             return result
 
     def start(self) -> None:
@@ -100,7 +120,7 @@ class Loop:
         """prepare.py defines the metric: a run's iterations are only comparable under one."""
         digest = hashlib.sha256(prepare.read_bytes()).hexdigest()
         if self.store.get("prepare_sha256", digest) != digest:
-            raise StoreError(
+            raise RunRefused(
                 f"prepare.py changed since run {self.store.run_id} started, so its scores would "
                 "not be comparable; restore it, or start a new run with --new"
             )
@@ -115,6 +135,8 @@ class Loop:
             if kept:
                 self.repo.set_ref("refs/heads/best", kept[-1].commit)
             write_results(self.store.dir / "results.tsv", history, self.cfg)
+        if baseline_failed(history[0]):
+            return self._baseline_stop(history[0])
         while len(history) - 1 < self.cfg.loop.iterations:
             spent = sum(it.usage.cost_usd or 0.0 for it in history)
             limit = self.cfg.loop.max_cost_usd
@@ -124,8 +146,30 @@ class Loop:
                 it = self._experiment(len(history), history)
             except AgentExhausted as err:
                 return LoopResult(FINISHED, str(err))
+            it.agent = self.agent.name
+            it.model = getattr(self.agent, "model", None) or self.cfg.agent.model or ""
             self._record(it, history)
-        return LoopResult(FINISHED, f"{len(history) - 1} iterations done")
+            streak, limit = failure_streak(history), self.cfg.loop.max_consecutive_failures
+            if limit and streak >= limit:
+                return LoopResult(
+                    STOPPED,
+                    f"{plural(streak, 'iteration')} in a row failed the same way ({it.status}: "
+                    f"{it.reason}); fix the cause, then run again to resume",
+                )
+        return LoopResult(FINISHED, f"{plural(len(history) - 1, 'iteration')} done")
+
+    def _baseline_stop(self, it: Iteration) -> LoopResult:
+        """A baseline that crashes or scores nothing: every experiment would start from it."""
+        tail = log_tail(it.log_path)
+        if tail:
+            self.say(f"the end of the baseline's log ({it.log_path}):")
+            for line in tail:
+                self.say(f"  | {line}")
+        return LoopResult(
+            STOPPED,
+            f"the baseline failed ({it.reason or 'no score'}); fix train.py "
+            "(`autoresearch baseline` tries it), then start a new run with --new",
+        )
 
     # --- one iteration ---
     def _workdir(self, n: int, train_py: str | None) -> Path:

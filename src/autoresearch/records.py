@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 # Iteration statuses.
 BASELINE, KEEP, DISCARD, CRASH, INVALID = "baseline", "keep", "discard", "crash", "invalid"
 STATUSES = (BASELINE, KEEP, DISCARD, CRASH, INVALID)
+# Run states. `stopped`: the run stopped itself early (a failed baseline, repeated failures, a dead
+# agent); like `interrupted` (Ctrl-C, a signal, a killed orchestrator) it can be resumed.
+RUNNING, FINISHED, INTERRUPTED, STOPPED = "running", "finished", "interrupted", "stopped"
 
 
 @dataclass
@@ -54,6 +57,8 @@ class Iteration:
     peak_memory_mb: float | None = None
     log_path: str | None = None
     started_at: float = 0.0
+    agent: str = ""  # the agent that proposed it, and its model ("" for the baseline / unknown)
+    model: str = ""
 
     @property
     def description(self) -> str:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from autoresearch.config import Config
 from autoresearch.context import best_so_far, fmt
+from autoresearch.export import hint
 from autoresearch.loop import unified_diff
 from autoresearch.records import BASELINE, KEEP, STATUSES, Iteration
-from autoresearch.runs import snapshot
+from autoresearch.runs import agents_used, snapshot
 from autoresearch.safe_text import fenced, markdown_inline, one_line
 from autoresearch.store import Store, write_atomically
 
@@ -47,7 +48,8 @@ def plot(history: list[Iteration], cfg: Config) -> bytes:
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"{one_line(cfg.metric)} ({cfg.direction})")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     png = io.BytesIO()
     fig.savefig(png, format="png")
@@ -61,6 +63,10 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
     counts = Counter(it.status for it in history)
     base = history[0] if history else None
     best = snap["best"]
+    best_at, way_out = "none yet", []
+    if best["iteration"] is not None:
+        best_at = f"{fmt(best['value'])} at iteration {best['iteration']}"
+        way_out = [f"- {hint(str(store.dir.parents[2]), store.run_id)}"]
     lines = [
         f"# Run {markdown_inline(store.run_id)}: {metric} ({cfg.direction})",
         "",
@@ -69,8 +75,9 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
         f"- iterations: {len(history)} ("
         + ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
         + ")",
-        f"- baseline: {fmt(base.value if base else None)}; best: {fmt(best['value'])} "
-        f"at iteration {best['iteration']}",
+        f"- baseline: {fmt(base.value if base else None)}; best: {best_at}",
+        f"- agents: {markdown_inline(agents_used(snap['iterations']) or 'none yet')}",
+        *way_out,
         "- agent cost: " + ("unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"),
         f"- time: {sum(it.wall_seconds for it in history) / 60:.1f} min "
         f"(agent {sum(it.agent_seconds for it in history) / 60:.1f}, "

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from autoresearch.config import Config, ConfigError
+from autoresearch.agents.factory import choose
+from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
 from autoresearch.context import best_so_far
-from autoresearch.records import BASELINE, KEEP, Iteration
+from autoresearch.records import BASELINE, FINISHED, KEEP, RUNNING, Iteration
 from autoresearch.runstate import RunBusy, state
+from autoresearch.stops import baseline_failed
 from autoresearch.store import Store, list_runs, new_run_id, runs_dir
 
-# Settings that must stay equal within a run: changing them would make its iterations incomparable.
-FROZEN = ("metric", "direction", "budget_secs", "grace_secs")
+# Settings a resume may change; every other one is frozen when a run starts, so that its
+# iterations stay comparable and `autoresearch run WS` goes on exactly as it started.
+MUTABLE = ("loop.iterations", "loop.max_cost_usd")
+
+
+class RunRefused(Exception):
+    """A start that would not do what was asked: one line, with the command that would."""
+
+
+@dataclass
+class Plan:
+    """The run a `run` command is about to work on, before anything is written."""
+
+    store: Store | None  # None: a new run, created once the preflight has passed
+    cfg: Config  # the settings it runs with
+    lines: list[str]  # what to tell the user
 
 
 def latest(workspace: Path, readonly: bool = False) -> Store | None:
@@ -20,7 +39,7 @@ def latest(workspace: Path, readonly: bool = False) -> Store | None:
 
 
 def open_run(workspace: Path, run_id: str | None) -> Store:
-    """A named run, or the latest one, opened read-only."""
+    """A named run, or the latest one."""
     if run_id:
         path = runs_dir(workspace) / run_id
         if not (path / "run.db").is_file():
@@ -33,26 +52,143 @@ def open_run(workspace: Path, run_id: str | None) -> Store:
     return store
 
 
-def start_or_resume(workspace: Path, cfg: Config, new: bool) -> tuple[Store, Config, str]:
-    """The run to work on, the settings it runs with, and one line saying which."""
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def command(workspace: str, flags: dict[str, Any], new: bool = False) -> str:
+    """The `autoresearch run` command line with these flags."""
+    words = ["autoresearch", "run", workspace, *(["--new"] if new else [])]
+    for dotted, value in flags.items():
+        words += [FLAGS[dotted], _show(value)]
+    return shlex.join(words)
+
+
+def _get(cfg: Config, dotted: str) -> Any:
+    value: Any = cfg
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _flat(data: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "prices":
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _resolve_auto(cfg: Config) -> tuple[Config, str | None]:
+    if cfg.agent.name != "auto":
+        return cfg, None
+    name, why = choose(cfg.agent)
+    cfg = cfg.model_copy(deep=True)
+    cfg.agent.name = name
+    return cfg, f"agent auto: using {name}, because {why}"
+
+
+def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, shown: str) -> Plan:
+    """A new run (with --new, or when there is none) with the file's settings and the flags on
+    top; else the latest run with the settings it was started with, the flags that may change
+    applied, and a refusal naming the command that works for a flag that may not."""
+    flags = {k: v for k, v in flags.items() if v is not None}
     store = None if new else latest(workspace)
     if store is None:
-        store = Store.create(runs_dir(workspace) / new_run_id(workspace), cfg.model_dump())
-        store.set(state="running")
-        return store, cfg, f"run {store.run_id}: new"
-    if state(store) == "running":
+        cfg, notice = _resolve_auto(with_flags(file_cfg, flags))
+        return Plan(None, cfg, [line for line in [notice] if line])
+    if state(store) == RUNNING:
         raise RunBusy(f"run {store.run_id} is already running (pid {store.get('pid')})")
     saved = store.config()
-    changed = [k for k in FROZEN if getattr(saved, k) != getattr(cfg, k)]
-    if changed:
-        was = ", ".join(f"{k}={getattr(saved, k)}" for k in changed)
-        raise ConfigError(
-            f"run {store.run_id} was started with {was}; iterations of one run must be "
-            "comparable, so pass --new to start another run with the new settings"
+    history = store.iterations()
+    if history and baseline_failed(history[0]):
+        raise RunRefused(
+            f"run {store.run_id} stopped because its baseline failed ({history[0].reason}); "
+            f"fix train.py, then start a new run: {command(shown, flags, new=True)}"
         )
-    store.set(config=cfg.model_dump())
-    done = len(store.iterations()) - 1
-    return store, cfg, f"run {store.run_id}: resuming after iteration {done}"
+    changes, frozen, given = [], [], []
+    for dotted, value in flags.items():
+        picked = choose(saved.agent)[0] if dotted == "agent.name" and value == "auto" else None
+        before = _get(saved, dotted)
+        after = _get(with_flags(saved, {dotted: picked or value}), dotted)
+        if before == after:
+            continue
+        if dotted in MUTABLE:
+            changes.append(f"{FLAGS[dotted]} {_show(before)} -> {_show(after)}")
+        else:
+            frozen.append(f"{FLAGS[dotted]} {_show(before)}")
+            given.append(f"{FLAGS[dotted]} {_show(value)}" + (f" ({picked})" if picked else ""))
+    if frozen:
+        keep = {k: v for k, v in flags.items() if k in MUTABLE}
+        raise RunRefused(
+            f"run {store.run_id} was started with {', '.join(frozen)}, not {', '.join(given)}; "
+            f"to resume it as started: `{command(shown, keep)}`; "
+            f"to start a new run with yours: `{command(shown, flags, new=True)}`"
+        )
+    cfg = with_flags(saved, {k: v for k, v in flags.items() if k in MUTABLE})
+    done = len(history) - 1
+    lines = [
+        f"run {store.run_id}: resuming after iteration {done}"
+        if history
+        else f"run {store.run_id}: resuming; its baseline had not finished, so it trains again"
+    ]
+    lines += [f"changed: {change}" for change in changes]
+    if state(store) == FINISHED and not changes:
+        lines.append(
+            f"note: it had finished ({store.get('stop_reason')}); --iterations or --max-cost "
+            "goes on, --new starts another run"
+        )
+    started_file = store.get("file_config")
+    if started_file is not None:
+        now, then = _flat(file_cfg.model_dump()), _flat(started_file)
+        edited = [key for key in now if now[key] != then.get(key)]
+        if edited:
+            lines.append(
+                f"note: {CONFIG_NAME} changed since this run started ({', '.join(edited)}); "
+                "the run keeps its own settings (--new starts a run with the file's)"
+            )
+    return Plan(store, cfg, lines)
+
+
+def create(workspace: Path, cfg: Config, file_cfg: Config) -> Store:
+    """The new run's store, its settings saved."""
+    store = Store.create(runs_dir(workspace) / new_run_id(workspace), cfg.model_dump())
+    store.set(file_config=file_cfg.model_dump(), state=RUNNING)
+    return store
+
+
+def describe_settings(cfg: Config) -> str:
+    agent = cfg.agent.name + (f" ({cfg.agent.model})" if cfg.agent.model else "")
+    cost = f", max ${cfg.loop.max_cost_usd:g}" if cfg.loop.max_cost_usd else ""
+    return (
+        f"agent {agent}, {plural(cfg.loop.iterations, 'iteration')}{cost}, "
+        f"budget {cfg.budget_secs:g}s "
+        f"+ {cfg.grace_secs:g}s grace, context {cfg.loop.context}"
+    )
+
+
+def agents_used(iterations: list[dict]) -> str:
+    """Which agent and model proposed which iterations: "replay (iterations 1-3)"."""
+    spans: list[list] = []
+    for it in iterations:
+        if it["iteration"] == 0:
+            continue
+        who = " ".join(part for part in (it["agent"], it["model"]) if part) or "unknown"
+        if spans and spans[-1][0] == who:
+            spans[-1][2] = it["iteration"]
+        else:
+            spans.append([who, it["iteration"], it["iteration"]])
+    return "; ".join(
+        f"{who} (iteration {a})" if a == b else f"{who} (iterations {a}-{b})" for who, a, b in spans
+    )
 
 
 def snapshot(store: Store) -> dict:
@@ -92,4 +228,6 @@ def _entry(it: Iteration) -> dict:
         "agent_seconds": it.agent_seconds,
         "train_seconds": it.train_seconds,
         "wall_seconds": it.wall_seconds,
+        "agent": it.agent,
+        "model": it.model,
     }

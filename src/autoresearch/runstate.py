@@ -1,5 +1,6 @@
-"""Who owns a run right now: a lock against two orchestrators, and the in-flight training
-process, so that a resume after SIGKILL can end what the dead orchestrator left running."""
+"""Who owns a run right now: a lock against two orchestrators, the in-flight training process
+(so that a start after SIGKILL can end what the dead orchestrator left running), and the signals
+that stop an orchestrator the way Ctrl-C does."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import fcntl
 import os
 import signal
 from contextlib import contextmanager
+from pathlib import Path
 
 import psutil
 
-from autoresearch.store import Store
+from autoresearch.records import INTERRUPTED, RUNNING
+from autoresearch.store import Store, StoreError, list_runs
+from autoresearch.workspace import STATE_DIR
 
 # Set in the environment of every process a run starts (agents, training and what they start),
 # so that a resume finds what a killed orchestrator left running: a CLI agent still thinking too.
@@ -54,10 +58,11 @@ def mark_inflight(store: Store, iteration: int | None, pid: int | None = None) -
 
 
 @contextmanager
-def tag_processes(store: Store):
-    """While inside, every process this one starts carries RUN_ENV naming this run."""
+def tag_processes(folder: Path):
+    """While inside, every process this one starts carries RUN_ENV naming folder (its run's or
+    its baseline's)."""
     saved = os.environ.get(RUN_ENV)
-    os.environ[RUN_ENV] = str(store.dir.resolve())
+    os.environ[RUN_ENV] = str(folder.resolve())
     try:
         yield
     finally:
@@ -99,17 +104,104 @@ def _kill_training(store: Store) -> int | None:
     return pid
 
 
-def state(store: Store) -> str:
-    """running, finished or interrupted; a `running` run whose orchestrator died is interrupted."""
-    saved = store.get("state", "interrupted")
-    if saved != "running":
-        return saved
-    try:  # opened read-only, not created: reading a run's state writes nothing
-        with open(store.dir / "lock", "rb") as f:
+def held(folder: Path) -> bool:
+    """Whether a live orchestrator holds folder's lock (a run's, or a baseline's)."""
+    try:
+        with open(folder / "lock", "rb") as f:  # read-only, never created: reading writes nothing
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             fcntl.flock(f, fcntl.LOCK_UN)
-        return "interrupted"  # nobody holds the lock
-    except FileNotFoundError:
-        return "interrupted"  # nobody ever took it
+        return False
     except BlockingIOError:
-        return "running"
+        return True
+    except OSError:
+        return False  # the folder is gone
+
+
+@contextmanager
+def hold(folder: Path):
+    """Holds folder's lock while inside (a baseline's folder: see kill_leftovers)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def state(store: Store) -> str:
+    """running, finished, interrupted or stopped; a `running` run whose orchestrator died is
+    interrupted."""
+    saved = store.get("state", INTERRUPTED)
+    if saved != RUNNING:
+        return saved
+    return RUNNING if held(store.dir) else INTERRUPTED
+
+
+def kill_leftovers(workspace: Path) -> list[int]:
+    """At any start: SIGKILL what dead orchestrators of this workspace left running, the training
+    process group of each run that died mid-run and every process tagged with a run or baseline
+    folder that no live orchestrator holds. Returns the pids killed."""
+    killed = []
+    for folder in list_runs(workspace):
+        try:
+            store = Store(folder)
+        except StoreError:
+            continue  # a damaged store is reported where it is used, not here
+        try:
+            if store.get("state") == RUNNING and not held(folder):
+                killed += [pid for pid in [_kill_training(store)] if pid]
+        finally:
+            store.close()
+    root = str((workspace / STATE_DIR).resolve()) + os.sep
+    free: dict[str, bool] = {}
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            tag = proc.environ().get(RUN_ENV, "")
+            if tag.startswith(root) and free.setdefault(tag, not held(Path(tag))):
+                proc.kill()
+                killed.append(proc.pid)
+        except psutil.Error:
+            pass  # gone, a zombie, or someone else's
+    return killed
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: handled exactly like Ctrl-C (a KeyboardInterrupt), remembering which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def signal_of(interrupt: KeyboardInterrupt) -> int:
+    return getattr(interrupt, "signum", signal.SIGINT)
+
+
+def describe(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+@contextmanager
+def stop_on_signals():
+    """While inside, SIGTERM and SIGHUP raise Stopped (once: a second one during the clean-up
+    is ignored, so that what is done still gets recorded). A signal ignored from the start stays
+    ignored: `nohup autoresearch run` survives a closed terminal."""
+    raised = []
+
+    def handler(signum, frame):
+        if not raised:
+            raised.append(signum)
+            raise Stopped(signum)
+
+    heeded = [
+        sig for sig in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) != signal.SIG_IGN
+    ]
+    saved = {sig: signal.signal(sig, handler) for sig in heeded}
+    try:
+        yield
+    finally:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from autoresearch.runs import agents_used
 from autoresearch.safe_text import one_line
 
 STYLE = {"keep": "green", "baseline": "cyan", "discard": "yellow", "crash": "red", "invalid": "red"}
@@ -39,9 +40,13 @@ def render(snap: dict, console: Console) -> None:
     console.print(table)
     best = snap["best"]
     cost = "unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"
-    console.print(
-        Text(
-            f"best {metric}: {_num(best['value'])} at iteration {best['iteration']}; "
-            f"cost {cost}; {one_line(snap['stop_reason'] or '')}"
-        )
+    agents = agents_used(snap["iterations"])
+    if agents:
+        console.print(Text(one_line(f"agents: {agents}")))
+    where = (
+        f"{_num(best['value'])} at iteration {best['iteration']}"
+        if best["iteration"] is not None
+        else "no score yet"
     )
+    stop = one_line(snap["stop_reason"] or "")
+    console.print(Text(f"best {metric}: {where}; cost {cost}; {stop}"))

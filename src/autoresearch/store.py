@@ -77,6 +77,9 @@ class Store:
                 raise StoreError(f"{self.path}: not an autoresearch run store; {_UNTOUCHED}")
             if self.get("config") is None:
                 raise StoreError(f"{self.path}: has no run settings; {_UNTOUCHED}")
+            self.columns = {row[1] for row in self._query("PRAGMA table_info(iterations)")}
+            if not readonly:
+                self._add_new_columns()
         except StoreError:
             self.db.close()
             raise
@@ -103,6 +106,14 @@ class Store:
         except sqlite3.Error as err:
             raise StoreError(f"{path}: cannot be created: {err}") from None
         return cls(run_dir)
+
+    def _add_new_columns(self) -> None:
+        """A run made before a column existed gets it (empty) when opened for writing; a
+        read-only open reads the columns it has."""
+        for column in _COLUMNS:
+            if column not in self.columns:
+                self._query(f'ALTER TABLE iterations ADD COLUMN "{column}"')
+                self.columns.add(column)
 
     @property
     def run_id(self) -> str:
@@ -186,7 +197,7 @@ class Store:
 
     def iterations(self, full: bool = False) -> list[Iteration]:
         """Every recorded iteration, oldest first. full=False leaves out prompt, raw output, diff."""
-        columns = _COLUMNS if full else _LIGHT
+        columns = [c for c in (_COLUMNS if full else _LIGHT) if c in self.columns]
         rows = self._query(f"SELECT {_names(columns)} FROM iterations ORDER BY iteration")
         return [_to_iteration(dict(zip(columns, map(_from_sql, row), strict=True))) for row in rows]
 

@@ -1,0 +1,57 @@
+"""What the commands share: the consoles, the options, one-line failures and the exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from autoresearch import config as config_mod
+from autoresearch.safe_text import one_line
+
+# Exit codes (the README's table): a refused start ran nothing; an early stop can be resumed.
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_STOPPED = 0, 1, 2, 3
+
+
+def signal_exit(signum: int) -> int:
+    """The shell's convention: 130 after Ctrl-C (SIGINT), 143 after SIGTERM, 129 after SIGHUP."""
+    return 128 + signum
+
+
+# No console markup: agent, server and train.py text is printed as it is. Progress and errors go to
+# stderr; what a command is asked for (a table, JSON, a train.py) goes to stdout.
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+out = Console(highlight=False, soft_wrap=True, markup=False)
+
+Workspace = Annotated[Path, typer.Argument(help="The research workspace folder.")]
+Budget = Annotated[float | None, typer.Option("--budget", help="Training budget in seconds.")]
+Grace = Annotated[
+    float | None, typer.Option("--grace", help="Seconds after the budget before SIGKILL.")
+]
+Python = Annotated[str | None, typer.Option("--python", help="The training interpreter.")]
+DataDir = Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files.")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+AgentName = Annotated[
+    str | None,
+    typer.Option("--agent", help="auto, claude, codex, command, anthropic, openai, replay or hpo."),
+]
+Model = Annotated[str | None, typer.Option(help="The agent's model.")]
+RunId = Annotated[str | None, typer.Option("--run", help="A run id; default the latest.")]
+Sandbox = Annotated[
+    str | None, typer.Option("--sandbox", help="auto, bwrap or none (bubblewrap around train.py).")
+]
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
+    err.print(Text.assemble(("error: ", "red"), one_line(message)))
+    return typer.Exit(code)
+
+
+def load_config(path: Path, **overrides) -> config_mod.Config:
+    try:
+        return config_mod.load(path, overrides)
+    except config_mod.ConfigError as e:
+        raise fail(str(e), EXIT_REFUSED) from None

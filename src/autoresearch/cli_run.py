@@ -1,0 +1,183 @@
+"""`autoresearch run`: start or resume a run, check before training, say how it ended."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+
+from autoresearch import config as config_mod
+from autoresearch import preflight
+from autoresearch.cli_common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_STOPPED,
+    AgentName,
+    Budget,
+    DataDir,
+    Grace,
+    Model,
+    Python,
+    Sandbox,
+    Workspace,
+    err,
+    fail,
+    signal_exit,
+)
+from autoresearch.records import FINISHED, INTERRUPTED
+from autoresearch.safe_text import one_line
+
+LOG_NAME = "orchestrator.log"
+
+
+class Say:
+    """Progress lines: to stderr, and with the time into the run folder's orchestrator.log (lines
+    said before the run folder exists are written once it does)."""
+
+    def __init__(self) -> None:
+        self.file: TextIO | None = None
+        self.pending: list[str] = []
+
+    def open(self, folder: Path) -> None:
+        self.file = open(folder / LOG_NAME, "a", encoding="utf-8", errors="replace")
+        for line in self.pending:
+            self._keep(line)
+        self.pending.clear()
+
+    def __call__(self, line: str) -> None:
+        line = one_line(line)  # agent and train.py text: no control sequences reach a terminal
+        try:
+            err.print(line)
+        except OSError:
+            pass  # the terminal is gone (SIGHUP): the log still gets it
+        self.keep(line)
+
+    def keep(self, line: str) -> None:
+        """Into the log only (what another part prints)."""
+        if self.file is None:
+            self.pending.append(line)
+        else:
+            self._keep(line)
+
+    def _keep(self, line: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.file.write("".join(f"{stamp} {part}\n" for part in line.splitlines() or [""]))
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def run(
+    directory: Workspace = Path("."),
+    agent: AgentName = None,
+    iterations: Annotated[int | None, typer.Option(help="Iterations after the baseline.")] = None,
+    budget: Budget = None,
+    grace: Grace = None,
+    python: Python = None,
+    data_dir: DataDir = None,
+    model: Model = None,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="Stop at this many $.")
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="Prompt history: full or truncated.")] = None,
+    replay_dir: Annotated[str | None, typer.Option(help="The replay agent's folder.")] = None,
+    sandbox: Sandbox = None,
+    new: Annotated[bool, typer.Option("--new", help="Start a new run, not resume.")] = False,
+) -> None:
+    """Run the research loop; run it again (with no flags) to resume an unfinished run."""
+    from autoresearch.runstate import describe, signal_of, stop_on_signals
+
+    flags = {
+        "agent.name": agent,
+        "loop.iterations": iterations,
+        "budget_secs": budget,
+        "grace_secs": grace,
+        "python": python,
+        "data_dir": data_dir,
+        "agent.model": model,
+        "loop.max_cost_usd": max_cost,
+        "loop.context": context,
+        "agent.replay_dir": replay_dir,
+        "sandbox": sandbox,
+    }
+    say = Say()
+    try:
+        with stop_on_signals():
+            code = _run(directory, flags, new, say)
+    except KeyboardInterrupt as interrupt:  # before the loop started, or during the report
+        signum = signal_of(interrupt)
+        say(f"interrupted by {describe(signum)}")
+        code = signal_exit(signum)
+    except typer.Exit:
+        raise
+    except Exception as error:  # main() prints it as one line; the log keeps it too
+        say.keep(f"error: {error}")
+        raise
+    finally:
+        say.close()
+    if code:
+        raise typer.Exit(code)
+
+
+def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
+    from autoresearch.agents.base import AgentError
+    from autoresearch.agents.factory import build
+    from autoresearch.export import compared, hint
+    from autoresearch.loop import Loop
+    from autoresearch.report import write_report
+    from autoresearch.runs import RunRefused, command, create, describe_settings, plan
+    from autoresearch.runstate import RunBusy, kill_leftovers
+    from autoresearch.stops import baseline_failed
+
+    shown = str(directory)
+    try:
+        file_cfg = config_mod.read(directory)
+        config_mod.with_flags(file_cfg, flags)  # a bad flag is named before anything else
+        for pid in kill_leftovers(directory):
+            say(f"killed process {pid}, left running by an orchestrator that died")
+        chosen = plan(directory, file_cfg, flags, new, shown)
+    except (config_mod.ConfigError, RunRefused, RunBusy) as e:
+        raise fail(str(e), EXIT_REFUSED) from None
+    cfg = chosen.cfg
+    problem = preflight.first_failure(directory, cfg, [("agent", preflight.check_agent)])
+    if problem:
+        raise fail(f"{problem.name}: {problem.detail}", EXIT_REFUSED)
+    try:
+        agent, _ = build(cfg.agent, directory)
+    except AgentError as e:
+        raise fail(str(e), EXIT_REFUSED) from None
+    if not cfg.agent.model and getattr(agent, "model", None):
+        cfg.agent.model = agent.model  # the agent's default model, frozen with the run
+    store = chosen.store or create(directory, cfg, file_cfg)
+    say.open(store.dir)
+    for line in chosen.lines:
+        say(line)
+    if chosen.store is None:
+        say(f"run {store.run_id}: new")
+    say(f"settings: {describe_settings(cfg)}")
+    try:
+        result = Loop(directory, cfg, store, agent, say=say).run()
+    except (RunBusy, RunRefused) as e:
+        say.keep(f"error: {e}")
+        raise fail(str(e), EXIT_REFUSED) from None
+    say(f"run {store.run_id} {result.state}: {result.message}")
+    say(compared(store))
+    say(f"report: {write_report(store)}")
+    history = store.iterations()
+    if baseline_failed(history[0]) if history else True:
+        say(f"start again: {command(shown, {}, new=True)}")
+    else:
+        say(hint(shown))
+        if result.state != FINISHED:
+            say(f"resume: {command(shown, {})}")
+    say(f"see: {shlex.join(['autoresearch', 'status', shown])}")
+    if result.state == FINISHED:
+        return EXIT_OK
+    if result.state == INTERRUPTED and result.signum:
+        return signal_exit(result.signum)
+    return EXIT_STOPPED

@@ -1,0 +1,59 @@
+"""Early stops that save the night: a baseline that fails, the same failure again and again."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from autoresearch.records import CRASH, INVALID, Iteration
+
+TAIL_LINES = 15
+TAIL_BYTES = 16_384
+_EXCEPTION = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning))\b")
+
+
+def failure_kind(it: Iteration) -> str | None:
+    """What a failed iteration has in common with others failing the same way (the same
+    exception, the same API error, the same timeout); None for an iteration that did not fail."""
+    if it.status not in (CRASH, INVALID):
+        return None
+    reason = (it.reason or "").split("; reverted the agent's changes")[0]
+    exception = _EXCEPTION.findall(reason)
+    if exception:
+        return f"{it.status}: {exception[-1]}"
+    # Numbers, quoted text and paths vary between attempts that fail the same way.
+    reason = re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*`", "'…'", reason)
+    reason = re.sub(r"\S*/\S*", "…", reason)
+    reason = re.sub(r"\d+(\.\d+)?", "N", reason)
+    return f"{it.status}: {reason[:80]}"
+
+
+def failure_streak(history: list[Iteration]) -> int:
+    """How many of the last iterations failed the same way as the last one."""
+    kinds = [failure_kind(it) for it in history if it.iteration > 0]
+    if not kinds or kinds[-1] is None:
+        return 0
+    streak = 0
+    for kind in reversed(kinds):
+        if kind != kinds[-1]:
+            break
+        streak += 1
+    return streak
+
+
+def baseline_failed(it: Iteration) -> bool:
+    return it.status == CRASH or it.value is None
+
+
+def log_tail(path: str | None, lines: int = TAIL_LINES) -> list[str]:
+    """The last lines of a training log (not the whole log: it can be large)."""
+    if not path:
+        return []
+    try:
+        with open(Path(path), "rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - TAIL_BYTES))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line.rstrip() for line in text.splitlines() if line.strip()][-lines:]
