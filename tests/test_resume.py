@@ -36,6 +36,7 @@ PLAN = [(0, 0), (2000, 0), (0, 1), (4000, 0)]
 STATUSES = ["baseline", "keep", "discard", "keep"]
 
 
+@pytest.fixture(autouse=True)
 def known_labels(ws: Path) -> None:
     """The test's own answer key, in the workspace: train.py cannot reach the real labels."""
     raw = gzip.decompress((DATA_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes())
@@ -67,7 +68,6 @@ def replay_workspace(ws: Path, tmp_path: Path, hang: int | None = None) -> list[
     """train.py is the baseline of PLAN, proposals 1..N the rest; iteration `hang` hangs once.
     Returns the agent flags."""
     (ws / "train.py").write_text(train_script(*PLAN[0]))
-    known_labels(ws)
     props = tmp_path / "proposals"
     props.mkdir()
     for k in range(1, N + 1):
@@ -158,7 +158,8 @@ def alive(pid: int) -> bool:
 def processes_in(folder: Path) -> list[psutil.Process]:
     """Live processes working inside folder or one of its runs' experiment directories (training
     and agents do)."""
-    runs = (folder / ".autoresearch" / "runs").glob("*")
+    state = folder / ".autoresearch"
+    runs = [*(state / "runs").glob("*"), *(state / "baselines").glob("*")]
     roots = [str(folder.resolve()), *(str(experiments_root(run)) for run in runs)]
     found = []
     for proc in psutil.process_iter(["cwd"]):
@@ -248,7 +249,6 @@ def test_sigkill_during_training_kills_the_leftover_and_reruns_the_iteration(ws,
 
 def test_sigkill_while_the_agent_thinks(ws, tmp_path):
     (ws / "train.py").write_text(train_script(*PLAN[0]))
-    known_labels(ws)
     scripts = {k: train_script(*PLAN[k]) for k in range(1, N + 1)}
     agent = tmp_path / "agent.py"
     agent.write_text(
