@@ -43,9 +43,20 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def paths_from_cwd(overrides: dict) -> dict:
+    """Paths given as flags are relative to the current directory, as a user expects (paths in
+    autoresearch.toml stay relative to the workspace); --python without a "/" names a program."""
+    fixed = dict(overrides)
+    for key in ("python", "data_dir", "agent.replay_dir"):
+        value = fixed.get(key)
+        if value and (key != "python" or "/" in value):
+            fixed[key] = str(Path(value).expanduser().absolute())
+    return fixed
+
+
 def load_config(path: Path, **overrides) -> config_mod.Config:
     try:
-        return config_mod.load(path, overrides)
+        return config_mod.load(path, paths_from_cwd(overrides))
     except config_mod.ConfigError as e:
         raise fail(str(e), 2) from None
 
@@ -154,7 +165,7 @@ def run(
 ) -> None:
     """Run the research loop; run it again to resume an unfinished run."""
     from autoresearch.agents.base import AgentError
-    from autoresearch.agents.factory import build
+    from autoresearch.agents.factory import build, check_cost_limit
     from autoresearch.loop import Loop
     from autoresearch.runs import start_or_resume
     from autoresearch.runstate import RunBusy
@@ -179,6 +190,7 @@ def run(
         raise fail(f"{problem.name}: {problem.detail}")
     try:
         chosen, notice = build(cfg.agent, directory)
+        check_cost_limit(chosen, cfg.loop.max_cost_usd)
         store, cfg, opening = start_or_resume(directory, cfg, new)
     except (AgentError, config_mod.ConfigError) as e:
         raise fail(str(e)) from None

@@ -24,6 +24,9 @@ class Request:
     history: list[Iteration] = field(default_factory=list)  # every finished iteration, oldest first
     metric: str = "val_accuracy"
     direction: str = "maximize"
+    # The start of prompt that stays the same from one iteration to the next (role, program.md,
+    # the incumbent train.py): API agents mark it for prompt caching. "" = no such split.
+    stable_prompt: str = ""
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Proposal:
     invalid_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
     reverted: list[str] = field(default_factory=list)  # files other than train.py it changed
+    notes: list[str] = field(default_factory=list)  # one-line warnings for the user (each once)
 
 
 class AgentExhausted(AgentError):
@@ -53,4 +57,8 @@ class Agent(Protocol):
     def check(self) -> str:
         """Doctor's check: a tiny request that proves the agent answers. Returns one line;
         raises AgentError with one line on failure."""
+        ...
+
+    def unpriced(self) -> str | None:
+        """Why this agent's spending would be unknown (so no cost limit can hold), or None."""
         ...
