@@ -13,7 +13,8 @@ from autoresearch.agents.validate import unchanged
 from autoresearch.records import Usage
 
 # codex's bubblewrap failing to start (see CODEX_ARGS in command.py for the messages)
-SANDBOX_FAILURE = re.compile(r"bwrap: [^\n]*|landlock[^\n]*|sandbox helper failed[^\n]*", re.I)
+# (its first sentence: "bwrap: No permissions to create a new namespace, likely because ...")
+SANDBOX_FAILURE = re.compile(r"bwrap: [^\n.]*|landlock[^\n.]*|sandbox helper failed[^\n.]*", re.I)
 
 
 class Finished(Protocol):
@@ -143,7 +144,7 @@ def codex_outcome(run: Finished, last_message: Path) -> Outcome:
             said = f"{item.get('aggregated_output', '')}\n{item.get('message', '')}"
             found = SANDBOX_FAILURE.search(said)
             if found and item.get("status") != "completed":
-                outcome.sandbox_failure = one_line(found.group(0), 160)
+                outcome.sandbox_failure = " ".join(found.group(0).split())[:160]
         elif kind == "turn.failed":
             error = event.get("error") if isinstance(event.get("error"), dict) else {}
             failure = one_line(str(error.get("message", ""))) or "turn failed"
