@@ -79,6 +79,7 @@ def openai_reply(
     completion_tokens: int = 200,
     cached: int | None = None,
     finish_reason: str = "stop",
+    cache_write: int | None = None,
 ) -> Scripted:
     usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
@@ -87,6 +88,8 @@ def openai_reply(
     }
     if cached is not None:
         usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    if cache_write is not None:  # GPT-5.6 and later
+        usage.setdefault("prompt_tokens_details", {})["cache_write_tokens"] = cache_write
     return Scripted(
         body={
             "id": "chatcmpl-fake",

@@ -442,6 +442,13 @@ def test_openai_gets_the_prefix_first_and_a_cache_key_only_from_openai_itself(se
     assert key.startswith("autoresearch-") and server.requests[1].body["max_tokens"] == 16000
 
 
+def test_openai_cache_writes_are_priced_where_they_are_billed(server):
+    server.add(openai_reply(GOOD, prompt_tokens=1000, completion_tokens=100, cache_write=800))
+    proposal = ask(make_agent(PROVIDERS["openai"], server))
+    # gpt-6.1-terra: 200 fresh at $1, 800 written at $1.25, 100 out at $5
+    assert proposal.usage.cost_usd == pytest.approx((200 * 1 + 800 * 1.25 + 100 * 5) / 1e6)
+
+
 def test_a_model_without_sampling_parameters_never_gets_temperature(server):
     server.refuse("temperature", anthropic_sampling_rejected())
     server.add(anthropic_answer(GOOD), anthropic_answer(GOOD))

@@ -66,15 +66,19 @@ def blocked(outcome: Outcome, train: Path, old_code: str) -> list[str]:
 def _claude_result(stdout: str) -> dict | None:
     """The result object: all of stdout (the documented single object), or the last "result"
     of the array of every message that verbose mode prints instead (`--verbose`, or verbose on
-    in the user's settings; anthropics/claude-code#84784)."""
-    try:
-        value = json.loads(stdout)
-    except ValueError:
-        value = _json_object(stdout)
-    if isinstance(value, list):
-        results = [m for m in value if isinstance(m, dict) and m.get("type") == "result"]
-        value = results[-1] if results else None
-    return value if isinstance(value, dict) else None
+    in the user's settings; anthropics/claude-code#84784); either may follow other output."""
+    text = stdout.strip()
+    for candidate in (text, text.rsplit("\n", 1)[-1]):
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, list):
+            results = [m for m in value if isinstance(m, dict) and m.get("type") == "result"]
+            value = results[-1] if results else None
+        if isinstance(value, dict):
+            return value
+    return None
 
 
 def _denial(entry: object) -> str:
@@ -152,6 +156,9 @@ def codex_outcome(run: Finished, last_message: Path) -> Outcome:
             last_error = one_line(str(event.get("message", "")))
     if last_message.is_file() and last_message.read_text(errors="replace").strip():
         outcome.explanation = last_message.read_text(errors="replace")
+    found = SANDBOX_FAILURE.search(run.stderr)  # its own warning at startup
+    if found and not outcome.sandbox_failure:
+        outcome.sandbox_failure = " ".join(found.group(0).split())[:160]
     if failure:
         outcome.reason = f"codex failed: {failure}"
     elif run.returncode != 0:

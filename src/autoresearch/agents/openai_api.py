@@ -74,16 +74,18 @@ class OpenAIAgent(APIAgent):
             )
             return self._send(turns, max_tokens, timeout)
         usage = response.usage
-        tokens = Usage()
+        tokens, written = Usage(), 0
         if usage is not None:
             details = usage.prompt_tokens_details
             cached = (details.cached_tokens or 0) if details is not None else 0
+            # GPT-5.6 and later bill cache writes; the usage names them cache_write_tokens
+            written = (getattr(details, "cache_write_tokens", None) or 0) if details else 0
             tokens = Usage(usage.prompt_tokens, usage.completion_tokens, cached)
         if not response.choices:
-            return Reply("", tokens, "no choices", False)
+            return Reply("", tokens, "no choices", False, written)
         choice = response.choices[0]
         stop = str(choice.finish_reason)
-        return Reply(choice.message.content or "", tokens, stop, stop == "length")
+        return Reply(choice.message.content or "", tokens, stop, stop == "length", written)
 
     def _other_limit(self) -> str:
         return LIMIT_PARAMS[1 - LIMIT_PARAMS.index(self.limit_param)]
