@@ -167,17 +167,13 @@ def codex_outcome(run: Finished, last_message: Path) -> Outcome:
     return outcome
 
 
-def _json_object(text: str) -> dict | None:
-    """The JSON object text holds, or the one on its last non-empty line; None if there is none."""
-    text = text.strip()
-    for candidate in (text, text.rsplit("\n", 1)[-1]):
-        try:
-            value = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    return None
+def _json_object(line: str) -> dict | None:
+    """The JSON object on a line of JSONL, or None."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _int(value: object) -> int:
