@@ -6,6 +6,12 @@ Anthropic's Messages API (POST /v1/messages) and OpenAI's chat completions
         server.add(error_reply(429, "slow down"), anthropic_reply("```python\\n...\\n```"))
         ... point a real SDK client at server.url ...
         server.requests[0].body["messages"]
+
+Besides the script it can behave like the real services do, whatever the order of requests:
+`refuse(param, answer)` answers every request that carries `param` with `answer` (Claude
+models without sampling parameters, Azure deployments that refuse `max_tokens`), and
+`context_limit` makes it count prompt tokens like a server that cuts prompts to its context
+length (Ollama's default), so that usage.prompt_tokens stays at the limit.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-HANG_LIMIT_SECS = 10.0  # a hanging response gives up after this, or when the server closes
+HANG_LIMIT_SECS = 10.0
+CHARS_PER_TOKEN = 3  # how the context_limit server counts a prompt's tokens  # a hanging response gives up after this, or when the server closes
 
 
 @dataclass
@@ -45,6 +52,7 @@ def anthropic_reply(
     output_tokens: int = 200,
     cache_read: int = 0,
     stop_reason: str = "end_turn",
+    cache_write: int = 0,
 ) -> Scripted:
     return Scripted(
         body={
@@ -59,7 +67,7 @@ def anthropic_reply(
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
                 "cache_read_input_tokens": cache_read,
-                "cache_creation_input_tokens": 0,
+                "cache_creation_input_tokens": cache_write,
             },
         }
     )
@@ -71,6 +79,7 @@ def openai_reply(
     completion_tokens: int = 200,
     cached: int | None = None,
     finish_reason: str = "stop",
+    cache_write: int | None = None,
 ) -> Scripted:
     usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
@@ -79,6 +88,8 @@ def openai_reply(
     }
     if cached is not None:
         usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    if cache_write is not None:  # GPT-5.6 and later
+        usage.setdefault("prompt_tokens_details", {})["cache_write_tokens"] = cache_write
     return Scripted(
         body={
             "id": "chatcmpl-fake",
@@ -106,6 +117,44 @@ def error_reply(status: int, message: str) -> Scripted:
     )
 
 
+def anthropic_sampling_rejected() -> Scripted:
+    """What Claude Opus 4.7+, Sonnet 5 and Fable 5 answer to a request with `temperature`
+    (reported in e.g. Comfy-Org/ComfyUI#13923, simstudioai/sim#5328)."""
+    return Scripted(
+        status=400,
+        body={
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "message": "`temperature` is deprecated for this model.",
+            },
+            "request_id": "req_011CfakeSamplingParams",
+        },
+    )
+
+
+def azure_param_rejected(param: str) -> Scripted:
+    """Azure OpenAI refusing an output-limit name: reasoning deployments refuse `max_tokens`
+    (lobehub/lobehub#5909), older API versions refuse `max_completion_tokens`
+    (openai/openai-python#1724)."""
+    if param == "max_tokens":
+        error = {
+            "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "type": "invalid_request_error",
+            "param": "max_tokens",
+            "code": "unsupported_parameter",
+        }
+    else:
+        error = {
+            "message": f"Unrecognized request argument supplied: {param}",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    return Scripted(status=400, body={"error": error})
+
+
 def hang() -> Scripted:
     return Scripted(action="hang")
 
@@ -118,6 +167,8 @@ class FakeLLMServer:
     def __init__(self) -> None:
         self.script: deque[Scripted] = deque()
         self.requests: list[Received] = []
+        self.refused: dict[str, Scripted] = {}
+        self.context_limit: int | None = None
         self.closing = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
@@ -131,6 +182,21 @@ class FakeLLMServer:
 
     def add(self, *answers: Scripted) -> None:
         self.script.extend(answers)
+
+    def refuse(self, param: str, answer: Scripted) -> None:
+        """Answer every request whose body has param with answer (the script is not used)."""
+        self.refused[param] = answer
+
+    def answer(self, body: dict[str, Any]) -> Scripted:
+        refused = [answer for param, answer in self.refused.items() if param in body]
+        if refused:
+            return refused[0]
+        answer = self.script.popleft() if self.script else _exhausted()
+        usage = (answer.body or {}).get("usage") if isinstance(answer.body, dict) else None
+        if self.context_limit is not None and isinstance(usage, dict) and "prompt_tokens" in usage:
+            sent = json.dumps(body.get("messages", []))
+            usage["prompt_tokens"] = min(len(sent) // CHARS_PER_TOKEN, self.context_limit)
+        return answer
 
     def __enter__(self) -> FakeLLMServer:
         self.thread.start()
@@ -154,8 +220,9 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
             headers = {name.lower(): value for name, value in self.headers.items()}
-            server.requests.append(Received(self.path, headers, json.loads(raw or b"{}")))
-            answer = server.script.popleft() if server.script else _exhausted()
+            body = json.loads(raw or b"{}")
+            server.requests.append(Received(self.path, headers, body))
+            answer = server.answer(body)
             if answer.action == "hang":
                 server.closing.wait(HANG_LIMIT_SECS)
                 self.close_connection = True

@@ -16,7 +16,9 @@ import pytest
 from fake_llm_server import FakeLLMServer, anthropic_reply, error_reply, openai_reply
 from typer.testing import CliRunner
 
+from autoresearch.agents.anthropic_api import AnthropicAgent
 from autoresearch.agents.factory import choose
+from autoresearch.agents.openai_api import OpenAIAgent
 from autoresearch.cli import app
 from autoresearch.config import AgentConfig
 
@@ -140,17 +142,17 @@ def path_without_claude() -> str:
 
 # name: (agent settings, the scripted reply, status, tokens in/out, cost of iteration 1)
 API_CASES = {
-    # claude-sonnet-4-6 (the default): $3 / $15 per million tokens
+    # claude-sonnet-5-5 (the default): $2 / $10 per million tokens
     "anthropic": (
         {"name": "anthropic"},
         anthropic_reply(WHOLE_REPLY, input_tokens=1000, output_tokens=200),
-        "keep", (1000, 200), (1000 * 3 + 200 * 15) / 1e6,
+        "keep", (1000, 200), (1000 * 2 + 200 * 10) / 1e6,
     ),
-    # gpt-4o (the default): $2.50 / $10 per million tokens
+    # gpt-6.1-terra (the default): $1 / $5 per million tokens
     "openai": (
         {"name": "openai"},
         openai_reply(WHOLE_REPLY, prompt_tokens=1000, completion_tokens=200),
-        "keep", (1000, 200), (1000 * 2.5 + 200 * 10) / 1e6,
+        "keep", (1000, 200), (1000 * 1 + 200 * 5) / 1e6,
     ),
     # a local model with no known price: tokens recorded, cost unknown
     "openai-search-replace": (
@@ -197,10 +199,15 @@ def test_one_iteration_with_an_api_agent(tiny, server, case):
     check, request = server.requests
     assert check.body["max_tokens"] == 16  # the preflight's tiny request, before any training
     assert it["agent"] == settings["name"] and it["model"] == request.body["model"]
-    assert request.body["model"] == settings.get(
-        "model", "claude-sonnet-4-6" if settings["name"] == "anthropic" else "gpt-4o"
-    )
-    assert "PREDICTION = 0" in request.body["messages"][0]["content"]  # the incumbent train.py
+    agent = AnthropicAgent if settings["name"] == "anthropic" else OpenAIAgent
+    assert request.body["model"] == settings.get("model", agent.default_model)
+    content = request.body["messages"][0]["content"]
+    if settings["name"] == "anthropic":  # the stable start of the prompt is marked for caching
+        head, rest = content
+        assert head["cache_control"] == {"type": "ephemeral"} and "Experiment history" not in head
+        assert rest["text"].startswith("# Experiment history")
+        content = head["text"] + rest["text"]
+    assert "PREDICTION = 0" in content  # the incumbent train.py
     assert KEY in str(request.headers)  # the key was used ...
     assert_key_nowhere(tiny, result.output)  # ... and stored nowhere
 
@@ -311,7 +318,7 @@ def test_a_key_rejected_mid_run_stops_the_run_with_one_line_and_keeps_the_baseli
 
 def test_the_cost_limit_ends_the_run_before_its_iterations(tiny, server):
     configure(tiny, name="anthropic", base_url=server.url, max_retries=0)
-    # 100k tokens in, 10k out on claude-sonnet-4-6: $0.30 + $0.15 per proposal
+    # 100k tokens in, 10k out on claude-sonnet-5-5: $0.20 + $0.10 per proposal
     server.add(CHECK_OK["anthropic"])
     for _ in range(3):
         server.add(anthropic_reply(CLASS_3_REPLY, input_tokens=100_000, output_tokens=10_000))
@@ -321,11 +328,41 @@ def test_the_cost_limit_ends_the_run_before_its_iterations(tiny, server):
 
     snap = status(tiny)
     assert snap["state"] == "finished"
-    assert "cost limit" in snap["stop_reason"] and "$0.45" in snap["stop_reason"]
+    assert "cost limit" in snap["stop_reason"] and "$0.30" in snap["stop_reason"]
     assert "cost limit" in result.stderr
     assert [it["iteration"] for it in snap["iterations"]] == [0, 1]
-    assert snap["cost_usd"] == pytest.approx(0.45)
+    assert snap["cost_usd"] == pytest.approx(0.30)
     assert len(server.requests) == 2  # the check, one proposal: the agent was not asked again
+
+
+def test_a_cost_limit_with_an_unpriced_model_refuses_to_start(tiny, server):
+    configure(tiny, name="openai", base_url=server.url + "/v1", model="llama-local")
+    result = run(tiny, "--max-cost", "1")
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: --max-cost / loop.max_cost_usd (1) cannot be enforced: ")
+    assert '[agent.prices."llama-local"]' in line
+    assert not (tiny / ".autoresearch" / "runs").exists() and server.requests == []
+    # with a price for it, the same run starts
+    with (tiny / "autoresearch.toml").open("a") as f:
+        f.write('[agent.prices."llama-local"]\ninput = 0.1\noutput = 0.2\n')
+    server.add(openai_reply(CLASS_3_REPLY, prompt_tokens=2000, completion_tokens=50))
+    result = run(tiny, "--max-cost", "1")
+    assert result.exit_code == 0, result.output
+    assert status(tiny)["cost_usd"] == pytest.approx((2000 * 0.1 + 50 * 0.2) / 1e6)
+
+
+def test_a_warning_from_the_agent_is_said_and_recorded_once(tiny, server):
+    configure(tiny, name="anthropic", base_url=server.url, model="claude-opus-5-5", temperature=0.3)
+    server.refuse("temperature", error_reply(400, "`temperature` is deprecated for this model."))
+    server.add(anthropic_reply(CLASS_3_REPLY), anthropic_reply(WHOLE_REPLY))
+    result = run(tiny, iterations=2)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("note: anthropic API: agent.temperature is not sent") == 1
+    first, second = status(tiny)["iterations"][1:]
+    assert "agent.temperature is not sent (claude-opus-5-5" in first["reason"]
+    assert (first["status"], second["status"], second["reason"]) == ("discard", "keep", None)
+    assert all("temperature" not in r.body for r in server.requests)
 
 
 # --- 5. auto ---------------------------------------------------------------------------------------
@@ -394,7 +431,7 @@ def test_doctor_checks_the_agent(ws, server):
     result = cli.invoke(app, ["doctor", str(ws), "--agent", "openai"])
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.output.splitlines() if "agent:" in line]
-    assert line.startswith("ok") and "openai gpt-4o answered in" in line
+    assert line.startswith("ok") and "openai gpt-6.1-terra answered in" in line
     assert server.requests[0].body["max_tokens"] == 16  # a tiny request
 
 

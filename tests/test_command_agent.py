@@ -81,7 +81,12 @@ def test_changes_to_other_files_are_reverted(workdir, tmp_path, monkeypatch):
     [
         ("garbage", "claude printed no JSON result: I edited the file, trust me."),
         ("error", "claude reported an error: Not logged in · Please run /login"),
-        ("max_turns", "claude reported an error (error_max_turns): no message"),
+        ("max_turns", "claude reported an error (error_max_turns): Reached maximum turns (3)"),
+        (
+            "during_execution",
+            "claude reported an error (error_during_execution): API Error: 529 Overloaded; "
+            "Request was aborted.",
+        ),
         ("delete", "the agent deleted train.py"),
     ],
 )
@@ -193,6 +198,60 @@ def test_codex_preset(workdir, tmp_path, monkeypatch):
     ]
     assert sent["argv"][-3:] == ["--model", "gpt-5", "-"]
     assert "2-5 sentence explanation" in sent["prompt"]
+
+
+def test_verbose_output_is_an_array_with_the_result_last(workdir, tmp_path, monkeypatch):
+    # "verbose": true in the user's settings turns --output-format json into an array
+    home = tmp_path / "home"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude" / "settings.json").write_text('{"verbose": true}')
+    monkeypatch.setenv("HOME", str(home))
+    proposal = CommandAgent(AgentConfig(name="claude"), tmp_path).propose(request(workdir))
+    assert proposal.raw_output.startswith("[")
+    assert proposal.invalid_reason is None
+    assert proposal.explanation.startswith("Lowered the learning rate")
+    assert proposal.usage.cost_usd == pytest.approx(0.0123)
+    # and an error result in that shape is read as well
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "max_turns")
+    proposal = CommandAgent(AgentConfig(name="claude"), tmp_path).propose(request(workdir))
+    assert proposal.invalid_reason.endswith("(error_max_turns): Reached maximum turns (3)")
+
+
+def test_a_denied_edit_that_left_train_py_unchanged_says_so(workdir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "denied")
+    proposal = CommandAgent(AgentConfig(name="claude"), tmp_path).propose(request(workdir))
+    assert proposal.train_py is None
+    assert proposal.invalid_reason.startswith("claude was refused Edit(")
+    assert proposal.invalid_reason.endswith("prepare.py); train.py is unchanged")
+    assert (workdir / "prepare.py").read_text() == FILES["prepare.py"]
+
+
+def test_a_denied_call_beside_a_good_edit_is_a_note(workdir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "denied_other")
+    proposal = CommandAgent(AgentConfig(name="claude"), tmp_path).propose(request(workdir))
+    assert proposal.invalid_reason is None
+    assert proposal.train_py.endswith("# fake claude\n")
+    [note] = proposal.notes
+    assert note.startswith("claude was refused Edit(") and note.endswith("prepare.py)")
+
+
+def test_codex_in_a_container_without_user_namespaces(workdir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_CODEX_USERNS", "blocked")
+    proposal = CommandAgent(AgentConfig(name="codex"), tmp_path).propose(request(workdir))
+    assert proposal.train_py is None
+    reason = proposal.invalid_reason
+    assert reason.startswith(
+        "codex's own sandbox cannot run here (bwrap: No permissions to create a new namespace"
+    )
+    assert 'agent.codex_sandbox = "danger-full-access"' in reason and "\n" not in reason
+    # the configured way out: codex without its own sandbox
+    log = tmp_path / "log.json"
+    monkeypatch.setenv("FAKE_CODEX_LOG", str(log))
+    cfg = AgentConfig(name="codex", codex_sandbox="danger-full-access")
+    proposal = CommandAgent(cfg, tmp_path).propose(request(workdir))
+    assert proposal.invalid_reason is None
+    assert proposal.train_py == TRAIN + "BATCH_SIZE = 256  # fake codex\n"
+    assert json.loads(log.read_text())["argv"][2:4] == ["--sandbox", "danger-full-access"]
 
 
 def test_codex_failure(workdir, tmp_path, monkeypatch):

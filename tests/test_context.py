@@ -66,3 +66,23 @@ def test_first_prompt_has_no_history_yet(ws):
     base = Iteration(0, BASELINE, 0.8, explanation="Baseline", train_py="x = 1")
     prompt = render_prompt("p", base, [base], cfg)
     assert "1 experiments (baseline 1)" in prompt and "0 experiments since then" in prompt
+
+
+def test_a_recent_crash_shows_the_end_of_its_log(ws, tmp_path):
+    cfg = config.load(ws, {"loop.recent_window": 3})
+    log = tmp_path / "train.log"
+    log.write_text("".join(f"log line {i}\n" for i in range(1, 51)) + "ValueError: shapes\n")
+    base = Iteration(0, BASELINE, 0.8, explanation="Baseline", train_py="x = 1")
+    hist = [
+        base,
+        Iteration(1, CRASH, None, "exit code 1", "Old idea", log_path=str(log)),  # not recent
+        Iteration(2, DISCARD, 0.7, explanation="meh"),
+        Iteration(3, CRASH, None, "exit code 1: ValueError: shapes", "Idea", log_path=str(log)),
+        Iteration(4, CRASH, None, "exit code 1", "Lost log", log_path=str(tmp_path / "gone")),
+    ]
+    prompt = render_prompt("p", base, hist, cfg)
+    section = prompt.split("### Iteration 3: crash")[1].split("### Iteration 4")[0]
+    assert "The end of its training log (last 30 lines):" in section
+    assert "log line 22\n" in section and "ValueError: shapes\n```" in section
+    assert "log line 21\n" not in section  # 30 lines, not more
+    assert prompt.count("The end of its training log") == 1  # not for old or lost logs

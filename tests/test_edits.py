@@ -9,7 +9,6 @@ from autoresearch.agents.edits import (
     apply_edit,
     parse_search_replace,
     parse_whole,
-    validate,
 )
 
 OLD = """import torch
@@ -159,27 +158,3 @@ def test_apply_edit_dispatches_on_the_format():
     assert apply_edit("whole", "```python\nx = 1\n```", OLD).train_py == "x = 1\n"
     edit = apply_edit("search-replace", block("LR = 0.01\n", "LR = 1.0\n"), OLD)
     assert "LR = 1.0" in edit.train_py
-
-
-# --- validate ----------------------------------------------------------------------------------
-
-
-def test_validate_accepts_a_real_change():
-    validate(OLD.replace("0.01", "0.1"), OLD)
-
-
-def test_validate_names_the_line_of_a_syntax_error():
-    with pytest.raises(EditError, match="not valid Python: line 2: .*\n    def f\\(:"):
-        validate("x = 1\ndef f(:\n    pass\n", OLD)
-
-
-def test_validate_catches_errors_only_the_compiler_sees():
-    with pytest.raises(EditError, match="not valid Python: line 1: 'return' outside function"):
-        validate("return 1\n", OLD)
-
-
-def test_validate_rejects_an_unchanged_or_empty_file():
-    with pytest.raises(EditError, match="identical to the current one"):
-        validate(OLD + "\n\n", OLD)
-    with pytest.raises(EditError, match="empty"):
-        validate("  \n", OLD)

@@ -52,7 +52,8 @@ def proposals(ws, tmp_path) -> Path:
             "def main() -> None:\n    raise RuntimeError('deliberate failure')",
         )
     )
-    (folder / "004-broken.py").write_text("def main(:\n")
+    # ast.parse() accepts it; only the compiler sees that the break is outside a loop
+    (folder / "004-broken.py").write_text(mlp + "break\n")
     return folder
 
 
@@ -62,7 +63,8 @@ def status(ws) -> dict:
     return json.loads(result.stdout)
 
 
-def test_whole_loop_with_replay_on_real_data(ws, proposals):
+def test_whole_loop_with_replay_on_real_data(ws, proposals, monkeypatch):
+    monkeypatch.chdir(proposals.parent)  # a relative --replay-dir is relative to the cwd
     result = cli.invoke(
         app,
         [
@@ -71,7 +73,7 @@ def test_whole_loop_with_replay_on_real_data(ws, proposals):
             "--agent",
             "replay",
             "--replay-dir",
-            str(proposals),
+            proposals.name,
             "--iterations",
             "4",
             *BUDGET,
@@ -89,7 +91,7 @@ def test_whole_loop_with_replay_on_real_data(ws, proposals):
     assert its[2]["value"] < its[1]["value"]
     assert snap["best"] == {"iteration": 1, "value": its[1]["value"]}
     assert "deliberate failure" in its[3]["reason"]
-    assert "does not parse" in its[4]["reason"] and its[4]["train_seconds"] == 0
+    assert "'break' outside loop" in its[4]["reason"] and its[4]["train_seconds"] == 0
     assert its[1]["description"] == "MLP with Adam"
     assert its[1]["explanation"].endswith("A hidden layer and Adam converge faster.")
     assert "LEARNING_RATE = 0.1 " in (ws / "train.py").read_text()  # the workspace is untouched

@@ -50,8 +50,19 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     return typer.Exit(code)
 
 
+def paths_from_cwd(overrides: dict) -> dict:
+    """Paths given as flags are relative to the current directory, as a user expects (paths in
+    autoresearch.toml stay relative to the workspace); --python without a "/" names a program."""
+    fixed = dict(overrides)
+    for key in ("python", "data_dir", "agent.replay_dir"):
+        value = fixed.get(key)
+        if value and (key != "python" or "/" in value):
+            fixed[key] = str(Path(value).expanduser().absolute())
+    return fixed
+
+
 def load_config(path: Path, **overrides) -> config_mod.Config:
     try:
-        return config_mod.load(path, overrides)
+        return config_mod.load(path, paths_from_cwd(overrides))
     except config_mod.ConfigError as e:
         raise fail(str(e), EXIT_REFUSED) from None

@@ -25,6 +25,7 @@ from autoresearch.cli_common import (
     Workspace,
     err,
     fail,
+    paths_from_cwd,
     signal_exit,
 )
 from autoresearch.records import FINISHED, INTERRUPTED
@@ -108,7 +109,7 @@ def run(
     say = Say()
     try:
         with stop_on_signals():
-            code = _run(directory, flags, new, say)
+            code = _run(directory, paths_from_cwd(flags), new, say)
     except KeyboardInterrupt as interrupt:  # before the loop started, or during the report
         signum = signal_of(interrupt)
         say(f"interrupted by {describe(signum)}")
@@ -126,7 +127,7 @@ def run(
 
 def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
     from autoresearch.agents.base import AgentError
-    from autoresearch.agents.factory import build
+    from autoresearch.agents.factory import build, check_cost_limit
     from autoresearch.export import compared, hint
     from autoresearch.loop import Loop
     from autoresearch.report import write_report
@@ -149,6 +150,7 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
         raise fail(f"{problem.name}: {problem.detail}", EXIT_REFUSED)
     try:
         agent, _ = build(cfg.agent, directory)
+        check_cost_limit(agent, cfg.loop.max_cost_usd)
     except AgentError as e:
         raise fail(str(e), EXIT_REFUSED) from None
     if not cfg.agent.model and getattr(agent, "model", None):

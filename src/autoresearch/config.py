@@ -45,12 +45,16 @@ class Price(_Section):
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
-    cached_input: float | None = Field(default=None, ge=0)
+    cached_input: float | None = Field(default=None, ge=0)  # cache reads; input's when unset
+    cache_write: float | None = Field(default=None, ge=0)  # cache writes; input's when unset
 
 
 class AgentConfig(_Section):
     name: str = "auto"  # auto | claude | codex | command | anthropic | openai | replay | hpo
     command: list[str] = []  # argv for the `command` agent; "{prompt_file}" is substituted
+    # codex's own sandbox (`codex exec --sandbox`): "danger-full-access" runs it without one, for
+    # containers that block the user namespaces its bubblewrap needs
+    codex_sandbox: Literal["workspace-write", "danger-full-access"] = "workspace-write"
     model: str | None = None
     timeout_secs: float = Field(default=900, gt=0, le=DAY)  # one agent call, end to end
     base_url: str | None = None  # openai-compatible servers: vLLM, Ollama, llama.cpp, ...

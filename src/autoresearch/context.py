@@ -4,6 +4,10 @@
 reason; every older one as one compact line; aggregate statistics over all of them.
 `truncated`: the seeds' poor context (first 60 characters of the first line, last 10 only),
 kept so users can compare the two.
+
+The prompt starts with what stays the same between iterations (role, program.md, the incumbent
+train.py: `render_stable`) and ends with what changes (the history), so that API agents can have
+the start cached.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from collections import Counter
 from pathlib import Path
 from string import Template
 
-from autoresearch.records import BASELINE, KEEP, STATUSES, Iteration
+from autoresearch.records import BASELINE, CRASH, KEEP, STATUSES, Iteration
 
 PROMPTS = Path(__file__).parent / "prompts"
 TRUNCATED_CHARS, TRUNCATED_WINDOW = 60, 10
+LOG_TAIL_LINES, LOG_LINE_CHARS, LOG_TAIL_BYTES = 30, 300, 64_000
 
 
 def template(name: str) -> Template:
@@ -56,12 +61,26 @@ def compact_line(it: Iteration) -> str:
     return f"- {it.iteration}: {it.status} {fmt(it.value)} {it.description}{reason}"[:300]
 
 
+def log_tail(path: str | None, count: int = LOG_TAIL_LINES) -> list[str]:
+    """The last count non-empty lines of a training log (each cut to LOG_LINE_CHARS)."""
+    if not path or not Path(path).is_file():
+        return []
+    with open(path, "rb") as log:
+        log.seek(max(0, log.seek(0, 2) - LOG_TAIL_BYTES))
+        text = log.read().decode(errors="replace")
+    lines = [line.rstrip()[:LOG_LINE_CHARS] for line in text.splitlines() if line.strip()]
+    return lines[-count:]
+
+
 def full_entry(it: Iteration, metric: str) -> str:
     head = f"### Iteration {it.iteration}: {it.status}, {metric} {fmt(it.value)}"
     lines = [head]
     if it.reason:
         lines.append(f"Reason: {it.reason}")
     lines.append(it.explanation.strip() or "(no explanation)")
+    tail = log_tail(it.log_path) if it.status == CRASH else []
+    if tail:  # what broke, so that the next proposal can fix it
+        lines += [f"The end of its training log (last {len(tail)} lines):", "```", *tail, "```"]
     return "\n".join(lines)
 
 
@@ -93,6 +112,19 @@ def render_history(history: list[Iteration], policy: str, window: int, better, m
     )
 
 
+def render_stable(program: str, incumbent: Iteration, cfg) -> str:
+    """The start of the prompt, the same from one iteration to the next until a keep."""
+    return template("iteration.txt").substitute(
+        program=program.strip(),
+        budget=f"{cfg.budget_secs:g}",
+        metric=cfg.metric,
+        direction="higher is better" if cfg.direction == "maximize" else "lower is better",
+        incumbent_iteration=incumbent.iteration,
+        incumbent_value=fmt(incumbent.value),
+        train_py=incumbent.train_py.rstrip(),
+    )
+
+
 def render_prompt(
     program: str,
     incumbent: Iteration,
@@ -102,13 +134,5 @@ def render_prompt(
     history_text = render_history(
         history, cfg.loop.context, cfg.loop.recent_window, cfg.better, cfg.metric
     )
-    return template("iteration.txt").substitute(
-        program=program.strip(),
-        budget=f"{cfg.budget_secs:g}",
-        metric=cfg.metric,
-        direction="higher is better" if cfg.direction == "maximize" else "lower is better",
-        incumbent_iteration=incumbent.iteration,
-        incumbent_value=fmt(incumbent.value),
-        train_py=incumbent.train_py.rstrip(),
-        history=history_text,
-    )
+    varying = template("iteration_history.txt").substitute(history=history_text, metric=cfg.metric)
+    return f"{render_stable(program, incumbent, cfg)}\n{varying}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import difflib
 import hashlib
 import shutil
@@ -14,8 +13,9 @@ from pathlib import Path
 
 from autoresearch import sandbox, task
 from autoresearch.agents.base import Agent, AgentError, AgentExhausted, Proposal, Request
+from autoresearch.agents.validate import check_proposal
 from autoresearch.config import Config
-from autoresearch.context import fmt, render_prompt
+from autoresearch.context import fmt, render_prompt, render_stable
 from autoresearch.decide import decide
 from autoresearch.experiment import FIXED_FILES, Trainer, experiments_root
 from autoresearch.gitrepo import ExperimentRepo
@@ -52,19 +52,6 @@ class LoopResult:
     state: str  # finished | interrupted | stopped
     message: str
     signum: int | None = None  # the signal that interrupted it
-
-
-def check_proposal(proposal: Proposal, parent_code: str) -> str | None:
-    """Why a proposal cannot be trained, or None."""
-    if proposal.train_py is None:
-        return proposal.invalid_reason or "the agent returned no train.py"
-    try:
-        ast.parse(proposal.train_py)
-    except SyntaxError as err:
-        return f"train.py does not parse: line {err.lineno}: {err.msg}"
-    if proposal.train_py.strip() == parent_code.strip():
-        return "train.py is unchanged"
-    return None
 
 
 def unified_diff(old: str, new: str) -> str:
@@ -217,7 +204,10 @@ class Loop:
             iteration=n, prompt=prompt, train_py=parent.train_py, workdir=workdir,
             history=history, metric=self.cfg.metric, direction=self.cfg.direction,
             secret=self.trainer.secret, wrap=self._agent_wrap(workdir),
+            stable_prompt=render_stable(program, parent, self.cfg),
         ))  # fmt: skip
+        for note in proposal.notes:
+            self.say(f"iteration {n}: note: {note}")
         it = Iteration(
             iteration=n,
             status=INVALID,
@@ -239,9 +229,11 @@ class Loop:
             (workdir / "train.py").write_text(it.train_py)
             self.say(f"iteration {n}: training: {it.description[:80]}")
             self._train(it, workdir, parent.value)
+        notes = list(proposal.notes)
         if reverted:
-            note = f"reverted the agent's changes to {', '.join(sorted(set(reverted)))}"
-            it.reason = f"{it.reason}; {note}" if it.reason else note
+            notes.append(f"reverted the agent's changes to {', '.join(sorted(set(reverted)))}")
+        if notes:  # recorded with the iteration
+            it.reason = "; ".join([it.reason, *notes] if it.reason else notes)
         return it
 
     def _propose(self, request: Request) -> Proposal:

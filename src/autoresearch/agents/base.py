@@ -28,6 +28,9 @@ class Request:
     secret: list[Path] = field(default_factory=list)  # what a CLI agent must not read (labels)
     # Turns a CLI agent's argv into a sandboxed one, given its scratch folder; None: no sandbox.
     wrap: Callable[[list[str], Path], list[str]] | None = None
+    # The start of prompt that stays the same from one iteration to the next (role, program.md,
+    # the incumbent train.py): API agents mark it for prompt caching. "" = no such split.
+    stable_prompt: str = ""
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Proposal:
     invalid_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
     reverted: list[str] = field(default_factory=list)  # files other than train.py it changed
+    notes: list[str] = field(default_factory=list)  # one-line warnings for the user (each once)
 
 
 class AgentExhausted(AgentError):
@@ -57,4 +61,8 @@ class Agent(Protocol):
     def check(self) -> str:
         """Doctor's check: a tiny request that proves the agent answers. Returns one line;
         raises AgentError with one line on failure."""
+        ...
+
+    def unpriced(self) -> str | None:
+        """Why this agent's spending would be unknown (so no cost limit can hold), or None."""
         ...

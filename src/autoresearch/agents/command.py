@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import filecmp
-import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from autoresearch.agents.base import AgentError, Proposal, Request
-from autoresearch.agents.pricing import cost
+from autoresearch.agents.cli_output import (
+    Outcome,
+    blocked,
+    claude_outcome,
+    codex_outcome,
+    exit_reason,
+    one_line,
+)
+from autoresearch.agents.pricing import cost, lookup, missing
 from autoresearch.config import AgentConfig
-from autoresearch.records import Usage
 
 PRESETS = ("claude", "codex")
 RAW_CAP = 200_000  # characters of agent stdout kept in Proposal.raw_output
@@ -48,7 +54,13 @@ CLAUDE_ARGS = (
 # folder outside git, PROMPT "-" reads the prompt from stdin. Its sandbox is read-only by default;
 # --sandbox workspace-write lets it edit files under the cwd (--full-auto is deprecated for it).
 # Checked against `codex exec --help` and a real (offline) run of codex-cli 0.169.0.
-CODEX_ARGS = "exec --json --sandbox workspace-write --skip-git-repo-check --output-last-message"
+# On Linux that sandbox is bubblewrap, which needs unprivileged user namespaces: in unprivileged
+# Docker/podman every command and patch fails with "bwrap: No permissions to create a new
+# namespace" (or "Creating new namespace failed", "setting up uid map: Permission denied",
+# "loopback: Failed RTM_NEWADDR"; openai/codex#17337, #29908, PR #15893), exec never asks to
+# go around it, and train.py stays unchanged. agent.codex_sandbox = "danger-full-access" runs it
+# without its own sandbox, for when the experiment is already contained.
+CODEX_ARGS = "exec --json --sandbox {sandbox} --skip-git-repo-check --output-last-message"
 LAST_MESSAGE = "last-message.txt"
 
 
@@ -59,13 +71,6 @@ class _Run:
     returncode: int | None  # None: killed at the deadline
 
 
-@dataclass
-class _Outcome:
-    explanation: str = ""
-    usage: Usage = field(default_factory=lambda: Usage(cost_usd=None))
-    reason: str | None = None
-
-
 def _instructions() -> str:
     return resources.files("autoresearch").joinpath("prompts/command_agent.txt").read_text()
 
@@ -74,16 +79,6 @@ def _tail(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return f"[... {len(text) - limit} characters cut ...]\n" + text[-limit:]
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else "..." + line[-limit:]
-
-
-def _exit_reason(name: str, run: _Run) -> str:
-    detail = _one_line(run.stderr) or _one_line(run.stdout) or "no output"
-    return f"`{name}` exited with code {run.returncode}: {detail}"
 
 
 # --- the experiment directory: every file but train.py must come out as it went in -----------
@@ -175,21 +170,22 @@ class CommandAgent:
                 argv = request.wrap(argv, Path(tmp))
             run = self._run(argv, prompt, request.workdir)
             if run.returncode is None:
-                outcome = _Outcome(reason=f"agent timed out after {self.cfg.timeout_secs:g} s")
+                outcome = Outcome(reason=f"agent timed out after {self.cfg.timeout_secs:g} s")
             elif self.preset == "claude":
-                outcome = _claude_outcome(run)
+                outcome = claude_outcome(run)
             elif self.preset == "codex":
-                outcome = _codex_outcome(run, Path(tmp) / LAST_MESSAGE)
+                outcome = codex_outcome(run, Path(tmp) / LAST_MESSAGE)
                 if self.cfg.model:  # codex reports tokens only: price them when the model is known
                     outcome.usage.cost_usd = cost(self.cfg.model, outcome.usage, self.cfg.prices)
             elif run.returncode != 0:
-                outcome = _Outcome(reason=_exit_reason(Path(self.executable).name, run))
+                outcome = Outcome(reason=exit_reason(Path(self.executable).name, run))
             else:
-                outcome = _Outcome(explanation=run.stdout.strip())
+                outcome = Outcome(explanation=run.stdout.strip())
             reverted = _restore(request.workdir, saved)
         train = request.workdir / "train.py"
         if outcome.reason is None and not train.is_file():
             outcome.reason = "the agent deleted train.py"
+        notes = blocked(outcome, train, request.train_py)
         return Proposal(
             train_py=None if outcome.reason else train.read_text(errors="replace"),
             explanation=_tail(outcome.explanation.strip(), EXPLANATION_CAP),
@@ -197,7 +193,17 @@ class CommandAgent:
             invalid_reason=outcome.reason,
             usage=outcome.usage,
             reverted=reverted,
+            notes=notes,
         )
+
+    def unpriced(self) -> str | None:
+        if self.preset == "claude":
+            return None  # Claude Code reports the dollars itself
+        if self.preset is None:
+            return "the command agent reports no cost; run it without a cost limit"
+        if not self.cfg.model:
+            return "codex reports tokens only, so set agent.model (and [agent.prices] for it)"
+        return missing(self.cfg.model) if lookup(self.cfg.model, self.cfg.prices) is None else None
 
     def check(self) -> str:
         if self.preset is None:
@@ -215,11 +221,11 @@ class CommandAgent:
         except (OSError, subprocess.TimeoutExpired) as err:
             raise AgentError(f"`{self.name} --version` failed: {err}") from None
         if done.returncode != 0:
-            detail = _one_line(done.stderr) or _one_line(done.stdout) or "no output"
+            detail = one_line(done.stderr) or one_line(done.stdout) or "no output"
             raise AgentError(
                 f"`{self.name} --version` exited with code {done.returncode}: {detail}"
             )
-        return f"{self.name}: {_one_line(done.stdout) or 'version unknown'} ({self.executable})"
+        return f"{self.name}: {one_line(done.stdout) or 'version unknown'} ({self.executable})"
 
     def _argv(self, prompt: str, tmp: Path, secret: list[Path]) -> list[str]:
         model = ["--model", self.cfg.model] if self.cfg.model else []
@@ -229,7 +235,8 @@ class CommandAgent:
             denied = [f"Read(/{Path(p).absolute()}/**)" for p in secret]
             return [self.executable, *CLAUDE_ARGS, *denied, *model]
         if self.preset == "codex":
-            return [self.executable, *CODEX_ARGS.split(), str(tmp / LAST_MESSAGE), *model, "-"]
+            args = CODEX_ARGS.format(sandbox=self.cfg.codex_sandbox).split()
+            return [self.executable, *args, str(tmp / LAST_MESSAGE), *model, "-"]
         prompt_file = tmp / "prompt.md"
         prompt_file.write_text(prompt)
         argv = [arg.replace("{prompt_file}", str(prompt_file)) for arg in self.cfg.command]
@@ -266,85 +273,3 @@ class CommandAgent:
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-
-
-# --- reading what the presets print ---------------------------------------------------------
-
-
-def _claude_outcome(run: _Run) -> _Outcome:
-    data = _json_object(run.stdout)
-    if data is None:
-        if run.returncode != 0:
-            return _Outcome(reason=_exit_reason("claude", run))
-        return _Outcome(reason=f"claude printed no JSON result: {_one_line(run.stdout, 120)}")
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    cached = _int(usage.get("cache_read_input_tokens"))
-    cost = data.get("total_cost_usd")
-    outcome = _Outcome(
-        explanation=data["result"] if isinstance(data.get("result"), str) else "",
-        usage=Usage(
-            tokens_in=_int(usage.get("input_tokens"))
-            + _int(usage.get("cache_creation_input_tokens"))
-            + cached,
-            tokens_out=_int(usage.get("output_tokens")),
-            tokens_cached=cached,
-            cost_usd=float(cost) if isinstance(cost, int | float) else None,
-        ),
-    )
-    # A failed call can still say subtype "success" (e.g. "Not logged in"), so is_error decides.
-    kind = data.get("subtype") if data.get("subtype") != "success" else None
-    if data.get("is_error") or data.get("type") != "result" or kind:
-        detail = _one_line(outcome.explanation) or "no message"
-        outcome.reason = f"claude reported an error{f' ({kind})' if kind else ''}: {detail}"
-    elif run.returncode != 0:
-        outcome.reason = _exit_reason("claude", run)
-    return outcome
-
-
-def _codex_outcome(run: _Run, last_message: Path) -> _Outcome:
-    """Usage from turn.completed events; "error" events are often retries, so only turn.failed
-    or the exit code make the call invalid."""
-    outcome, failure, last_error = _Outcome(), None, ""
-    for line in run.stdout.splitlines():
-        event = _json_object(line) or {}
-        kind, item, usage = event.get("type"), event.get("item"), event.get("usage")
-        if kind == "turn.completed" and isinstance(usage, dict):
-            outcome.usage += Usage(
-                tokens_in=_int(usage.get("input_tokens")),
-                tokens_out=_int(usage.get("output_tokens")),
-                tokens_cached=_int(usage.get("cached_input_tokens")),
-                cost_usd=None,
-            )
-        elif kind == "item.completed" and isinstance(item, dict):
-            if item.get("type") == "agent_message" and isinstance(item.get("text"), str):
-                outcome.explanation = item["text"]
-        elif kind == "turn.failed":
-            error = event.get("error") if isinstance(event.get("error"), dict) else {}
-            failure = _one_line(str(error.get("message", ""))) or "turn failed"
-        elif kind == "error":
-            last_error = _one_line(str(event.get("message", "")))
-    if last_message.is_file() and last_message.read_text(errors="replace").strip():
-        outcome.explanation = last_message.read_text(errors="replace")
-    if failure:
-        outcome.reason = f"codex failed: {failure}"
-    elif run.returncode != 0:
-        detail = last_error or _one_line(run.stderr) or "no output"
-        outcome.reason = f"`codex` exited with code {run.returncode}: {detail}"
-    return outcome
-
-
-def _json_object(text: str) -> dict | None:
-    """The JSON object text holds, or the one on its last non-empty line; None if there is none."""
-    text = text.strip()
-    for candidate in (text, text.rsplit("\n", 1)[-1]):
-        try:
-            value = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    return None
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

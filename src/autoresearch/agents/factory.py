@@ -52,3 +52,11 @@ def build(cfg: AgentConfig, workspace: Path) -> tuple[Agent, str | None]:
 
         return HpoAgent(cfg, workspace), notice
     raise AgentError(f"unknown agent '{name}'; choose one of: {', '.join(NAMES)}")
+
+
+def check_cost_limit(agent: Agent, limit: float | None) -> None:
+    """A cost limit needs the cost of every call: refuse to start where it would be unknown
+    (instead of counting it as $0)."""
+    why = agent.unpriced() if limit is not None else None
+    if why:
+        raise AgentError(f"--max-cost / loop.max_cost_usd ({limit:g}) cannot be enforced: {why}")

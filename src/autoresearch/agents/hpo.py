@@ -72,6 +72,9 @@ class HpoAgent:
         count = len(self.block.params)
         return f"hpo: {count} hyperparameters in train.py, TPE sampler, no LLM needed"
 
+    def unpriced(self) -> str | None:
+        return None  # no LLM: it costs nothing
+
     def propose(self, request: Request) -> Proposal:
         try:
             block = parse_block(request.train_py)

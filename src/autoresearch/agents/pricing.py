@@ -39,17 +39,31 @@ def lookup(model: str, overrides: dict[str, Price]) -> Price | None:
     return price if price is not None else _find(model, shipped_prices())
 
 
-def cost(model: str, usage_tokens: Usage, overrides: dict[str, Price]) -> float | None:
+def missing(model: str) -> str:
+    """What to do about a model with no known price."""
+    return (
+        f'{model} has no known price; add [agent.prices."{model}"] with input and output '
+        "(dollars per million tokens) to autoresearch.toml"
+    )
+
+
+def cost(
+    model: str, usage_tokens: Usage, overrides: dict[str, Price], cache_writes: int = 0
+) -> float | None:
     """Dollars for these tokens; None when the model's price is unknown (never a guess).
-    tokens_in counts every prompt token; tokens_cached is the part of it read from the cache."""
+    tokens_in counts every prompt token; tokens_cached is the part of it read from the cache,
+    cache_writes the part written to it (Anthropic bills writes above the input price)."""
     price = lookup(model, overrides)
     if price is None:
         return None
     cached = min(usage_tokens.tokens_cached, usage_tokens.tokens_in)
+    written = min(cache_writes, usage_tokens.tokens_in - cached)
     cached_rate = price.input if price.cached_input is None else price.cached_input
+    write_rate = price.input if price.cache_write is None else price.cache_write
     dollars = (
-        (usage_tokens.tokens_in - cached) * price.input
+        (usage_tokens.tokens_in - cached - written) * price.input
         + cached * cached_rate
+        + written * write_rate
         + usage_tokens.tokens_out * price.output
     )
     return dollars / 1_000_000

@@ -160,3 +160,6 @@ class ReplayAgent:
 
     def check(self) -> str:
         return f"replay: {len(self.files)} proposals in {self.files[0].parent}"
+
+    def unpriced(self) -> str | None:
+        return None  # prepared files cost nothing

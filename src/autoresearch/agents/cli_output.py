@@ -1,0 +1,180 @@
+"""Reading what the claude and codex CLIs print: the explanation, usage and cost, and why a
+call failed."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from autoresearch.agents.validate import unchanged
+from autoresearch.records import Usage
+
+# codex's bubblewrap failing to start (see CODEX_ARGS in command.py for the messages)
+# (its first sentence: "bwrap: No permissions to create a new namespace, likely because ...")
+SANDBOX_FAILURE = re.compile(r"bwrap: [^\n.]*|landlock[^\n.]*|sandbox helper failed[^\n.]*", re.I)
+
+
+class Finished(Protocol):
+    stdout: str
+    stderr: str
+    returncode: int | None
+
+
+@dataclass
+class Outcome:
+    explanation: str = ""
+    usage: Usage = field(default_factory=lambda: Usage(cost_usd=None))
+    reason: str | None = None
+    denied: list[str] = field(default_factory=list)  # tool calls the agent was refused
+    sandbox_failure: str = ""  # the agent's own sandbox could not start (its message)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else "..." + line[-limit:]
+
+
+def exit_reason(name: str, run: Finished) -> str:
+    detail = one_line(run.stderr) or one_line(run.stdout) or "no output"
+    return f"`{name}` exited with code {run.returncode}: {detail}"
+
+
+def blocked(outcome: Outcome, train: Path, old_code: str) -> list[str]:
+    """Why an agent left train.py unchanged, when it was stopped rather than idle: its own
+    sandbox failed (codex), or a permission rule refused its edit (claude). Sets the outcome's
+    reason then; otherwise the same facts come back as notes."""
+    notes = []
+    if outcome.sandbox_failure:
+        notes.append(
+            f"codex's own sandbox cannot run here ({outcome.sandbox_failure}): its bubblewrap "
+            "needs unprivileged user namespaces, which this container or kernel blocks; allow "
+            'them, or set agent.codex_sandbox = "danger-full-access" where autoresearch\'s '
+            "sandbox already contains the experiment"
+        )
+    if outcome.denied:
+        notes.append(f"claude was refused {', '.join(outcome.denied)}")
+    kept = train.is_file() and unchanged(train.read_text(errors="replace"), old_code)
+    if notes and outcome.reason is None and kept:
+        outcome.reason = f"{'; '.join(notes)}; train.py is unchanged"
+        return []
+    return notes
+
+
+def _claude_result(stdout: str) -> dict | None:
+    """The result object: all of stdout (the documented single object), or the last "result"
+    of the array of every message that verbose mode prints instead (`--verbose`, or verbose on
+    in the user's settings; anthropics/claude-code#84784); either may follow other output."""
+    text = stdout.strip()
+    for candidate in (text, text.rsplit("\n", 1)[-1]):
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, list):
+            results = [m for m in value if isinstance(m, dict) and m.get("type") == "result"]
+            value = results[-1] if results else None
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _denial(entry: object) -> str:
+    """One permission_denials entry ({tool_name, tool_use_id, tool_input}) as Tool(target)."""
+    entry = entry if isinstance(entry, dict) else {}
+    given = entry.get("tool_input") if isinstance(entry.get("tool_input"), dict) else {}
+    target = next((given[k] for k in ("file_path", "path", "command", "url") if k in given), "")
+    return f"{entry.get('tool_name', 'a tool')}({one_line(str(target), 80)})"
+
+
+def claude_outcome(run: Finished) -> Outcome:
+    """Claude Code's result: subtype "success" with `result`, or an error subtype
+    ("error_max_turns", "error_during_execution", ...) with `errors` and no `result`; is_error
+    can be false on those, and true on a "success" that failed (e.g. "Not logged in")."""
+    data = _claude_result(run.stdout)
+    if data is None:
+        if run.returncode != 0:
+            return Outcome(reason=exit_reason("claude", run))
+        return Outcome(reason=f"claude printed no JSON result: {one_line(run.stdout, 120)}")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    cached = _int(usage.get("cache_read_input_tokens"))
+    cost = data.get("total_cost_usd")
+    denials = data.get("permission_denials")
+    outcome = Outcome(
+        explanation=data["result"] if isinstance(data.get("result"), str) else "",
+        usage=Usage(
+            tokens_in=_int(usage.get("input_tokens"))
+            + _int(usage.get("cache_creation_input_tokens"))
+            + cached,
+            tokens_out=_int(usage.get("output_tokens")),
+            tokens_cached=cached,
+            cost_usd=float(cost) if isinstance(cost, int | float) else None,
+        ),
+        denied=[_denial(entry) for entry in denials] if isinstance(denials, list) else [],
+    )
+    kind = data.get("subtype") if data.get("subtype") != "success" else None
+    if data.get("is_error") or data.get("type") != "result" or kind:
+        errors = data.get("errors") if isinstance(data.get("errors"), list) else []
+        detail = "; ".join(one_line(str(e)) for e in errors) or one_line(outcome.explanation)
+        outcome.reason = (
+            f"claude reported an error{f' ({kind})' if kind else ''}: {detail or 'no message'}"
+        )
+    elif run.returncode != 0:
+        outcome.reason = exit_reason("claude", run)
+    return outcome
+
+
+def codex_outcome(run: Finished, last_message: Path) -> Outcome:
+    """Usage from turn.completed events; "error" events are often retries, so only turn.failed
+    or the exit code make the call invalid. Event shapes: codex-rs/exec/src/exec_events.rs
+    (command_execution items carry aggregated_output, exit_code, status)."""
+    outcome, failure, last_error = Outcome(), None, ""
+    for line in run.stdout.splitlines():
+        event = _json_object(line) or {}
+        kind, item, usage = event.get("type"), event.get("item"), event.get("usage")
+        if kind == "turn.completed" and isinstance(usage, dict):
+            outcome.usage += Usage(
+                tokens_in=_int(usage.get("input_tokens")),
+                tokens_out=_int(usage.get("output_tokens")),
+                tokens_cached=_int(usage.get("cached_input_tokens")),
+                cost_usd=None,
+            )
+        elif kind == "item.completed" and isinstance(item, dict):
+            if item.get("type") == "agent_message" and isinstance(item.get("text"), str):
+                outcome.explanation = item["text"]
+            # a failed command or patch: its output says why (aggregated_output, message)
+            said = f"{item.get('aggregated_output', '')}\n{item.get('message', '')}"
+            found = SANDBOX_FAILURE.search(said)
+            if found and item.get("status") != "completed":
+                outcome.sandbox_failure = " ".join(found.group(0).split())[:160]
+        elif kind == "turn.failed":
+            error = event.get("error") if isinstance(event.get("error"), dict) else {}
+            failure = one_line(str(error.get("message", ""))) or "turn failed"
+        elif kind == "error":
+            last_error = one_line(str(event.get("message", "")))
+    if last_message.is_file() and last_message.read_text(errors="replace").strip():
+        outcome.explanation = last_message.read_text(errors="replace")
+    found = SANDBOX_FAILURE.search(run.stderr)  # its own warning at startup
+    if found and not outcome.sandbox_failure:
+        outcome.sandbox_failure = " ".join(found.group(0).split())[:160]
+    if failure:
+        outcome.reason = f"codex failed: {failure}"
+    elif run.returncode != 0:
+        detail = last_error or one_line(run.stderr) or "no output"
+        outcome.reason = f"`codex` exited with code {run.returncode}: {detail}"
+    return outcome
+
+
+def _json_object(line: str) -> dict | None:
+    """The JSON object on a line of JSONL, or None."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,0 +1,74 @@
+"""The one check every proposal passes before training: compile(), and one rule for "unchanged"."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoresearch.agents.base import Proposal
+from autoresearch.agents.validate import check_proposal, code_problem, unchanged
+
+OLD = """import torch
+
+LR = 0.01
+EPOCHS = 3
+
+
+def train():
+    for epoch in range(EPOCHS):
+        print(epoch, LR)
+"""
+
+
+def test_a_real_change_passes():
+    assert code_problem(OLD.replace("0.01", "0.1"), OLD) is None
+    assert check_proposal(Proposal(OLD.replace("0.01", "0.1")), OLD) is None
+
+
+def test_a_syntax_error_names_its_line_and_shows_it():
+    problem = code_problem("x = 1\ndef f(:\n    pass\n", OLD)
+    assert problem.startswith("the new train.py is not valid Python: line 2: ")
+    assert problem.splitlines()[1] == "    def f(:"
+    # the stored reason is the first line only
+    reason = check_proposal(Proposal("x = 1\ndef f(:\n    pass\n"), OLD)
+    assert reason.startswith("the new train.py is not valid Python: line 2") and "\n" not in reason
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("import torch\nreturn 1\n", "line 2: 'return' outside function"),
+        ("for i in range(3):\n    pass\nbreak\n", "line 3: 'break' outside loop"),
+        ("import os\nnonlocal x\n", "nonlocal declaration not allowed at module level"),
+        ("def f():\n    yield 1\n    return\nawait f()\n", "'await' outside function"),
+    ],
+)
+def test_errors_only_the_compiler_sees_are_caught_before_training(code, message):
+    # ast.parse() accepts all of these; each would have burnt a full budget as a crash
+    reason = check_proposal(Proposal(code), OLD)
+    assert reason.startswith("the new train.py is not valid Python") and message in reason
+
+
+def test_null_bytes_are_not_valid_python():
+    assert "not valid Python" in check_proposal(Proposal("x = 1\0\n"), OLD)
+
+
+@pytest.mark.parametrize(
+    "same",
+    [OLD, OLD + "\n\n", "\n" + OLD, OLD.replace("LR = 0.01\n", "LR = 0.01   \n"), OLD.rstrip()],
+)
+def test_unchanged_ignores_trailing_spaces_and_blank_lines_at_the_ends(same):
+    assert unchanged(same, OLD)
+    assert check_proposal(Proposal(same), OLD) == (
+        "the new train.py is identical to the current one; make an actual change"
+    )
+
+
+def test_indentation_and_inner_blank_lines_are_changes():
+    assert not unchanged(OLD.replace("    for", "        for"), OLD)
+    assert not unchanged(OLD.replace("EPOCHS = 3\n", "EPOCHS = 3\n\n"), OLD)
+
+
+def test_empty_or_missing_code():
+    assert check_proposal(Proposal("  \n"), OLD) == "the new train.py is empty"
+    assert check_proposal(Proposal(None, invalid_reason="no reply"), OLD) == "no reply"
+    assert check_proposal(Proposal(None), OLD) == "the agent returned no train.py"
