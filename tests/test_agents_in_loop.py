@@ -338,7 +338,7 @@ def test_the_cost_limit_ends_the_run_before_its_iterations(tiny, server):
 def test_a_cost_limit_with_an_unpriced_model_refuses_to_start(tiny, server):
     configure(tiny, name="openai", base_url=server.url + "/v1", model="llama-local")
     result = run(tiny, "--max-cost", "1")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a refused start
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: --max-cost / loop.max_cost_usd (1) cannot be enforced: ")
     assert '[agent.prices."llama-local"]' in line
@@ -355,7 +355,7 @@ def test_a_cost_limit_with_an_unpriced_model_refuses_to_start(tiny, server):
 def test_a_warning_from_the_agent_is_said_and_recorded_once(tiny, server):
     configure(tiny, name="anthropic", base_url=server.url, model="claude-opus-5-5", temperature=0.3)
     server.refuse("temperature", error_reply(400, "`temperature` is deprecated for this model."))
-    server.add(anthropic_reply(CLASS_3_REPLY), anthropic_reply(WHOLE_REPLY))
+    server.add(CHECK_OK["anthropic"], anthropic_reply(CLASS_3_REPLY), anthropic_reply(WHOLE_REPLY))
     result = run(tiny, iterations=2)
     assert result.exit_code == 0, result.output
     assert result.stderr.count("note: anthropic API: agent.temperature is not sent") == 1
@@ -446,6 +446,7 @@ def test_doctor_fails_on_a_dead_server(ws):
         ["ok", "workspace:"],
         ["ok", "interpreter:"],
         ["ok", "data:"],
+        ["ok", "sandbox:"],
     ]
 
 

@@ -11,7 +11,7 @@ cli = CliRunner()
 def test_a_relative_python_flag_is_found_from_the_current_directory(ws, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = cli.invoke(app, ["baseline", str(ws), "--python", "venv/bin/python"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # refused before training
     assert f"'{tmp_path}/venv/bin/python' not found" in result.output
     # a bare name is a program on PATH, as before
     result = cli.invoke(app, ["baseline", str(ws), "--python", "no-such-python3"])

@@ -375,7 +375,8 @@ def test_a_cli_agent_cannot_read_the_labels_into_train_py(ws, mode):
         assert attempt["status"] == "keep" and attempt["value"] == 1.0
         assert attempt["explanation"] == "Stole 10000 labels"
     else:
-        assert attempt["status"] == "invalid" and attempt["reason"] == "train.py is unchanged"
+        assert attempt["status"] == "invalid"
+        assert attempt["reason"].startswith("the new train.py is identical to the current one")
         assert attempt["explanation"] == "Could not read the labels: FileNotFoundError"
 
 

@@ -105,7 +105,7 @@ def test_a_program_md_that_is_not_utf8_stops_doctor_and_run_before_training(ws):
     assert doctor.returncode == 1
     assert b"FAIL workspace: program.md is not UTF-8 text (byte 0xe9" in doctor.stdout
     run = cli("run", str(ws), "--agent", "hpo", "--budget", "3")
-    assert run.returncode == 1 and run.stderr.count(b"\n") == 1
+    assert run.returncode == 2 and run.stderr.count(b"\n") == 1
     assert b"program.md is not UTF-8" in run.stderr and not runs_dir(ws).exists()
 
 

@@ -33,6 +33,7 @@ from autoresearch.cli_common import (
     fail,
     load_config,
     out,
+    paths_from_cwd,
     signal_exit,
 )
 from autoresearch.cli_run import run
@@ -141,7 +142,8 @@ def baseline(
     try:
         with stop_on_signals():
             flags = {"budget_secs": budget, "grace_secs": grace, "python": python}
-            cfg = config_mod.load(directory, {**flags, "data_dir": data_dir, "sandbox": sandbox})
+            flags.update(data_dir=data_dir, sandbox=sandbox)
+            cfg = config_mod.load(directory, paths_from_cwd(flags))
             report["metric"] = cfg.metric
             kill_leftovers(directory)
             problem = preflight.first_failure(directory, cfg)

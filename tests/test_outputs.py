@@ -1,0 +1,89 @@
+"""What an experiment leaves behind is untrusted: predictions that are a symlink, a FIFO or a
+huge sparse file are a recorded crash with one line, read without following links, never loaded
+whole; and the training log is the orchestrator's own file, which train.py cannot replace."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autoresearch import config, task
+from autoresearch.experiment import Trainer, experiments_root
+from autoresearch.outputs import OutputError, collect_predictions
+from autoresearch.workspace import copy_for_experiment
+
+SAVE = "import numpy as np, prepare\nprepare.save_predictions(np.zeros(10000, dtype=np.int64))\n"
+
+
+def train(ws: Path, body: str, mode: str = "none"):
+    cfg = config.load(ws, {"budget_secs": 20, "grace_secs": 2, "sandbox": mode})
+    task.ensure_data(ws, cfg)
+    root = experiments_root(ws / "store")
+    workdir = copy_for_experiment(ws, root / "0001", textwrap.dedent(body))
+    return Trainer.prepare(ws, cfg, root).run(workdir, ws / "out"), ws / "out"
+
+
+@pytest.mark.parametrize("mode", ["none", "bwrap"])
+def test_predictions_that_are_a_symlink_are_not_followed(ws, mode):
+    body = (
+        SAVE
+        + "import os\nos.remove('predictions.npy')\nos.symlink('/etc/passwd', 'predictions.npy')\n"
+    )
+    outcome, out = train(ws, body, mode)
+    assert outcome.status == "crash"
+    assert outcome.reason == (
+        "bad predictions: predictions.npy is a symbolic link; only a regular file is read"
+    )
+    assert not (out / "predictions.npy").exists()  # /etc/passwd was not copied into the store
+
+
+def test_predictions_that_are_a_fifo_do_not_hang_the_orchestrator(ws):
+    started = time.time()
+    outcome, _ = train(ws, "import os\nos.mkfifo('predictions.npy')\n")
+    assert time.time() - started < 15
+    assert outcome.status == "crash"
+    assert outcome.reason == (
+        "bad predictions: predictions.npy is not a regular file; only a regular file is read"
+    )
+
+
+def test_a_huge_sparse_predictions_file_is_refused_before_it_is_read(ws):
+    body = "f = open('predictions.npy', 'wb')\nf.seek(8 * 2**30)\nf.write(b'x')\nf.close()\n"
+    outcome, out = train(ws, body)
+    assert outcome.status == "crash"
+    assert outcome.reason.startswith("bad predictions: predictions.npy is 8,589,934,593 bytes")
+    assert not (out / "predictions.npy").exists()
+
+
+def test_a_header_that_promises_more_than_the_file_holds(tmp_path):
+    good = tmp_path / "good.npy"
+    np.save(good, np.zeros(10000, dtype=np.int64))
+    cut = tmp_path / "cut.npy"
+    cut.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(OutputError, match="is truncated: its header promises 80,128 bytes"):
+        collect_predictions(cut, tmp_path / "copy.npy")
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(OutputError, match="holds Python objects"):
+        collect_predictions(objects, tmp_path / "copy.npy")
+    collect_predictions(good, tmp_path / "copy.npy")
+    assert (tmp_path / "copy.npy").read_bytes() == good.read_bytes()
+
+
+@pytest.mark.parametrize("mode", ["none", "bwrap"])
+def test_train_py_cannot_replace_the_training_log(ws, mode):
+    """The log is written by the orchestrator outside the experiment folder: a FIFO or a link to
+    /dev/zero named train.log in the experiment is just a file nobody reads."""
+    body = SAVE + (
+        "import os\nprint('the real output')\n"
+        "os.mkfifo('train.log')\nos.symlink('/dev/zero', 'log.txt')\n"
+    )
+    started = time.time()
+    outcome, out = train(ws, body, mode)
+    assert outcome.status == "ok" and time.time() - started < 15
+    assert outcome.log_path == out / "train.log" and outcome.log_path.is_file()
+    assert "the real output" in outcome.log_path.read_text()
