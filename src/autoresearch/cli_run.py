@@ -145,14 +145,14 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
     except (config_mod.ConfigError, RunRefused, RunBusy) as e:
         raise fail(str(e), EXIT_REFUSED) from None
     cfg = chosen.cfg
-    problem = preflight.first_failure(directory, cfg, [("agent", preflight.check_agent)])
-    if problem:
-        raise fail(f"{problem.name}: {problem.detail}", EXIT_REFUSED)
-    try:
+    try:  # a cost limit that cannot be enforced is refused before anything is asked or run
         agent, _ = build(cfg.agent, directory)
         check_cost_limit(agent, cfg.loop.max_cost_usd)
     except AgentError as e:
         raise fail(str(e), EXIT_REFUSED) from None
+    problem = preflight.first_failure(directory, cfg, [("agent", preflight.check_agent)])
+    if problem:
+        raise fail(f"{problem.name}: {problem.detail}", EXIT_REFUSED)
     if not cfg.agent.model and getattr(agent, "model", None):
         cfg.agent.model = agent.model  # the agent's default model, frozen with the run
     store = chosen.store or create(directory, cfg, file_cfg)

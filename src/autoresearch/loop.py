@@ -251,7 +251,7 @@ class Loop:
         secret = self.trainer.secret
 
         def wrap(argv: list[str], scratch: Path) -> list[str]:
-            view = sandbox.agent_view(workdir, scratch, secret, self.workspace)
+            view = sandbox.agent_view(workdir, scratch, secret, self.workspace, argv)
             return sandbox.command(view, argv, workdir)
 
         return wrap

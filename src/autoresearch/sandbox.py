@@ -149,15 +149,22 @@ def training_view(workdir: Path, readonly: list[Path], secret: list[Path], pytho
     )
 
 
-def agent_view(workdir: Path, scratch: Path, secret: list[Path], workspace: Path) -> View:
+def agent_view(
+    workdir: Path, scratch: Path, secret: list[Path], workspace: Path, argv: list[str]
+) -> View:
     """A CLI agent: network on (it calls its API), its home writable (its config and
-    credentials), the workspace read-only, the host's /tmp and the secret paths (labels, run
-    stores) empty, its experiment directory and scratch folder writable."""
+    credentials), the host's /tmp empty, the workspace and the agent's own program folders
+    read-only, the secret paths (labels, run stores) empty, its experiment directory and
+    scratch folder writable."""
+    programs = [Path(a) for a in argv if os.path.isabs(a) and os.path.exists(a)]
     return View(
         mounts=[
             (WRITABLE, Path(os.path.expanduser("~"))),
+            (HIDE, Path("/tmp")),
             (READONLY, workspace),
-            *((HIDE, p) for p in (Path("/tmp"), *secret)),
+            *((READONLY, p) for p in (*(p.parent for p in programs), *programs)),
+            *((READONLY, p) for p in interpreter_paths(argv[0]) if "python" in Path(argv[0]).name),
+            *((HIDE, p) for p in secret),
             (WRITABLE, workdir),
             (WRITABLE, scratch),
         ],
