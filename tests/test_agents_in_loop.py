@@ -346,7 +346,9 @@ def test_a_cost_limit_with_an_unpriced_model_refuses_to_start(tiny, server):
     # with a price for it, the same run starts
     with (tiny / "autoresearch.toml").open("a") as f:
         f.write('[agent.prices."llama-local"]\ninput = 0.1\noutput = 0.2\n')
-    server.add(openai_reply(CLASS_3_REPLY, prompt_tokens=2000, completion_tokens=50))
+    server.add(
+        CHECK_OK["openai"], openai_reply(CLASS_3_REPLY, prompt_tokens=2000, completion_tokens=50)
+    )
     result = run(tiny, "--max-cost", "1")
     assert result.exit_code == 0, result.output
     assert status(tiny)["cost_usd"] == pytest.approx((2000 * 0.1 + 50 * 0.2) / 1e6)
