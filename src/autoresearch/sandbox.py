@@ -19,8 +19,7 @@ from pathlib import Path
 
 from autoresearch.probe import run_quietly
 
-MODES = ("auto", "bwrap", "none")
-AUTO, BWRAP, NONE = MODES
+BWRAP, NONE = "bwrap", "none"  # the sandbox modes besides "auto" (see config.Config.sandbox)
 PROBE_TIMEOUT_SECS = 15
 # Where people keep files a training run has no business reading; each becomes an empty folder.
 PRIVATE_ROOTS = ("/home", "/root", "/tmp", "/var/tmp", "/run/user")
@@ -157,13 +156,15 @@ def agent_view(
     read-only, the secret paths (labels, run stores) empty, its experiment directory and
     scratch folder writable."""
     programs = [Path(a) for a in argv if os.path.isabs(a) and os.path.exists(a)]
+    shown = [*(p.parent for p in programs), *programs]
+    if "python" in Path(argv[0]).name:  # an agent run by a Python (a venv's) needs its files
+        shown += interpreter_paths(argv[0])
     return View(
         mounts=[
             (WRITABLE, Path(os.path.expanduser("~"))),
             (HIDE, Path("/tmp")),
             (READONLY, workspace),
-            *((READONLY, p) for p in (*(p.parent for p in programs), *programs)),
-            *((READONLY, p) for p in interpreter_paths(argv[0]) if "python" in Path(argv[0]).name),
+            *((READONLY, p) for p in shown),
             *((HIDE, p) for p in secret),
             (WRITABLE, workdir),
             (WRITABLE, scratch),

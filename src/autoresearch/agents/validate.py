@@ -24,7 +24,8 @@ def code_problem(new_code: str, old_code: str) -> str | None:
     if not new_code.strip():
         return "the new train.py is empty"
     try:
-        compile(new_code, "train.py", "exec", dont_inherit=True)
+        # A name no file has: for some errors Python reads the line from a file of that name.
+        compile(new_code, "<train.py>", "exec", dont_inherit=True)
     except SyntaxError as err:
         where = f"line {err.lineno}" if err.lineno else "train.py"
         text = (err.text or "").strip()
