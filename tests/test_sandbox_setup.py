@@ -74,7 +74,6 @@ def test_doctor_names_the_blocked_namespaces(ws, broken_bwrap):
 
 
 def test_run_with_bwrap_required_and_missing_stops_before_training(ws, no_bwrap):
-    (ws / "train.py").write_text(BASELINE)
     result = cli.invoke(app, ["run", str(ws), "--agent", "hpo", "--sandbox", "bwrap"])
     assert result.exit_code != 0
     assert 'sandbox = "bwrap", but bubblewrap (bwrap) is not installed' in result.output
@@ -104,7 +103,6 @@ def test_an_interpreter_the_sandbox_cannot_run_is_one_line_before_training(ws, t
     shim = hidden / "python"
     shim.write_text('#!/bin/sh\nexec "$(dirname "$0")/libexec/python" "$@"\n')
     shim.chmod(0o755)
-    (ws / "train.py").write_text(BASELINE)
     args = ["run", str(ws), "--agent", "hpo", "--python", str(shim), "--sandbox", "bwrap"]
     result = cli.invoke(app, args)
     assert result.exit_code != 0
