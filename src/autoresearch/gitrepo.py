@@ -68,6 +68,3 @@ class ExperimentRepo:
             return self._git("rev-parse", "--verify", "--quiet", ref)
         except GitError:
             return None
-
-    def show(self, sha: str, name: str) -> str:
-        return self._git("show", f"{sha}:{name}")
