@@ -70,19 +70,21 @@ def copy_for_experiment(workspace: Path, dest: Path, train_py: str | None = None
 
 
 def fingerprint(directory: Path, skip: tuple[str, ...] = ("train.py",)) -> dict[str, str]:
-    """sha256 of every file under directory but the skipped and ignored ones, by relative path."""
+    """sha256 of every file under directory but the skipped and ignored ones, by relative path.
+    Ignored folders (the run stores among them) are not even walked."""
     out = {}
-    for path in sorted(directory.rglob("*")):
-        rel = path.relative_to(directory)
-        if any(part in IGNORED for part in rel.parts) or path.suffix == ".pyc":
-            continue
-        if str(rel) in skip:
-            continue
-        if path.is_symlink():  # never read through a link: it may point at /dev/zero
-            out[str(rel)] = "symlink:" + os.readlink(path)
-        elif path.is_file():
-            out[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
+    for folder, dirs, names in os.walk(directory):
+        dirs[:] = [d for d in dirs if d not in IGNORED]  # os.walk lists symlinked dirs, unfollowed
+        for name in [*names, *(d for d in dirs if Path(folder, d).is_symlink())]:
+            path = Path(folder, name)
+            rel = path.relative_to(directory).as_posix()
+            if name.endswith(".pyc") or rel in skip:
+                continue
+            if path.is_symlink():  # never read through a link: it may point at /dev/zero
+                out[rel] = "symlink:" + os.readlink(path)
+            elif path.is_file():
+                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return dict(sorted(out.items()))
 
 
 def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
