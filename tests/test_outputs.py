@@ -4,6 +4,7 @@ whole; and the training log is the orchestrator's own file, which train.py canno
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 import time
 from pathlib import Path
@@ -17,6 +18,13 @@ from autoresearch.outputs import OutputError, collect_predictions
 from autoresearch.workspace import copy_for_experiment
 
 SAVE = "import numpy as np, prepare\nprepare.save_predictions(np.zeros(10000, dtype=np.int64))\n"
+
+
+@pytest.fixture(autouse=True)
+def experiments_removed(ws):
+    """The experiment folders and data view these tests make outside the workspace."""
+    yield
+    shutil.rmtree(experiments_root(ws / "store"), ignore_errors=True)
 
 
 def train(ws: Path, body: str, mode: str = "none"):

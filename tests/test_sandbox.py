@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +34,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 MODES = ["none", "bwrap"]
+
+
+@pytest.fixture(autouse=True)
+def experiments_removed(ws):
+    """The experiment folders and data view these tests make outside the workspace."""
+    yield
+    shutil.rmtree(experiments_root(ws / "store"), ignore_errors=True)
 
 
 def train(ws: Path, body: str, **settings) -> tuple[object, Path]:

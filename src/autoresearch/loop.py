@@ -89,6 +89,7 @@ class Loop:
                 result = LoopResult(STOPPED, f"agent {self.agent.name}: {err}")
             self.store.set(state=result.state, stop_reason=result.message)
             kill_leftover(self.store)  # an agent or training a signal left behind
+            shutil.rmtree(self.root, ignore_errors=True)  # the data view; made again on resume
             return result
 
     def start(self) -> None:
