@@ -129,15 +129,11 @@ def _kill_all(pgid: int, seen: dict[int, psutil.Process]) -> None:
             p.kill()
 
 
-_reaper: list[bool] = []
-
-
-def _become_subreaper() -> None:
-    """Orphans of a training tree (double-forked daemons) become our children, so we find them."""
-    if not _reaper:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        _reaper.append(True)
+def _subreaper(on: bool) -> None:
+    """While training runs, orphans of its tree (double-forked daemons) become our children, so
+    we find and reap them; outside it (an agent's leftovers) they go to init as usual."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
 
 
 def _kill_strays(token: str, seen: dict[int, psutil.Process]) -> None:
@@ -181,20 +177,25 @@ def run_training(
     token = env[EXPERIMENT_ENV] = uuid.uuid4().hex
     limits = limits or Limits(None, None)
     enforcer = Enforcer(limits)
-    _become_subreaper()
+    _subreaper(True)
     argv = [python, script]
     started = time.time()
     env["AUTORESEARCH_START_TIME"] = repr(started)
-    proc = subprocess.Popen(
-        wrap(argv) if wrap else argv,
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=enforcer.preexec,
-    )
+    try:
+        proc = subprocess.Popen(
+            wrap(argv) if wrap else argv,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=enforcer.preexec,
+        )
+    except BaseException:
+        _subreaper(False)
+        enforcer.close()
+        raise
     log = _CappedLog(proc.stdout, log_path, max_log_bytes)
     deadline = started + budget_secs + grace_secs
     overhead = WRAPPER_PROCESSES if wrap else 0
@@ -230,6 +231,7 @@ def run_training(
         _kill_all(proc.pid, seen)
         proc.wait()
         _kill_strays(token, seen)
+        _subreaper(False)
         train_seconds = time.time() - started
         log.join(timeout=5)  # a stray we could not see may still hold the pipe: never wait on it
         failed = not killed and proc.returncode != 0
