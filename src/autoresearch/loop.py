@@ -72,6 +72,7 @@ class Loop:
         self.source = store.dir / SNAPSHOT
         self.root = experiments_root(store.dir)
         self.trainer: Trainer | None = None
+        self.fixed: dict[str, bytes] = {}  # the run's prepare.py and program.md (start())
         self.seen_workspace: dict[str, str] | None = None
 
     # --- the run ---
