@@ -16,8 +16,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from autoresearch import migrations
 from autoresearch.config import Config
 from autoresearch.records import BASELINE, KEEP, Iteration, Usage
+from autoresearch.runner.local import LOG_NAME
 from autoresearch.safe_text import encode
 from autoresearch.workspace import STATE_DIR
 
@@ -25,15 +27,8 @@ RUNS = "runs"
 DB_NAME = "run.db"
 _USAGE = ("tokens_in", "tokens_out", "tokens_cached", "cost_usd")
 _COLUMNS = [f.name for f in fields(Iteration) if f.name != "usage"] + list(_USAGE)
-_TYPES = {"iteration": "INTEGER PRIMARY KEY", "status": "TEXT NOT NULL"}
 # Columns a history listing needs: not the prompts and raw outputs, which can be large.
 _LIGHT = [c for c in _COLUMNS if c not in ("prompt", "raw_output", "diff")]
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS iterations ("
-    + ", ".join(f'"{c}" {_TYPES.get(c, "")}'.strip() for c in _COLUMNS)
-    + ", finished_at REAL);"
-)
 
 
 def _names(columns) -> str:
@@ -75,14 +70,28 @@ class Store:
             tables = {row[0] for row in self._query("SELECT name FROM sqlite_master")}
             if not {"meta", "iterations"} <= tables:
                 raise StoreError(f"{self.path}: not an autoresearch run store; {_UNTOUCHED}")
+            self._bring_up_to_date(readonly)
             if self.get("config") is None:
                 raise StoreError(f"{self.path}: has no run settings; {_UNTOUCHED}")
-            self.columns = {row[1] for row in self._query("PRAGMA table_info(iterations)")}
-            if not readonly:
-                self._add_new_columns()
-        except StoreError:
+        except BaseException:
             self.db.close()
             raise
+
+    def _bring_up_to_date(self, readonly: bool) -> None:
+        """A store from an older release is migrated (for writing) or read through a migrated
+        copy in memory (read-only: the file is not touched)."""
+        try:
+            if migrations.check(self.db) == migrations.SCHEMA_VERSION:
+                return
+            if readonly:
+                old, self.db = self.db, migrations.migrated_copy(self.db)
+                old.close()
+            else:
+                migrations.migrate(self.db)
+        except migrations.SchemaError as err:
+            raise StoreError(f"{self.path}: {err}") from None
+        except sqlite3.Error as err:
+            raise StoreError(_explain(self.path, err)) from None
 
     @classmethod
     def create(cls, run_dir: Path, config: dict) -> Store:
@@ -95,7 +104,7 @@ class Store:
             db = sqlite3.connect(path, timeout=30, isolation_level=None)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
+                migrations.migrate(db)
                 with db:
                     db.execute(
                         "INSERT INTO meta (key, value) VALUES ('config', ?)",
@@ -106,14 +115,6 @@ class Store:
         except sqlite3.Error as err:
             raise StoreError(f"{path}: cannot be created: {err}") from None
         return cls(run_dir)
-
-    def _add_new_columns(self) -> None:
-        """A run made before a column existed gets it (empty) when opened for writing; a
-        read-only open reads the columns it has."""
-        for column in _COLUMNS:
-            if column not in self.columns:
-                self._query(f'ALTER TABLE iterations ADD COLUMN "{column}"')
-                self.columns.add(column)
 
     @property
     def run_id(self) -> str:
@@ -197,9 +198,16 @@ class Store:
 
     def iterations(self, full: bool = False) -> list[Iteration]:
         """Every recorded iteration, oldest first. full=False leaves out prompt, raw output, diff."""
-        columns = [c for c in (_COLUMNS if full else _LIGHT) if c in self.columns]
+        columns = _COLUMNS if full else _LIGHT
         rows = self._query(f"SELECT {_names(columns)} FROM iterations ORDER BY iteration")
-        return [_to_iteration(dict(zip(columns, map(_from_sql, row), strict=True))) for row in rows]
+        found = [
+            _to_iteration(dict(zip(columns, map(_from_sql, row), strict=True))) for row in rows
+        ]
+        for it in found:  # the log is where the store keeps it, also in a moved workspace
+            own = self.iteration_dir(it.iteration) / LOG_NAME
+            if it.log_path and own.is_file():
+                it.log_path = str(own)
+        return found
 
 
 _UNTOUCHED = "it was left as it is: restore it from a backup, or start a new run with --new"
