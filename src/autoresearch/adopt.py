@@ -75,16 +75,18 @@ def _constant(source: str, name: str) -> float | None:
 
 
 def _metric(directory: Path, printed: list[str], program: str) -> tuple[str, str]:
-    grepped = [name for name in GREPPED.findall(program) if name in printed]
+    named = list(dict.fromkeys(GREPPED.findall(program)))
+    grepped = [name for name in named if name in printed]
     if grepped:
         return grepped[0], f'program.md reads it from the log (`grep "^{grepped[0]}:"`)'
     validation = [name for name in printed if name.startswith("val")]
-    if validation:
+    if validation and not named:
         return validation[0], "the first validation metric train.py prints"
+    wanted = f"program.md reads {', '.join(named)}" if named else "program.md names none"
     raise WorkspaceError(
-        f"{directory / 'train.py'} prints {', '.join(printed)}, but program.md names none of them "
-        f'as the metric (e.g. `grep "^{printed[0]}:" run.log`); write {CONFIG_NAME} yourself '
-        '(metric, metric_source = "log", [metrics])'
+        f"{directory / 'train.py'} prints no metric line that program.md names as the metric "
+        f"({wanted}; train.py prints {', '.join(printed)}); print it at the end of train.py, "
+        f'e.g. print(f"{(named or printed)[0]}: {{value}}"), or write {CONFIG_NAME} yourself'
     )
 
 
