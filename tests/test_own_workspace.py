@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from autoresearch import sandbox
+from autoresearch import config, sandbox
 from autoresearch.cli import app
 from autoresearch.store import Store, list_runs
 
@@ -224,3 +224,39 @@ def test_train_py_cannot_rewrite_the_data_its_evaluation_reads(checkout, home, m
         assert val.read_bytes() == original
         assert report["status"] == "crash"
         assert "Read-only file system" in Path(report["log"]).read_text()
+
+
+def test_adopt_reads_a_checkout_of_karpathys_own_shape(tmp_path):
+    """The lines of karpathy/autoresearch that adopt goes by (its prepare.py constants and cache,
+    train.py's kernels and summary block, program.md's launch, grep and goal), on a GPU setup."""
+    checkout = tmp_path / "autoresearch"
+    checkout.mkdir()
+    (checkout / "prepare.py").write_text(
+        "TIME_BUDGET = 300        # training time budget in seconds (5 minutes)\n"
+        'CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "autoresearch")\n'
+        "def evaluate_bpb(model, tokenizer, batch_size):\n    pass\n"
+    )
+    (checkout / "train.py").write_text(
+        "from kernels import get_kernel\n"
+        'print(f"Time budget: {TIME_BUDGET}s")\n'
+        'print("---")\n'
+        'print(f"val_bpb:          {val_bpb:.6f}")\n'
+        'print(f"training_seconds: {total_training_time:.1f}")\n'
+        'print(f"peak_vram_mb:     {peak_vram_mb:.1f}")\n'
+    )
+    (checkout / "program.md").write_text(
+        "4. **Verify data exists**: Check that `~/.cache/autoresearch/` contains the data.\n"
+        "You launch it simply as: `uv run train.py`.\n"
+        "**The goal is simple: get the lowest val_bpb.**\n"
+        "**VRAM** is a soft constraint. Some increase is acceptable for meaningful val_bpb gains\n"
+        'grep "^val_bpb:\\|^peak_vram_mb:" run.log\n'
+    )
+    (checkout / "pyproject.toml").write_text('[project]\nname = "autoresearch"\n')
+    result = invoke("init", "--adopt", checkout)
+    assert result.exit_code == 0, result.output
+    cfg = config.load(checkout)
+    assert (cfg.metric, cfg.direction, cfg.metric_source) == ("val_bpb", "minimize", "log")
+    assert (cfg.budget_secs, cfg.grace_secs) == (300, 300)  # killed at 10 minutes, as program.md
+    assert cfg.command == ["uv", "run", "train.py"] and cfg.memory_metric == "peak_vram_mb"
+    assert cfg.readonly_paths == ["~/.cache/autoresearch", "~/.cache/huggingface/hub"]
+    assert list(cfg.metrics) == ["val_bpb", "training_seconds", "peak_vram_mb"]

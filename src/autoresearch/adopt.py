@@ -26,8 +26,9 @@ from autoresearch.workspace import WorkspaceError
 # A summary line: print(f"val_bpb:          {val_bpb:.6f}") (Karpathy's train.py prints these).
 SUMMARY_LINE = re.compile(r"""print\(\s*f?(["'])([A-Za-z_]\w*):\s*\{""")
 GREPPED = re.compile(r"\^([A-Za-z_]\w*):")  # program.md: grep "^val_bpb:" run.log
-LOWER = re.compile(r"\b(lowest|lower is better|minimi[sz]e|reduce|decrease)\b", re.IGNORECASE)
-HIGHER = re.compile(r"\b(highest|higher is better|maximi[sz]e|increase)\b", re.IGNORECASE)
+# Words about the goal only ("Some increase [of VRAM] is acceptable for val_bpb gains" is not one).
+LOWER = re.compile(r"\b(lowest|lower is better|minimi[sz]e)\b", re.IGNORECASE)
+HIGHER = re.compile(r"\b(highest|higher is better|maximi[sz]e)\b", re.IGNORECASE)
 LOWER_NAMES = re.compile(r"loss|bpb|bpc|error|perplexity|ppl|mse|mae|rmse|latency|nll", re.I)
 HOME_CACHE = re.compile(r"""~/\.cache/([\w.-]+)|["']\.cache["']\s*,\s*["']([\w.-]+)["']""")
 HF_IMPORTS = re.compile(
@@ -107,8 +108,8 @@ def _caches(texts: list[str], train: str) -> list[str]:
     for text in texts:
         for match in HOME_CACHE.finditer(text):
             found.append(f"~/.cache/{match.group(1) or match.group(2)}")
-    if HF_IMPORTS.search(train):
-        found.append("~/.cache/huggingface")
+    if HF_IMPORTS.search(train):  # the hub's cache only: not ~/.cache/huggingface/token
+        found.append("~/.cache/huggingface/hub")
     return list(dict.fromkeys(found))
 
 

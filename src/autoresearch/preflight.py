@@ -158,10 +158,11 @@ def check_metric(workspace: Path, cfg: Config) -> str:
     if not self_reported(cfg):
         return source_note(cfg) + " (trusted: the labels never reach train.py)"
     return (
-        f"{source_note(cfg)}. So it is only as trustworthy as train.py: an experiment can print "
-        "any number or change what it evaluates (prepare.py stays read-only in the sandbox and is "
-        "checked after each run, but train.py calls it). Runs, status, report.md and results.tsv "
-        "mark the metric self-reported; review the best train.py before you believe its score"
+        f"{source_note(cfg)}. So it is only as trustworthy as train.py: it reads the evaluation's "
+        "data (readonly_paths, read-only) and can print any number or change what it evaluates "
+        "(prepare.py stays read-only in the sandbox and is checked after each run, but train.py "
+        "calls it). Runs, status, report.md and results.tsv mark the metric self-reported; "
+        "review the best train.py before you believe its score"
     )
 
 

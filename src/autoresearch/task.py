@@ -93,7 +93,7 @@ def _readonly_paths_present(cfg: Config) -> str:
             f"{', '.join(missing)} does not exist; train.py reads it (read-only, with no network "
             "in the sandbox), so create it first (a Karpathy checkout: `uv run prepare.py` fills "
             "~/.cache/autoresearch, one `uv run train.py` outside autoresearch downloads the "
-            "kernels into ~/.cache/huggingface)"
+            "kernels into ~/.cache/huggingface/hub)"
         )
     shown = f"train.py may read {', '.join(map(str, paths))}" if paths else "no readonly_paths"
     return f'{shown}; prepare.py is not imported here (metric_source = "log")'

@@ -11,7 +11,7 @@ and uv's cache read-only.
 
 `readonly_paths` are folders train.py may read, e.g. `~/.cache/autoresearch` (where Karpathy's
 prepare.py keeps the data and tokenizer: `CACHE_DIR = os.path.join(os.path.expanduser("~"),
-".cache", "autoresearch")`) and `~/.cache/huggingface` (where its train.py's
+".cache", "autoresearch")`) and `~/.cache/huggingface/hub` (where its train.py's
 `kernels.get_kernel(...)` finds the flash-attention kernels). train.py's HOME is in its
 experiment folder, so each one under the user's home is linked there too: `~` in train.py
 finds it.
