@@ -129,6 +129,11 @@ def test_doctor_names_what_an_adopted_checkout_still_needs(checkout, home):
     assert data.startswith("FAIL") and "`uv run prepare.py`" in data
     metric = next(x for x in lines if " metric: " in x)
     assert "self-reported" in metric and "inside the experiment's process" in metric
+    toml = checkout / "autoresearch.toml"
+    toml.write_text(toml.read_text().replace('["uv", "run"', '["no-such-uv", "run"'))
+    lines = invoke("doctor", checkout, "--agent", "hpo").output.splitlines()
+    interpreter = next(x for x in lines if " interpreter: " in x)
+    assert "the training command's program 'no-such-uv' is not found" in interpreter
 
 
 def proposals(checkout: Path, folder: Path) -> Path:

@@ -107,7 +107,7 @@ class Loop:
 
     def _check_prepare_unchanged(self, prepare: Path) -> None:
         """prepare.py defines the metric: a run's iterations are only comparable under one."""
-        digest = hashlib.sha256(_read(prepare) or b"").hexdigest()  # a log-scored one may have none
+        digest = hashlib.sha256(_read(prepare) or b"").hexdigest()  # none: a log-scored workspace
         if self.store.get("prepare_sha256", digest) != digest:
             raise RunRefused(
                 f"prepare.py changed since run {self.store.run_id} started, so its scores would "

@@ -42,11 +42,10 @@ def render(snap: dict, console: Console) -> None:
         )
     console.print(table)
     if marked:
-        console.print(
-            Text(
-                f"* {metric} is {SELF_REPORTED}: read from train.py's log, not scored by autoresearch"
-            )
+        note = (
+            f"* {metric} is {SELF_REPORTED}: read from train.py's log, not scored by autoresearch"
         )
+        console.print(Text(note))
     best = snap["best"]
     cost = "unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"
     agents = agents_used(snap["iterations"])

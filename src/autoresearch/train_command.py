@@ -76,7 +76,9 @@ def resolve(workspace: Path, cfg: Config) -> TrainCommand:
         return TrainCommand([python, SCRIPT], python)
     program, *args = cfg.command
     found = program_path(workspace, program) or program
-    shown = [Path(found).parent, Path(found)] if os.path.isabs(found) else []
+    shown = [Path(found)] if os.path.isabs(found) else []
+    if shown and not shown[0].is_relative_to(workspace.absolute()):
+        shown.insert(0, shown[0].parent)  # its folder (links beside it), never the workspace's
     if Path(program).name == UV:
         venv = project_environment(workspace)
         env = {
