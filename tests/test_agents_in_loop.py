@@ -448,6 +448,7 @@ def test_doctor_fails_on_a_dead_server(ws):
         ["ok", "workspace:"],
         ["ok", "interpreter:"],
         ["ok", "data:"],
+        ["ok", "metric:"],
         ["ok", "sandbox:"],
     ]
 

@@ -39,7 +39,8 @@ from autoresearch.cli_common import (
 from autoresearch.cli_run import run
 from autoresearch.config import ConfigError
 from autoresearch.experiment import OK, experiments_root, run_experiment
-from autoresearch.records import INTERRUPTED
+from autoresearch.log_metrics import self_reported
+from autoresearch.records import INTERRUPTED, SELF_REPORTED
 from autoresearch.safe_text import one_line, strict_json
 
 # baseline --json statuses besides the experiment's own (ok, crash, timeout).
@@ -70,13 +71,30 @@ def main_options(
 def init(
     directory: Workspace,
     task: Annotated[str, typer.Option(help="The task template.")] = "fashion-mnist",
+    adopt: Annotated[
+        bool,
+        typer.Option(
+            "--adopt",
+            help="Use an existing folder (e.g. a karpathy/autoresearch checkout) as it is: "
+            "write only its autoresearch.toml.",
+        ),
+    ] = False,
 ) -> None:
-    """Create a workspace: prepare.py, train.py, program.md, autoresearch.toml."""
+    """Create a workspace: prepare.py, train.py, program.md, autoresearch.toml (or, with
+    --adopt, only autoresearch.toml beside the files you have)."""
+    from autoresearch.adopt import adopt as adopt_folder
+
     try:
-        files = workspace.init(directory, task, sys.executable)
+        if adopt:
+            path, lines = adopt_folder(directory)
+            for line in lines:
+                out.print(one_line(line))
+            out.print(one_line(f"wrote {path}; nothing else was changed"))
+        else:
+            files = workspace.init(directory, task, sys.executable)
+            out.print(f"created {', '.join(f.name for f in files)} in {directory}")
     except workspace.WorkspaceError as e:
         raise fail(str(e)) from None
-    out.print(f"created {', '.join(f.name for f in files)} in {directory}")
     out.print(f"next: autoresearch doctor {directory}")
 
 
@@ -136,8 +154,9 @@ def baseline(
         tag_processes,
     )
 
-    report = {"metric": None, "value": None, "status": REFUSED, "reason": None,
-              "train_seconds": None, "wall_seconds": None, "peak_memory_mb": None, "log": None}  # fmt: skip
+    report = {"metric": None, "self_reported": None, "value": None, "status": REFUSED,
+              "reason": None, "train_seconds": None, "wall_seconds": None, "peak_memory_mb": None,
+              "log": None}  # fmt: skip
     code = 0
     try:
         with stop_on_signals():
@@ -145,6 +164,7 @@ def baseline(
             flags.update(data_dir=data_dir, sandbox=sandbox)
             cfg = config_mod.load(directory, paths_from_cwd(flags))
             report["metric"] = cfg.metric
+            report["self_reported"] = self_reported(cfg)
             kill_leftovers(directory)
             problem = preflight.first_failure(directory, cfg)
             if problem:
@@ -174,9 +194,12 @@ def baseline(
     if as_json:
         print(strict_json(report))
     elif report["value"] is not None:
+        mark = f" ({SELF_REPORTED})" if report["self_reported"] else ""
+        peak = report["peak_memory_mb"]
         out.print(
-            f"{report['metric']} = {report['value']:.4f}  (trained {report['train_seconds']:.1f}s, "
-            f"peak {report['peak_memory_mb']:.0f} MB, log {report['log']})"
+            f"{report['metric']} = {report['value']:.4f}{mark}  (trained "
+            f"{report['train_seconds']:.1f}s, peak {'?' if peak is None else f'{peak:.0f}'} MB, "
+            f"log {report['log']})"
         )
     elif code == EXIT_REFUSED:
         err.print(Text.assemble(("error: ", "red"), one_line(report["reason"])))

@@ -7,7 +7,9 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from autoresearch.records import LOG, METRIC_SOURCES, PREDICTIONS
 
 CONFIG_NAME = "autoresearch.toml"
 
@@ -82,6 +84,13 @@ class LoopConfig(_Section):
 class Config(_Section):
     metric: str = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
+    # Where the metric comes from: prepare.score() of the saved predictions, in our own process
+    # (trusted), or the last line of train.py's log that [metrics] matches (self-reported).
+    metric_source: Literal[METRIC_SOURCES] = PREDICTIONS
+    metrics: dict[str, str] = {}  # name -> regular expression; group 1 is the value
+    memory_metric: str | None = None  # the [metrics] entry with peak memory in MB (results.tsv)
+    command: list[str] = []  # the training command; [] runs [python, "train.py"]
+    readonly_paths: list[str] = []  # folders train.py may read (a sandbox shows them read-only)
     budget_secs: float = Field(default=300, gt=0, le=7 * DAY)
     grace_secs: float = Field(default=30, ge=0, le=DAY)
     python: str = "python3"
@@ -93,6 +102,38 @@ class Config(_Section):
     max_processes: int = Field(default=1024, ge=0)  # processes and threads of the tree; 0: none
     loop: LoopConfig = LoopConfig()
     agent: AgentConfig = AgentConfig()
+
+    @field_validator("metrics")
+    @classmethod
+    def _patterns(cls, metrics: dict[str, str]) -> dict[str, str]:
+        for name, pattern in metrics.items():
+            try:
+                groups = re.compile(pattern).groups
+            except re.error as err:
+                raise ValueError(f"{name}: not a regular expression ({err})") from None
+            if groups < 1:
+                raise ValueError(
+                    f"{name}: the pattern needs a group around the value, e.g. ([0-9.]+)"
+                )
+        return metrics
+
+    @field_validator("command")
+    @classmethod
+    def _argv(cls, command: list[str]) -> list[str]:
+        if command and not command[0].strip():
+            raise ValueError("the program (its first word) is empty")
+        return command
+
+    @model_validator(mode="after")
+    def _log_metric(self) -> Config:
+        if self.metric_source == LOG and self.metric not in self.metrics:
+            raise ValueError(
+                f'metric_source = "log" needs a pattern for the metric: [metrics] {self.metric} = '
+                f"'^{self.metric}:\\s*([-+0-9.eE]+)'"
+            )
+        if self.memory_metric is not None and self.memory_metric not in self.metrics:
+            raise ValueError(f"memory_metric '{self.memory_metric}' is not in [metrics]")
+        return self
 
     def better(self, value: float, incumbent: float | None, margin: float = 0.0) -> bool:
         """Better than the incumbent by more than margin, in the configured direction."""
@@ -138,7 +179,8 @@ def _explain(err: ValidationError, where: str) -> str:
     if first["type"] == "extra_forbidden":
         valid = ", ".join(_section_model(loc[:-1]).model_fields)
         return f"{where}: unknown key '{dotted}'; valid keys here: {valid}"
-    return f"{where}: {dotted}: {first['msg']}"
+    message = first["msg"].removeprefix("Value error, ")  # our own validators' words
+    return f"{where}: {dotted}: {message}" if dotted else f"{where}: {message}"
 
 
 def parse(data: dict[str, Any], source: str = CONFIG_NAME, text: str = "") -> Config:

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from string import Template
 
+from autoresearch.log_metrics import scoring_sentence
 from autoresearch.records import BASELINE, CRASH, KEEP, STATUSES, Iteration
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -117,6 +118,7 @@ def render_stable(program: str, incumbent: Iteration, cfg) -> str:
     return template("iteration.txt").substitute(
         program=program.strip(),
         budget=f"{cfg.budget_secs:g}",
+        scoring=scoring_sentence(cfg),
         metric=cfg.metric,
         direction="higher is better" if cfg.direction == "maximize" else "lower is better",
         incumbent_iteration=incumbent.iteration,

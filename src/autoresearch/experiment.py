@@ -11,11 +11,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autoresearch import sandbox, task
+from autoresearch import sandbox, task, train_command
 from autoresearch.config import Config
 from autoresearch.limits import Limits, default_memory_mb
+from autoresearch.log_metrics import read_metrics, score_from_log, self_reported
 from autoresearch.outputs import OutputError, collect_predictions
-from autoresearch.runner.local import LOG_NAME, PREDICTIONS_NAME, run_training, training_env
+from autoresearch.runner.local import (
+    HOME_NAME,
+    LOG_NAME,
+    PREDICTIONS_NAME,
+    run_training,
+    training_env,
+)
+from autoresearch.train_command import TrainCommand
 
 OK, CRASH, TIMEOUT = "ok", "crash", "timeout"
 FIXED_FILES = ("prepare.py", "program.md")
@@ -29,8 +37,9 @@ class Outcome:
     reason: str | None
     train_seconds: float
     wall_seconds: float
-    peak_memory_mb: float
+    peak_memory_mb: float | None  # the tree's peak RSS, or memory_metric from the log
     log_path: Path
+    metrics: dict[str, float] = field(default_factory=dict)  # what [metrics] found in the log
 
 
 def _exit_reason(code: int, tail: str) -> str:
@@ -43,13 +52,6 @@ def _exit_reason(code: int, tail: str) -> str:
     else:
         head = f"exit code {code}"
     return f"{head}: {tail}" if tail else head
-
-
-def python_path(workspace: Path, cfg: Config) -> str:
-    """The training interpreter; a path with a slash is taken relative to the workspace."""
-    if "/" in cfg.python:
-        return str((workspace / Path(cfg.python).expanduser()).absolute())
-    return shutil.which(cfg.python) or cfg.python
 
 
 def experiments_root(key: Path) -> Path:
@@ -84,15 +86,20 @@ class Trainer:
     root: Path  # experiments_root()
     sandboxed: bool = False
     warning: str | None = None  # say it on every run: training goes unsandboxed
-    python: str = ""
+    command: TrainCommand | None = None
     secret: list[Path] = field(default_factory=list)
     data: Path | None = None  # the data view; None: the task names no training files
+
+    @property
+    def python(self) -> str:
+        return self.command.python
 
     @classmethod
     def prepare(cls, workspace: Path, cfg: Config, root: Path) -> Trainer:
         """Resolve the sandbox and build the data view (after task.ensure_data)."""
         sandboxed, warning = sandbox.resolve(cfg.sandbox)
-        trainer = cls(workspace, cfg, root, sandboxed, warning, python_path(workspace, cfg))
+        command = train_command.resolve(workspace, cfg)
+        trainer = cls(workspace, cfg, root, sandboxed, warning, command)
         trainer.secret = [workspace / ".autoresearch", *task.private_paths(workspace, cfg)]
         files = task.training_files(workspace, cfg)
         if files is not None:
@@ -107,7 +114,16 @@ class Trainer:
             extra["AUTORESEARCH_CACHE_DIR"] = str(self.data)
         elif (configured := task.data_dir(self.workspace, self.cfg)) is not None:
             extra["AUTORESEARCH_DATA_DIR"] = configured
+        extra.update(self.command.env)
+        if self.sandboxed:  # no network there: Hugging Face libraries read their cache at once
+            extra["HF_HUB_OFFLINE"] = "1"
         return training_env(self.cfg.budget_secs, workdir, extra, self.cfg.env_passthrough)
+
+    def prepare_home(self, workdir: Path) -> None:
+        """train.py's HOME, with the readonly_paths under the user's home linked into it."""
+        home = workdir / HOME_NAME
+        home.mkdir(exist_ok=True)
+        train_command.link_into_home(home, train_command.readonly_paths(self.cfg))
 
     def wrap(self, workdir: Path):
         if not self.sandboxed:
@@ -117,6 +133,7 @@ class Trainer:
             readonly.append(self.data)
         else:
             readonly += [Path(p) for p in [task.data_dir(self.workspace, self.cfg)] if p]
+        readonly += [*self.command.readonly, *train_command.readonly_paths(self.cfg)]
         view = sandbox.training_view(workdir, readonly, self.secret, self.python)
         return lambda argv: sandbox.command(view, argv, workdir)
 
@@ -126,6 +143,7 @@ class Trainer:
         started = time.time()
         workdir, out_dir = workdir.absolute(), out_dir.absolute()
         out_dir.mkdir(parents=True, exist_ok=True)
+        self.prepare_home(workdir)
         result = run_training(
             self.python,
             workdir,
@@ -137,8 +155,10 @@ class Trainer:
             wrap=self.wrap(workdir),
             limits=limits_of(self.cfg),
             on_start=on_start,
+            command=self.command.argv,
         )
         value, reason, status = None, None, OK
+        metrics = read_metrics(result.log_path, self.cfg.metrics)[0] if self.cfg.metrics else {}
         if result.limit_reason:
             status, reason = CRASH, result.limit_reason
         elif result.killed:
@@ -146,17 +166,22 @@ class Trainer:
         elif result.exit_code != 0:
             status, reason = CRASH, _exit_reason(result.exit_code, result.error_tail())
         else:
-            value, reason = self._score(workdir, out_dir)
+            if self_reported(self.cfg):
+                value, metrics, reason = score_from_log(result.log_path, self.cfg)
+            else:
+                value, reason = self._score(workdir, out_dir)
             if value is None:
                 status = CRASH
+        memory = self.cfg.memory_metric
         return Outcome(
             status=status,
             value=value,
             reason=reason,
             train_seconds=round(result.train_seconds, 3),
             wall_seconds=round(time.time() - started, 3),
-            peak_memory_mb=result.peak_memory_mb,
+            peak_memory_mb=metrics.get(memory) if memory else result.peak_memory_mb,
             log_path=result.log_path,
+            metrics=metrics,
         )
 
     def _score(self, workdir: Path, out_dir: Path) -> tuple[float | None, str | None]:

@@ -72,7 +72,7 @@ class Loop:
         self.source = store.dir / SNAPSHOT
         self.root = experiments_root(store.dir)
         self.trainer: Trainer | None = None
-        self.fixed: dict[str, bytes] = {}  # the run's prepare.py and program.md (start())
+        self.fixed: dict[str, bytes | None] = {}  # the run's prepare.py and program.md (start())
         self.seen_workspace: dict[str, str] | None = None
 
     # --- the run ---
@@ -99,7 +99,7 @@ class Loop:
         self._check_prepare_unchanged(self.workspace / "prepare.py")
         if not self.source.is_dir():  # a new run, or one from a release without snapshots
             snapshot(self.workspace, self.source)
-        self.fixed = {name: (self.source / name).read_bytes() for name in FIXED_FILES}
+        self.fixed = {name: _read(self.source / name) for name in FIXED_FILES}  # None: absent
         task.ensure_data(self.workspace, self.cfg)
         self.trainer = Trainer.prepare(self.workspace, self.cfg, self.root)
         if self.trainer.warning:
@@ -107,7 +107,7 @@ class Loop:
 
     def _check_prepare_unchanged(self, prepare: Path) -> None:
         """prepare.py defines the metric: a run's iterations are only comparable under one."""
-        digest = hashlib.sha256(prepare.read_bytes()).hexdigest()
+        digest = hashlib.sha256(_read(prepare) or b"").hexdigest()  # none: a log-scored workspace
         if self.store.get("prepare_sha256", digest) != digest:
             raise RunRefused(
                 f"prepare.py changed since run {self.store.run_id} started, so its scores would "
@@ -279,7 +279,7 @@ class Loop:
         it.wall_seconds = round(time.time() - it.started_at, 3)
         if it.train_py:
             parent = next((h for h in history if h.iteration == it.parent), None)
-            files: dict[str, str | bytes] = dict(self.fixed)
+            files: dict[str, str | bytes] = {k: v for k, v in self.fixed.items() if v is not None}
             files["train.py"] = it.train_py
             message = f"iteration {it.iteration}: {it.status} {fmt(it.value)}\n\n{it.explanation}"
             it.commit = self.repo.commit(files, message, parent.commit if parent else None)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shlex
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoresearch import task
+from autoresearch import task, train_command
 from autoresearch.config import Config
-from autoresearch.experiment import python_path
+from autoresearch.log_metrics import self_reported, source_note
 from autoresearch.probe import run_quietly
 from autoresearch.sandbox_check import check_sandbox
 
@@ -25,7 +26,9 @@ class Check:
 
 
 def check_files(workspace: Path, cfg: Config) -> str:
-    for name in ("prepare.py", "train.py", "program.md"):
+    # With a self-reported metric prepare.py is optional: only train.py may need it.
+    needed = [] if self_reported(cfg) else ["prepare.py"]
+    for name in [*needed, "train.py", "program.md"]:
         if not (workspace / name).is_file():
             raise ValueError(f"{workspace / name} is missing")
     try:  # bytes, as Python reads a script: a BOM or a coding line is fine
@@ -39,34 +42,45 @@ def check_files(workspace: Path, cfg: Config) -> str:
             f"program.md is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
             f"{err.start}); save it as UTF-8"
         ) from None
-    return "prepare.py, train.py, program.md present; train.py parses; program.md is UTF-8"
+    present = [n for n in ("prepare.py", "train.py", "program.md") if (workspace / n).is_file()]
+    return f"{', '.join(present)} present; train.py parses; program.md is UTF-8"
 
 
 # The probe prints this marker and its version: only a Python interpreter can.
 _PROBE = "autoresearch-probe"
 PROBE_TIMEOUT_SECS = 60
+_NO_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "1"}  # importing prepare.py leaves no __pycache__
 
 
-def _probe(python: str, code: str) -> tuple[int | None, str, str]:
-    """python -c code, contained: (exit code or None, out, err)."""
-    return run_quietly([python, "-c", code], PROBE_TIMEOUT_SECS)
+def _probe(argv: list[str], cwd: Path | None = None, env=None) -> tuple[int | None, str, str]:
+    """argv, contained: (exit code or None, out, err)."""
+    return run_quietly(argv, PROBE_TIMEOUT_SECS, cwd=cwd, env=env)
 
 
 def check_interpreter(workspace: Path, cfg: Config) -> str:
-    python = python_path(workspace, cfg)
+    command = train_command.resolve(workspace, cfg)
+    found = ""
+    if cfg.command:
+        program = train_command.program_path(workspace, cfg.command[0])
+        if program is None:
+            raise ValueError(
+                f"the training command's program '{cfg.command[0]}' is not found (on PATH, or "
+                "relative to the workspace); install it, or fix `command` in autoresearch.toml"
+            )
+        found = f"command {shlex.join(cfg.command)} ({program}); "
+    if command.uses_uv:
+        return found + _check_uv(workspace, cfg, command)
+    python = command.python
     resolved = shutil.which(python) if "/" not in python else python
     if not resolved or not os.access(resolved, os.X_OK) or os.path.isdir(resolved):
         raise ValueError(
             f"training interpreter '{cfg.python}' not found; set `python` in autoresearch.toml "
             "(or --python) to an interpreter that has torch installed"
         )
-    modules = task.required_modules(workspace)
-    code = (
-        f"import sys; import {', '.join(modules)}; "
-        f"print('{_PROBE}', sys.implementation.name, '%d.%d.%d' % sys.version_info[:3])"
-    )
+    modules = task.probe_modules(workspace, cfg)
     try:
-        returncode, stdout, stderr = _probe(resolved, code)
+        argv, env = [resolved, "-c", _code(modules)], {**os.environ, **_NO_BYTECODE}
+        returncode, stdout, stderr = _probe(argv, cwd=workspace, env=env)
     except OSError as err:
         raise ValueError(f"training interpreter '{resolved}' does not run: {err}") from None
     if returncode is None:
@@ -81,18 +95,75 @@ def check_interpreter(workspace: Path, cfg: Config) -> str:
             f"install them there (`{resolved} -m pip install ...`) "
             "or point `python` at an interpreter that has them"
         )
-    found = re.search(rf"^{_PROBE} (\S+) (3\.\d+\.\d+)$", stdout, re.MULTILINE)
-    if not found:
+    version = _version(stdout)
+    if not version:
         raise ValueError(
             f"training interpreter '{resolved}' is not Python 3: `python -c` did not print its "
             "version; point `python` at a Python interpreter that has torch installed"
         )
-    name = "Python" if found[1] == "cpython" else found[1]
-    return f"{resolved} ({name} {found[2]}) imports {', '.join(modules)}"
+    return found + f"{resolved} ({version}){_imports(modules)}"
+
+
+def _code(modules: tuple[str, ...]) -> str:
+    imports = f"import {', '.join(modules)}; " if modules else ""
+    return (
+        f"import sys; {imports}"
+        f"print('{_PROBE}', sys.implementation.name, '%d.%d.%d' % sys.version_info[:3])"
+    )
+
+
+def _version(stdout: str) -> str | None:
+    found = re.search(rf"^{_PROBE} (\S+) (3\.\d+\.\d+)$", stdout, re.MULTILINE)
+    if not found:
+        return None
+    return f"{'Python' if found[1] == 'cpython' else found[1]} {found[2]}"
+
+
+def _imports(modules: tuple[str, ...]) -> str:
+    return f" imports {', '.join(modules)}" if modules else ""
+
+
+def _check_uv(workspace: Path, cfg: Config, command: train_command.TrainCommand) -> str:
+    """`uv run` must find the workspace's synced environment and run it with no sync and no
+    network, as it will in the sandbox."""
+    venv = Path(command.env["UV_PROJECT_ENVIRONMENT"])
+    if not Path(command.python).exists():
+        raise ValueError(
+            f"uv's project environment {venv} has no Python; run `uv sync` in {workspace} first "
+            "(autoresearch runs it as it is: no sync, no network)"
+        )
+    modules = task.probe_modules(workspace, cfg)
+    env = {**os.environ, **command.env, **_NO_BYTECODE}
+    argv = train_command.probe_argv(command, _code(modules))
+    try:
+        returncode, stdout, stderr = _probe(argv, cwd=workspace, env=env)
+    except OSError as err:
+        raise ValueError(f"`{shlex.join(argv[:3])}` does not run: {err}") from None
+    version = _version(stdout) if returncode == 0 else None
+    if not version:
+        last = (stderr.strip().splitlines() or [f"exit code {returncode}"])[-1]
+        raise ValueError(
+            f"`uv run python` in {workspace} (environment {venv}, no sync, offline) did not "
+            f"start Python{_imports(modules)} ({last}); run `uv sync` there, then try again"
+        )
+    return f"uv runs {venv} ({version}) without syncing{_imports(modules)}"
 
 
 def check_data(workspace: Path, cfg: Config) -> str:
     return task.ensure_data(workspace, cfg)
+
+
+def check_metric(workspace: Path, cfg: Config) -> str:
+    """Where the metric comes from, and what that means for trusting it."""
+    if not self_reported(cfg):
+        return source_note(cfg) + " (trusted: the labels never reach train.py)"
+    return (
+        f"{source_note(cfg)}. So it is only as trustworthy as train.py: it reads the evaluation's "
+        "data (readonly_paths, read-only) and can print any number or change what it evaluates "
+        "(prepare.py stays read-only in the sandbox and is checked after each run, but train.py "
+        "calls it). Runs, status, report.md and results.tsv mark the metric self-reported; "
+        "review the best train.py before you believe its score"
+    )
 
 
 def check_agent(workspace: Path, cfg: Config) -> str:
@@ -112,6 +183,7 @@ CHECKS: list[tuple[str, Callable[[Path, Config], str]]] = [
     ("workspace", check_files),
     ("interpreter", check_interpreter),
     ("data", check_data),
+    ("metric", check_metric),
     ("sandbox", check_sandbox),
 ]
 

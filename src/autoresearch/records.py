@@ -10,6 +10,11 @@ STATUSES = (BASELINE, KEEP, DISCARD, CRASH, INVALID)
 # Run states. `stopped`: the run stopped itself early (a failed baseline, repeated failures, a dead
 # agent); like `interrupted` (Ctrl-C, a signal, a killed orchestrator) it can be resumed.
 RUNNING, FINISHED, INTERRUPTED, STOPPED = "running", "finished", "interrupted", "stopped"
+# Where a run's metric comes from (config metric_source): prepare.score() of the predictions, in
+# the orchestrator's process, or train.py's own log (self-reported).
+PREDICTIONS, LOG = "predictions", "log"
+METRIC_SOURCES = (PREDICTIONS, LOG)
+SELF_REPORTED = "self-reported"
 
 
 @dataclass

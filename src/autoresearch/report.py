@@ -9,8 +9,9 @@ from pathlib import Path
 from autoresearch.config import Config
 from autoresearch.context import best_so_far, fmt
 from autoresearch.export import hint
+from autoresearch.log_metrics import self_reported, source_note
 from autoresearch.loop import unified_diff
-from autoresearch.records import BASELINE, KEEP, STATUSES, Iteration
+from autoresearch.records import BASELINE, KEEP, SELF_REPORTED, STATUSES, Iteration
 from autoresearch.runs import agents_used, snapshot
 from autoresearch.safe_text import fenced, markdown_inline, one_line
 from autoresearch.store import Store, write_atomically
@@ -60,6 +61,7 @@ def plot(history: list[Iteration], cfg: Config) -> bytes:
 def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
     snap = snapshot(store)
     metric = markdown_inline(cfg.metric)
+    column = f"{metric} ({SELF_REPORTED})" if self_reported(cfg) else metric
     counts = Counter(it.status for it in history)
     base = history[0] if history else None
     best = snap["best"]
@@ -71,6 +73,7 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
         f"# Run {markdown_inline(store.run_id)}: {metric} ({cfg.direction})",
         "",
         f"- state: {snap['state']} ({markdown_inline(snap['stop_reason'] or '')})",
+        f"- metric: {markdown_inline(source_note(cfg))}",
         f"- budget: {cfg.budget_secs:g} s per experiment (+{cfg.grace_secs:g} s grace)",
         f"- iterations: {len(history)} ("
         + ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
@@ -103,7 +106,7 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
     lines += [
         "## All experiments",
         "",
-        f"| iter | status | {metric} | description |",
+        f"| iter | status | {column} | description |",
         "|---|---|---|---|",
     ]
     for it in history:

@@ -10,6 +10,7 @@ from typing import Any
 from autoresearch.agents.factory import choose
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
 from autoresearch.context import best_so_far
+from autoresearch.log_metrics import self_reported
 from autoresearch.records import BASELINE, FINISHED, KEEP, RUNNING, Iteration
 from autoresearch.runstate import RunBusy, state
 from autoresearch.stops import baseline_failed
@@ -206,7 +207,12 @@ def snapshot(store: Store) -> dict:
         "run": store.run_id,
         "state": state(store),
         "stop_reason": store.get("stop_reason"),
-        "metric": {"name": cfg.metric, "direction": cfg.direction},
+        "metric": {
+            "name": cfg.metric,
+            "direction": cfg.direction,
+            "source": cfg.metric_source,
+            "self_reported": self_reported(cfg),
+        },
         "best": {"iteration": best_it, "value": best},
         "cost_usd": None if None in costs else round(sum(costs), 6),
         "iterations": [_entry(it) for it in history],

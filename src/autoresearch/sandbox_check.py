@@ -10,7 +10,10 @@ from autoresearch import sandbox, task
 from autoresearch.config import Config
 from autoresearch.experiment import Trainer, limits_of
 from autoresearch.limits import Enforcer
+from autoresearch.log_metrics import self_reported
 from autoresearch.probe import run_quietly
+from autoresearch.train_command import probe_argv, readonly_paths
+from autoresearch.workspace import copy_for_experiment
 
 PROBE_TIMEOUT_SECS = 180
 UNSANDBOXED = (
@@ -37,11 +40,13 @@ def check_sandbox(workspace: Path, cfg: Config) -> str:
         raise ValueError("not checked: it needs the data (see the data check)") from None
     with tempfile.TemporaryDirectory(prefix="autoresearch-doctor-") as tmp:
         trainer = Trainer.prepare(workspace, cfg, Path(tmp))
-        workdir = Path(tmp) / "probe"
-        workdir.mkdir()
-        modules = ", ".join(task.required_modules(workspace))
-        code = f"import sys; import {modules}; print(sys.version.split()[0])"
-        argv = trainer.wrap(workdir)([trainer.python, "-c", code])
+        workdir = copy_for_experiment(workspace, Path(tmp) / "probe")  # as an experiment's
+        trainer.prepare_home(workdir)
+        modules = ", ".join(task.probe_modules(workspace, cfg))
+        code = (
+            f"import sys; {f'import {modules}; ' if modules else ''}print(sys.version.split()[0])"
+        )
+        argv = trainer.wrap(workdir)(probe_argv(trainer.command, code))
         try:
             status, _out, err = run_quietly(
                 argv, PROBE_TIMEOUT_SECS, cwd=workdir, env=trainer.env(workdir)
@@ -58,7 +63,13 @@ def check_sandbox(workspace: Path, cfg: Config) -> str:
                 f"sandbox ({last}); install it outside {', '.join(hidden)}, or set "
                 'sandbox = "none"'
             )
-        if trainer.data is not None:
+        shown = [*trainer.command.readonly, *readonly_paths(cfg)]
+        if self_reported(cfg):
+            data = (
+                f"read-only for train.py: {', '.join(str(p) for p in shown if p.exists())}; it "
+                "evaluates itself, so its metric is self-reported"
+            )
+        elif trainer.data is not None:
             data = "train.py sees only the task's training files (no validation labels)"
         else:
             data = (

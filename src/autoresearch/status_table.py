@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from autoresearch.records import SELF_REPORTED
 from autoresearch.runs import agents_used
 from autoresearch.safe_text import one_line
 
@@ -18,8 +19,10 @@ def _num(value, digits=4) -> str:
 
 def render(snap: dict, console: Console) -> None:
     metric = one_line(snap["metric"]["name"])
+    marked = snap["metric"]["self_reported"]
+    heading = metric + ("*" if marked else "")  # the footnote below says why
     table = Table(title=Text(one_line(f"run {snap['run']} ({snap['state']})")))
-    for column in ("iter", "status", metric, "cost $", "agent s", "train s"):
+    for column in ("iter", "status", heading, "cost $", "agent s", "train s"):
         justify = "left" if column == "status" else "right"
         table.add_column(column, justify=justify, no_wrap=True, min_width=max(len(column), 4))
     table.add_column("description", overflow="ellipsis", max_width=max(20, console.width - 66))
@@ -38,6 +41,11 @@ def render(snap: dict, console: Console) -> None:
             Text(one_line(text)),  # the agent's words are text: no markup, no control codes
         )
     console.print(table)
+    if marked:
+        note = (
+            f"* {metric} is {SELF_REPORTED}: read from train.py's log, not scored by autoresearch"
+        )
+        console.print(Text(note))
     best = snap["best"]
     cost = "unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"
     agents = agents_used(snap["iterations"])

@@ -1,4 +1,9 @@
-"""The task's fixed side, run in the orchestrator's own process: data checks and trusted scoring."""
+"""The task's fixed side, run in the orchestrator's own process: data checks and trusted scoring.
+
+With metric_source = "log" the orchestrator never imports prepare.py: it belongs to the
+experiment's own environment (Karpathy's imports torch, rustbpe, tiktoken, pyarrow, ...) and runs
+only inside train.py's process, which reports the metric itself.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from pathlib import Path
 from types import ModuleType
 
 from autoresearch.config import Config
+from autoresearch.log_metrics import self_reported
+from autoresearch.train_command import readonly_paths
 
 
 class TaskError(Exception):
@@ -69,8 +76,33 @@ def required_modules(workspace: Path) -> tuple[str, ...]:
     return tuple(getattr(load_prepare(workspace), "REQUIRED_MODULES", ("numpy",)))
 
 
+def probe_modules(workspace: Path, cfg: Config) -> tuple[str, ...]:
+    """What the preflight imports with the training interpreter: the task's required modules,
+    or (metric_source = "log") the workspace's prepare.py itself, as train.py will."""
+    if self_reported(cfg):
+        return ("prepare",) if (workspace / "prepare.py").is_file() else ()
+    return required_modules(workspace)
+
+
+def _readonly_paths_present(cfg: Config) -> str:
+    """metric_source = "log": the data is whatever train.py reads; the readonly paths exist."""
+    paths = readonly_paths(cfg)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise TaskError(
+            f"{', '.join(missing)} does not exist; train.py reads it (read-only, with no network "
+            "in the sandbox), so create it first (a Karpathy checkout: `uv run prepare.py` fills "
+            "~/.cache/autoresearch, one `uv run train.py` outside autoresearch downloads the "
+            "kernels into ~/.cache/huggingface/hub)"
+        )
+    shown = f"train.py may read {', '.join(map(str, paths))}" if paths else "no readonly_paths"
+    return f'{shown}; prepare.py is not imported here (metric_source = "log")'
+
+
 def ensure_data(workspace: Path, cfg: Config) -> str:
     """Find, verify and cache the data before any training. One line, or TaskError."""
+    if self_reported(cfg):
+        return _readonly_paths_present(cfg)
     module = load_prepare(workspace)
     if not callable(getattr(module, "ensure_data", None)):
         return "prepare.py has no ensure_data(); nothing to check"
@@ -87,6 +119,8 @@ def ensure_data(workspace: Path, cfg: Config) -> str:
 def training_files(workspace: Path, cfg: Config) -> dict[str, Path] | None:
     """What train.py may read ({path under its data folder: source}), or None when the task
     does not say (then the configured data_dir is shown to train.py as it is)."""
+    if self_reported(cfg):
+        return None
     module = load_prepare(workspace)
     if not callable(getattr(module, "training_files", None)):
         return None
@@ -96,9 +130,11 @@ def training_files(workspace: Path, cfg: Config) -> dict[str, Path] | None:
 
 def private_paths(workspace: Path, cfg: Config) -> list[Path]:
     """Where the task keeps what train.py must not read (labels above all)."""
-    module = load_prepare(workspace)
     configured = data_dir(workspace, cfg)
     found = [Path(configured)] if configured else []
+    if self_reported(cfg):
+        return [(workspace / p).absolute() for p in found]
+    module = load_prepare(workspace)
     if callable(getattr(module, "private_paths", None)):
         with _data_env(workspace, cfg):
             found += [Path(p).expanduser() for p in module.private_paths()]

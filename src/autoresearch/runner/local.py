@@ -164,8 +164,10 @@ def run_training(
     limits: Limits | None = None,
     script: str = "train.py",
     on_start=None,
+    command: list[str] | None = None,
 ) -> RunResult:
-    """Run `python script` in workdir; SIGKILL its whole process tree at budget + grace.
+    """Run `python script` (or the command line `command`) in workdir; SIGKILL its whole process
+    tree at budget + grace.
 
     env: the process's whole environment (default: training_env()); wrap: turns the command
     line into a sandboxed one; limits: memory and process-count limits for the whole tree."""
@@ -178,7 +180,7 @@ def run_training(
     limits = limits or Limits(None, None)
     enforcer = Enforcer(limits)
     _subreaper(True)
-    argv = [python, script]
+    argv = list(command) if command else [python, script]
     started = time.time()
     env["AUTORESEARCH_START_TIME"] = repr(started)
     try:
