@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from autoresearch.agents.factory import choose
+from autoresearch.condense import best_so_far
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
-from autoresearch.context import best_so_far
 from autoresearch.records import BASELINE, FINISHED, KEEP, RUNNING, Iteration
 from autoresearch.runstate import RunBusy, state
 from autoresearch.stops import baseline_failed
