@@ -10,12 +10,13 @@ the prompt (context.py) uses its parts around the recent iterations it shows in 
 
 from __future__ import annotations
 
+import ast
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from autoresearch.agents.hpo_block import HpoBlockError, format_value, parse_block, same
+from autoresearch.agents.hpo_block import END, START, format_value
 from autoresearch.records import BASELINE, KEEP, STATUSES, Iteration
 from autoresearch.stops import failure_kind
 from autoresearch.tokens import estimate
@@ -24,6 +25,7 @@ COMPACT_CHARS = 300  # one iteration's line
 KEEP_CHARS = (300, 120, 60, 0)  # a keep's line, shorter and shorter until all of them fit
 EXAMPLE_CHARS = 120  # a group's representative description or a failure's reason
 KEY_CHARS = 160  # what a group changed
+_PARAM = re.compile(r"\s*(\w+)\s*=\s*(.*?)\s*(?:#.*)?$")  # NAME = value  # spec
 _DEF = re.compile(r"(?:async\s+)?(?:def|class)\s+(\w+)")
 
 
@@ -64,26 +66,49 @@ def compact_line(it: Iteration, chars: int = COMPACT_CHARS) -> str:
 
 
 @lru_cache(maxsize=65_536)
-def _block(source: str) -> tuple[dict, range]:
+def _block(source: str) -> tuple[dict[str, str], range]:
+    """The hyperparameter block's values as written (name -> source text) and its lines; a
+    quick reading, not hpo_block's validation: only what changed matters here."""
+    lines = source.splitlines()
     try:
-        block = parse_block(source)
-    except HpoBlockError:
+        start = next(n for n, line in enumerate(lines, 1) if line.strip() == START)
+        end = next(n for n, line in enumerate(lines[start:], start + 1) if line.strip() == END)
+    except StopIteration:
         return {}, range(0)
-    return block.values(), range(block.start, block.end + 1)
+    values = dict(m.groups() for line in lines[start : end - 1] if (m := _PARAM.match(line)))
+    return values, range(start, end + 1)
 
 
-def _regions(lines: list[str], changed: Counter, skip: range) -> set[str]:
-    """The top-level functions and classes (else "top level") that hold the changed lines."""
-    found, region = set(), "top level"
-    for number, line in enumerate(lines, 1):
-        match = _DEF.match(line)
-        if match:
+@lru_cache(maxsize=65_536)
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+@lru_cache(maxsize=65_536)
+def _region_of_lines(source: str) -> tuple[str, ...]:
+    """For each line, the top-level function or class that holds it, else "top level"."""
+    regions, region = [], "top level"
+    for line in source.splitlines():
+        if line.startswith(("def ", "class ", "async ")) and (match := _DEF.match(line)):
             region = match.group(1)
         elif line[:1].strip() and not line.startswith(("#", "@", ")", "]", "}")):
             region = "top level"  # a statement at the top level ends the function before it
+        regions.append(region)
+    return tuple(regions)
+
+
+def _regions(source: str, lines: list[str], changed: Counter, skip: range) -> set[str]:
+    """The regions that hold the changed lines (those in skip aside)."""
+    if not changed:
+        return set()
+    found, regions = set(), _region_of_lines(source)
+    for number, line in enumerate(lines, 1):
         if changed[line] > 0 and number not in skip:
             changed[line] -= 1
-            found.add(region)
+            found.add(regions[number - 1])
     return found
 
 
@@ -97,12 +122,12 @@ def what_changed(old: str, new: str) -> tuple[tuple[str, ...], str]:
     params = sorted(
         name
         for name in old_values.keys() | new_values.keys()
-        if not same(old_values.get(name), new_values.get(name))
+        if old_values.get(name) != new_values.get(name)
     )
     old_lines, new_lines = old.splitlines(), new.splitlines()
     old_counts, new_counts = Counter(old_lines), Counter(new_lines)
-    regions = _regions(old_lines, old_counts - new_counts, old_block)
-    regions |= _regions(new_lines, new_counts - old_counts, new_block)
+    regions = _regions(old, old_lines, old_counts - new_counts, old_block)
+    regions |= _regions(new, new_lines, new_counts - old_counts, new_block)
     parts = [f"hyperparameters {', '.join(params)}"] if params else []
     if regions:
         parts.append(f"code in {', '.join(sorted(regions))}")
@@ -120,7 +145,9 @@ def values_tried(members: list[Iteration], params: tuple[str, ...]) -> str:
     """'LEARNING_RATE 0.0003-0.5, OPTIMIZER "adam"/"sgd"': the values a group tried."""
     parts = []
     for name in params[:3]:
-        values = [v for it in members if (v := _block(it.train_py)[0].get(name)) is not None]
+        values = [
+            _literal(v) for it in members if (v := _block(it.train_py)[0].get(name)) is not None
+        ]
         if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
             low, high = min(values), max(values)
             parts.append(f"{name} {low:.4g}" + (f" to {high:.4g}" if high != low else ""))

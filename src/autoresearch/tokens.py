@@ -8,7 +8,7 @@ budget counts with one estimate that errs on the high side instead:
 - each digit, each other ASCII character (punctuation, a newline) and each run of whitespace: one;
 - any other character: one per byte of its UTF-8 form (a byte-level tokenizer's worst case).
 
-On code, prose, numbers, logs and diffs this counts 1.4 to 1.9 times the tokens of OpenAI's
+On code, prose, numbers, logs and diffs this counts 1.5 to 2.2 times the tokens of OpenAI's
 cl100k_base encoding (tests/test_tokens.py checks it against the real tokenizer), which leaves
 room for tokenizers that need more tokens than cl100k_base does. Strings of random letters (base64,
 not something a prompt here holds) are the exception: their letters tokenize about 1.5 to a token.
@@ -28,7 +28,7 @@ def estimate(text: str) -> int:
     """At least as many tokens as text takes for the models this project prices (see above)."""
     words = _WORDS.findall(text)
     letters = sum((len(w) + 2 - (w[0] == " ")) // 3 for w in words)
-    spaces = len(_SPACES.findall(_WORDS.sub("", text)))
+    spaces = len(_SPACES.findall(_WORDS.sub("a", text)))  # runs a word separates stay apart
     singles = len(_ASCII_SINGLES.findall(text))
     wide = sum(len(run.encode("utf-8", "surrogatepass")) for run in _NON_ASCII.findall(text))
     return letters + spaces + singles + wide
