@@ -6,13 +6,15 @@ import re
 import time
 
 import pytest
+from typer.testing import CliRunner
 
 from autoresearch import config, workspace
+from autoresearch.cli import app
 from autoresearch.condense import condense, what_changed
 from autoresearch.context import ContextTooSmall, render_prompt
 from autoresearch.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, Iteration
 from autoresearch.stops import failure_kind
-from autoresearch.store import incumbent
+from autoresearch.store import incumbent, runs_dir
 from autoresearch.tokens import estimate
 
 TEMPLATE = (workspace.TASKS["fashion-mnist"] / "train.py").read_text()
@@ -150,3 +152,33 @@ def test_a_budget_too_small_for_train_py_says_so(cfg, tmp_path):
         render_prompt(PROGRAM, history[0], history, tiny)
     with pytest.raises(config.ConfigError, match="context_tokens"):
         config.with_flags(cfg, {"loop.context_tokens": 10})
+
+
+def test_a_real_run_shows_the_incumbents_epochs_and_a_recent_crash(ws, tmp_path):
+    """Real training of the template on real data: the second prompt shows how the incumbent
+    ran (its real epoch lines), and the crash before it with its log and its diff."""
+    base = re.sub(r"BATCH_SIZE = \d+", "BATCH_SIZE = 1024", (ws / "train.py").read_text())
+    (ws / "train.py").write_text(base)  # several epochs fit in seconds
+    folder = tmp_path / "proposals"
+    folder.mkdir()
+    crash = base.replace("\nimport time\n", "\nraise RuntimeError('on purpose')  # before torch\n")
+    (folder / "001-crash.py").write_text(crash)
+    (folder / "001-crash.md").write_text("A crash\n\nTo see its log.")
+    (folder / "002-again.py").write_text(crash)
+    (folder / "002-again.md").write_text("The same\n\nAgain.")
+    args = ["run", str(ws), "--agent", "replay", "--replay-dir", str(folder), "--iterations", "2"]
+    result = CliRunner().invoke(app, [*args, "--budget", "3", "--grace", "30"])
+    assert result.exit_code == 0, result.output
+    (run,) = runs_dir(ws).iterdir()
+    prompt = (run / "iterations" / "0002" / "prompt.md").read_text()
+    log = (run / "iterations" / "0000" / "train.log").read_text().splitlines()
+    epochs = [line for line in log if line.startswith("epoch ")]
+    assert epochs, "the template prints a line per epoch"
+    stable, history = prompt.split("# Experiment history")
+    assert "## How it ran\n\nTrained " in stable and "MB." in stable
+    assert epochs[0] in stable and epochs[-1] in stable and log[-1] in stable  # "trained N epochs"
+    crashed = history.split("### Iteration 1: crash")[1]
+    assert "Trained " in crashed and "The end of its training log" in crashed
+    assert "RuntimeError: on purpose" in crashed.split("The end of its training log")[1]
+    assert "Its change to iteration 0's train.py:" in crashed
+    assert "+raise RuntimeError('on purpose')  # before torch" in crashed
