@@ -148,7 +148,7 @@ def test_condense_is_bounded_for_any_caller(cfg, tmp_path):
 def test_a_budget_too_small_for_train_py_says_so(cfg, tmp_path):
     history = synthetic(10, tmp_path)
     tiny = config.with_flags(cfg, {"loop.context_tokens": 1000})
-    with pytest.raises(ContextTooSmall, match=r"context_tokens = 1000 is too small.*raise it"):
+    with pytest.raises(ContextTooSmall, match=r"context_tokens = 1000 is too small.* or more"):
         render_prompt(PROGRAM, history[0], history, tiny)
     with pytest.raises(config.ConfigError, match="context_tokens"):
         config.with_flags(cfg, {"loop.context_tokens": 10})
@@ -167,8 +167,14 @@ def test_a_real_run_shows_the_incumbents_epochs_and_a_recent_crash(ws, tmp_path)
     (folder / "002-again.py").write_text(crash)
     (folder / "002-again.md").write_text("The same\n\nAgain.")
     args = ["run", str(ws), "--agent", "replay", "--replay-dir", str(folder), "--iterations", "2"]
-    result = CliRunner().invoke(app, [*args, "--budget", "3", "--grace", "30"])
-    assert result.exit_code == 0, result.output
+    too_small = CliRunner().invoke(
+        app, [*args, "--budget", "3", "--grace", "30", "--context-tokens", "1000"]
+    )
+    assert too_small.exit_code != 0 and "iteration 0: baseline" in too_small.output
+    stop = re.search(r"--context-tokens (\d+) or more to resume", too_small.output)
+    assert stop and "[loop] context_tokens = 1000 is too small" in too_small.output
+    result = CliRunner().invoke(app, [*args, "--context-tokens", stop.group(1)])  # resumes
+    assert result.exit_code == 0 and "resuming after iteration 0" in result.output, result.output
     (run,) = runs_dir(ws).iterdir()
     prompt = (run / "iterations" / "0002" / "prompt.md").read_text()
     log = (run / "iterations" / "0000" / "train.log").read_text().splitlines()

@@ -25,6 +25,7 @@ FLAGS = {
     "loop.iterations": "--iterations",
     "loop.max_cost_usd": "--max-cost",
     "loop.context": "--context",
+    "loop.context_tokens": "--context-tokens",
     "agent.name": "--agent",
     "agent.model": "--model",
     "agent.replay_dir": "--replay-dir",

@@ -180,6 +180,7 @@ def render_prompt(program: str, incumbent: Iteration, history: list[Iteration], 
     if needed > budget:
         raise ContextTooSmall(
             f"[loop] context_tokens = {budget} is too small: program.md, the best train.py and "
-            f"the shortest history need about {needed} tokens; raise it"
+            f"the shortest history need about {needed} tokens; run again with --context-tokens "
+            f"{-(-needed * 5 // 4000) * 1000} or more to resume"
         )
     return prompt

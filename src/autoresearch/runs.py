@@ -17,7 +17,7 @@ from autoresearch.store import Store, list_runs, new_run_id, runs_dir
 
 # Settings a resume may change; every other one is frozen when a run starts, so that its
 # iterations stay comparable and `autoresearch run WS` goes on exactly as it started.
-MUTABLE = ("loop.iterations", "loop.max_cost_usd")
+MUTABLE = ("loop.iterations", "loop.max_cost_usd", "loop.context_tokens")
 
 
 class RunRefused(Exception):
