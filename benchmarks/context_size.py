@@ -5,8 +5,8 @@ python benchmarks/context_size.py [--history 10 100 1000 5000] [--context-tokens
 For each history size H: a synthetic run of H iterations in the shape of a real one (the template
 train.py with changed hyperparameters or code, the explanations an agent writes, crashes of a few
 kinds, training logs of epoch lines), and the prompt for the next iteration rendered twice:
-"before" with a budget too large to matter (today's policy: one line per older iteration, the
-prompt grows with the history) and "after" with [loop] context_tokens. Tokens are the estimate the
+"before" as the policy was before the budget (one line per older iteration, the last 10 in full,
+no run facts: the prompt grows with the history) and "after" within [loop] context_tokens. Tokens are the estimate the
 budget counts with (autoresearch.tokens, on the high side) and, when tiktoken with an offline
 cl100k_base is installed (the dev extras), the real cl100k_base count. The price is the prompt's
 (input tokens, at the estimate) for the default Claude and OpenAI models, uncached and with the
@@ -27,8 +27,10 @@ from autoresearch import config, workspace
 from autoresearch.agents.anthropic_api import AnthropicAgent
 from autoresearch.agents.openai_api import OpenAIAgent
 from autoresearch.agents.pricing import cost
-from autoresearch.context import render_prompt, render_stable
+from autoresearch.condense import compact_line, fmt, summary
+from autoresearch.context import render_prompt, render_stable, template
 from autoresearch.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, Iteration, Usage
+from autoresearch.runfacts import log_lines
 from autoresearch.store import incumbent
 from autoresearch.tokens import estimate
 
@@ -108,6 +110,31 @@ def synthetic(size: int, folder: Path) -> list[Iteration]:
     return history
 
 
+def before(program: str, history: list[Iteration], cfg) -> str:
+    """The prompt as the policy before the budget made it: every older iteration a line, the
+    last recent_window in full (a crash with its last 30 log lines), no run facts, no limit."""
+    stable = render_stable(program, incumbent(history), cfg).split("\n## How it ran")[0]
+    window = cfg.loop.recent_window
+    recent, older = history[-window:], history[:-window]
+    entries = []
+    for it in recent:
+        lines = [f"### Iteration {it.iteration}: {it.status}, {cfg.metric} {fmt(it.value)}"]
+        lines += [f"Reason: {it.reason}"] if it.reason else []
+        lines.append(it.explanation.strip() or "(no explanation)")
+        tail = log_lines(it.log_path, 0, 30) if it.status == CRASH else []
+        if tail:
+            lines += [f"The end of its training log (last {len(tail)} lines):", "```", *tail, "```"]
+        entries.append("\n".join(lines))
+    history_text = template("history_full.txt").substitute(
+        summary=summary(history, cfg.better, cfg.metric),
+        older="## Earlier experiments, one line each\n" + "\n".join(map(compact_line, older)),
+        recent_count=len(recent),
+        recent="\n\n".join(entries),
+    )
+    varying = template("iteration_history.txt").substitute(history=history_text, metric=cfg.metric)
+    return f"{stable}\n{varying}"
+
+
 def cl100k():
     try:
         import tiktoken
@@ -125,7 +152,6 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="context-size-"))
     workspace.init(tmp / "ws", "fashion-mnist", sys.executable)
     program = (tmp / "ws" / "program.md").read_text()
-    settings = {"before": 10_000_000, "after": args.context_tokens}
     models = [AnthropicAgent.default_model, OpenAIAgent.default_model]
     encoding = cl100k()
     header = f"{'history':>8} {'policy':>7} {'tokens':>8} {'cl100k':>8} {'render s':>9}"
@@ -136,10 +162,15 @@ def main() -> None:
         folder = tmp / f"logs-{size}"
         folder.mkdir()
         history = synthetic(size, folder)
-        for policy, tokens in settings.items():
-            cfg = config.with_flags(config.load(tmp / "ws"), {"loop.context_tokens": tokens})
+        cfg = config.with_flags(
+            config.load(tmp / "ws"), {"loop.context_tokens": args.context_tokens}
+        )
+        for policy in ("before", "after"):
             started = time.perf_counter()
-            prompt = render_prompt(program, incumbent(history), history, cfg)
+            if policy == "before":
+                prompt = before(program, history, cfg)
+            else:
+                prompt = render_prompt(program, incumbent(history), history, cfg)
             seconds = time.perf_counter() - started
             count = estimate(prompt)
             stable = estimate(render_stable(program, incumbent(history), cfg))
