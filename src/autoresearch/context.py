@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from autoresearch.condense import compact_line, fmt, render_older, summary
+from autoresearch.condense import ONE_LINE_EACH, compact_line, fmt, render_older, summary
 from autoresearch.records import CRASH, Iteration
 from autoresearch.runfacts import diff_lines, log_lines, run_line, unified_diff
 from autoresearch.tokens import estimate
@@ -113,10 +113,9 @@ def render_history(
         return "No experiments yet."
     if policy == "truncated":
         recent = history[-TRUNCATED_WINDOW:]
-        text = template("history_truncated.txt").substitute(
+        return template("history_truncated.txt").substitute(
             recent_count=len(recent), recent="\n".join(truncated_entry(it) for it in recent)
         )
-        return text
     recent = history[-window:] if window else []
     older = history[: len(history) - len(recent)]
     by_number = {it.iteration: it for it in history}
@@ -129,7 +128,7 @@ def render_history(
     whole = render_recent(recent, recent_room, metric, by_number)
     whole_cost = sum(estimate(e) + 2 for e in whole)
     older_text = render_older(older, room - whole_cost, better, by_number)
-    if older_text.startswith("## Earlier experiments, one line each") or not older:
+    if older_text.startswith(ONE_LINE_EACH) or not older:
         entries = whole  # everything fits: the recent ones need not give way
     else:  # share what is left between the recent and the older iterations
         entries = render_recent(recent, int(recent_room * RECENT_SHARE), metric, by_number)
