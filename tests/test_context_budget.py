@@ -122,7 +122,7 @@ def test_recent_iterations_show_their_run_their_log_and_their_diff(cfg, tmp_path
     history[-1].log_path = str(tmp_path / "crash.log")
     prompt = render_prompt(PROGRAM, history[0], history, cfg)
     entry = prompt.split("### Iteration 29: crash")[1]
-    assert "Trained 12.5 s; peak memory 321 MB." in entry
+    assert "Training ran 12.5 s; peak memory 321 MB." in entry
     assert "The end of its training log (last 3 lines):\n```\nepoch 1 loss 0.9" in entry
     assert "Its change to iteration 0's train.py:\n```diff\n@@ " in entry and "\n+x\n" in entry
 
@@ -181,10 +181,12 @@ def test_a_real_run_shows_the_incumbents_epochs_and_a_recent_crash(ws, tmp_path)
     epochs = [line for line in log if line.startswith("epoch ")]
     assert epochs, "the template prints a line per epoch"
     stable, history = prompt.split("# Experiment history")
-    assert "## How it ran\n\nTrained " in stable and "MB." in stable
+    assert "## How it ran\n\nTraining ran " in stable and "MB." in stable
     assert epochs[0] in stable and epochs[-1] in stable and log[-1] in stable  # "trained N epochs"
     crashed = history.split("### Iteration 1: crash")[1]
-    assert "Trained " in crashed and "The end of its training log" in crashed
+    assert "Training ran " in crashed and "The end of its training log" in crashed
     assert "RuntimeError: on purpose" in crashed.split("The end of its training log")[1]
     assert "Its change to iteration 0's train.py:" in crashed
+    baseline = history.split("### Iteration 0: baseline")[1].split("### Iteration 1")[0]
+    assert "shown above" in baseline and epochs[-1] not in baseline  # the incumbent's log once
     assert "+raise RuntimeError('on purpose')  # before torch" in crashed

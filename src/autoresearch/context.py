@@ -23,6 +23,7 @@ from string import Template
 from autoresearch.condense import ONE_LINE_EACH, compact_line, fmt, render_older, summary
 from autoresearch.records import CRASH, Iteration
 from autoresearch.runfacts import diff_lines, log_lines, run_line, unified_diff
+from autoresearch.store import incumbent
 from autoresearch.tokens import estimate
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -36,7 +37,7 @@ RECENT_SHARE = 0.6  # of what the statistics and the older iterations leave, for
 @dataclass(frozen=True)
 class Detail:
     """How much of a recent iteration is shown: explanation characters, log lines (first, last;
-    a crash's last), diff lines."""
+    a crash's last), diff lines. DETAILS goes from the least to the most."""
 
     explanation: int
     head: int
@@ -45,7 +46,7 @@ class Detail:
     diff: int
 
 
-DETAILS = (Detail(4000, 2, 8, 30, 60), Detail(1500, 1, 4, 12, 20), Detail(600, 0, 2, 5, 0))
+DETAILS = (Detail(600, 0, 1, 5, 0), Detail(1500, 0, 2, 12, 20), Detail(4000, 1, 4, 30, 60))
 
 
 class ContextTooSmall(Exception):
@@ -67,14 +68,18 @@ def log_section(it: Iteration, head: int, tail: int) -> list[str]:
     return _fenced("Its training log (first and last lines):", lines)
 
 
-def full_entry(it: Iteration, metric: str, detail: Detail, parent: Iteration | None) -> str:
+def full_entry(
+    it: Iteration, metric: str, detail: Detail, parent: Iteration | None, best: Iteration | None
+) -> str:
     lines = [f"### Iteration {it.iteration}: {it.status}, {metric} {fmt(it.value)}"]
     if it.reason:
         lines.append(f"Reason: {it.reason}")
     lines.append(it.explanation.strip()[: detail.explanation] or "(no explanation)")
     if facts := run_line(it):
         lines.append(facts)
-    if it.status == CRASH:
+    if it is best:
+        lines.append("Its training log is shown above, under How it ran.")
+    elif it.status == CRASH:
         lines += log_section(it, 0, detail.crash_tail)
     else:
         lines += log_section(it, detail.head, detail.tail)
@@ -90,18 +95,19 @@ def truncated_entry(it: Iteration) -> str:
 
 
 def render_recent(recent: list[Iteration], tokens: int, metric: str, by_number) -> list[str]:
-    """The recent iterations, the newest with the most detail that fits in tokens; the others
-    less, down to a compact line each."""
+    """The recent iterations in tokens: a compact line each, then each (the newest first) with
+    more and more detail while it fits, so that all of them get some before any gets the most.
+    The incumbent's log is left to How it ran."""
+    best = incumbent(list(by_number.values()))
     entries = [compact_line(it) for it in recent]
     spent = sum(estimate(e) + 2 for e in entries)
-    for index in range(len(recent) - 1, -1, -1):
-        it = recent[index]
-        for detail in DETAILS:
-            entry = full_entry(it, metric, detail, by_number.get(it.parent))
+    for detail in DETAILS:
+        for index in range(len(recent) - 1, -1, -1):
+            it = recent[index]
+            entry = full_entry(it, metric, detail, by_number.get(it.parent), best)
             extra = estimate(entry) - estimate(entries[index])
             if spent + extra <= tokens:
                 entries[index], spent = entry, spent + extra
-                break
     return entries
 
 
@@ -134,6 +140,8 @@ def render_history(
         entries = render_recent(recent, int(recent_room * RECENT_SHARE), metric, by_number)
         spent = sum(estimate(e) + 2 for e in entries)
         older_text = render_older(older, room - spent, better, by_number)
+        # what the older ones left unused goes back to the recent ones
+        entries = render_recent(recent, room - estimate(older_text), metric, by_number)
     return frame.substitute(
         summary=stats, older=older_text, recent_count=len(recent), recent="\n\n".join(entries)
     )

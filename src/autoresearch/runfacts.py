@@ -25,11 +25,12 @@ def unified_diff(old: str, new: str) -> str:
 
 
 def run_line(it: Iteration) -> str:
-    """'Trained 287.3 s; peak memory 812 MB.' for an iteration that trained; '' otherwise."""
+    """'Training ran 287.3 s; peak memory 812 MB.' for an iteration that trained; '' otherwise.
+    The seconds are the training process's, start to exit (or kill): Python and data loading too."""
     if not it.log_path and not it.train_seconds:
         return ""
     memory = f"; peak memory {it.peak_memory_mb:.0f} MB" if it.peak_memory_mb else ""
-    return f"Trained {it.train_seconds:.1f} s{memory}."
+    return f"Training ran {it.train_seconds:.1f} s{memory}."
 
 
 def _lines(text: str) -> list[str]:
