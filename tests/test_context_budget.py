@@ -6,6 +6,8 @@ import re
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from autoresearch import config, workspace
@@ -190,3 +192,39 @@ def test_a_real_run_shows_the_incumbents_epochs_and_a_recent_crash(ws, tmp_path)
     baseline = history.split("### Iteration 0: baseline")[1].split("### Iteration 1")[0]
     assert "shown above" in baseline and epochs[-1] not in baseline  # the incumbent's log once
     assert "+raise RuntimeError('on purpose')  # before torch" in crashed
+
+
+TEXT = st.text(st.characters(blacklist_categories=["Cs"]), max_size=400) | st.sampled_from(
+    ["", "Tune the learning rate", "学习率 ✓ → 🚀", "x" * 2000, "a\n\n\nb  c\t\td"]
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    statuses=st.lists(st.sampled_from([KEEP, DISCARD, CRASH, INVALID]), max_size=400),
+    texts=st.lists(TEXT, min_size=1, max_size=8),
+    tokens=st.integers(3000, 40_000),
+    window=st.integers(0, 12),
+)
+def test_the_prompt_never_exceeds_the_budget(
+    cfg, tmp_path_factory, statuses, texts, tokens, window
+):
+    base = Iteration(0, BASELINE, 0.5, explanation=texts[0], train_py=TEMPLATE, train_seconds=3.0)
+    history = [base]
+    for n, status in enumerate(statuses, 1):
+        text = texts[n % len(texts)]
+        code = (
+            "" if status == INVALID else TEMPLATE.replace("SEED = 0", f"SEED = {n}  # {text[:40]}")
+        )
+        history.append(Iteration(
+            n, status, None if status in (CRASH, INVALID) else n / 1000, text[:200] or None,
+            text, code, parent=0, train_seconds=1.0, peak_memory_mb=10.0,
+        ))  # fmt: skip
+    small = config.with_flags(cfg, {"loop.context_tokens": tokens, "loop.recent_window": window})
+    try:
+        prompt = render_prompt(PROGRAM, base, history, small)
+    except ContextTooSmall as err:  # said in one line, never a longer prompt
+        assert "\n" not in str(err) and f"context_tokens = {tokens} is too small" in str(err)
+        return
+    assert estimate(prompt) <= tokens
+    assert all(f"{it.iteration}: keep" in prompt for it in history if it.status == KEEP)
