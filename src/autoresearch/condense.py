@@ -263,7 +263,8 @@ def render_older(older: list[Iteration], tokens: int, better, by_number=None) ->
 
 
 def condense(history: list[Iteration], tokens: int, better, metric: str) -> str:
-    """The statistics and the history in at most about tokens tokens (estimated): the reusable
-    form for any prompt that needs the whole history bounded."""
+    """The statistics and the history in at most tokens tokens (estimated), wherever its
+    shortest form (the statistics, every keep and every kind of failure) fits in them: the
+    reusable form for any prompt that needs the whole history bounded (the strategist's too)."""
     stats = summary(history, better, metric)
     return f"{stats}\n\n{render_older(history, tokens - estimate(stats) - 2, better)}".strip()

@@ -3,9 +3,9 @@
 
 `full`: exact statistics; the last `recent_window` iterations in full (explanation, metric, status,
 crash reason, training seconds, peak memory, their log's first and last lines, their diff against
-their parent), the newest with the most detail when not all of it fits; every older one as one
-compact line, or, when those do not fit, condensed (condense.py: every keep listed, the others
-grouped by what they changed and by how they failed).
+their parent; when not all of it fits, each gets some, the newest first, before any gets the
+most); every older one as one compact line, or, when those do not fit, condensed (condense.py:
+every keep listed, the others grouped by what they changed and by how they failed).
 `truncated`: the seeds' poor context (first 60 characters of the first line, last 10 only),
 kept so users can compare the two.
 
