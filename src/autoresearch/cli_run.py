@@ -86,6 +86,9 @@ def run(
         float | None, typer.Option("--max-cost", help="Stop at this many $.")
     ] = None,
     context: Annotated[str | None, typer.Option(help="Prompt history: full or truncated.")] = None,
+    context_tokens: Annotated[
+        int | None, typer.Option("--context-tokens", help="The prompt's size at most.")
+    ] = None,
     replay_dir: Annotated[str | None, typer.Option(help="The replay agent's folder.")] = None,
     sandbox: Sandbox = None,
     new: Annotated[bool, typer.Option("--new", help="Start a new run, not resume.")] = False,
@@ -103,6 +106,7 @@ def run(
         "agent.model": model,
         "loop.max_cost_usd": max_cost,
         "loop.context": context,
+        "loop.context_tokens": context_tokens,
         "agent.replay_dir": replay_dir,
         "sandbox": sandbox,
     }

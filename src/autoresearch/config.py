@@ -27,6 +27,7 @@ FLAGS = {
     "loop.iterations": "--iterations",
     "loop.max_cost_usd": "--max-cost",
     "loop.context": "--context",
+    "loop.context_tokens": "--context-tokens",
     "agent.name": "--agent",
     "agent.model": "--model",
     "agent.replay_dir": "--replay-dir",
@@ -76,6 +77,8 @@ class LoopConfig(_Section):
     max_cost_usd: float | None = Field(default=None, gt=0, le=1_000_000)
     context: Literal["full", "truncated"] = "full"
     recent_window: int = Field(default=10, ge=0)  # iterations shown with full explanations
+    # The rendered prompt's size at most, in tokens (context.py; estimated on the high side).
+    context_tokens: int = Field(default=16_000, ge=1000, le=10_000_000)
     min_improvement: float = Field(default=0.0, ge=0)  # a keep must beat the best by more than this
     # Stop after this many invalid or crash iterations in a row failing the same way (0: never).
     max_consecutive_failures: int = Field(default=5, ge=0, le=1_000_000)

@@ -1,87 +1,92 @@
-"""The prompt: program.md, the incumbent train.py and the history, the seeds' key lever.
+"""The prompt: program.md, the incumbent train.py and how it ran, and the history, within
+`[loop] context_tokens` (estimated by tokens.estimate, which errs on the high side).
 
-`full`: the last `recent_window` iterations with complete explanations, metric, status and crash
-reason; every older one as one compact line; aggregate statistics over all of them.
+`full`: exact statistics; the last `recent_window` iterations in full (explanation, metric, status,
+crash reason, training seconds, peak memory, their log's first and last lines, their diff against
+their parent; when not all of it fits, each gets some, the newest first, before any gets the
+most); every older one as one compact line, or, when those do not fit, condensed (condense.py:
+every keep listed, the others grouped by what they changed and by how they failed).
 `truncated`: the seeds' poor context (first 60 characters of the first line, last 10 only),
 kept so users can compare the two.
 
 The prompt starts with what stays the same between iterations (role, program.md, the incumbent
-train.py: `render_stable`) and ends with what changes (the history), so that API agents can have
-the start cached.
+train.py and its run: `render_stable`) and ends with what changes (the history), so that API
+agents can have the start cached.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from autoresearch.condense import ONE_LINE_EACH, compact_line, fmt, render_older, summary
 from autoresearch.log_metrics import scoring_sentence
-from autoresearch.records import BASELINE, CRASH, KEEP, STATUSES, Iteration
+from autoresearch.records import CRASH, Iteration
+from autoresearch.runfacts import diff_lines, log_lines, run_line, unified_diff
+from autoresearch.store import incumbent
+from autoresearch.tokens import estimate
 
 PROMPTS = Path(__file__).parent / "prompts"
 TRUNCATED_CHARS, TRUNCATED_WINDOW = 60, 10
-LOG_TAIL_LINES, LOG_LINE_CHARS, LOG_TAIL_BYTES = 30, 300, 64_000
+INCUMBENT_SHARE = 0.1  # of context_tokens, at most, for the incumbent's log
+INCUMBENT_LOGS = ((3, 12), (2, 6), (1, 3), (0, 1))  # its first and last lines, less and less
+NO_RECORD = "No training record is kept for it."
+RECENT_SHARE = 0.6  # of what the statistics and the older iterations leave, for the recent ones
+
+
+@dataclass(frozen=True)
+class Detail:
+    """How much of a recent iteration is shown: explanation characters, log lines (first, last;
+    a crash's last), diff lines. DETAILS goes from the least to the most."""
+
+    explanation: int
+    head: int
+    tail: int
+    crash_tail: int
+    diff: int
+
+
+DETAILS = (Detail(600, 0, 1, 5, 0), Detail(1500, 0, 2, 12, 20), Detail(4000, 1, 4, 30, 60))
+
+
+class ContextTooSmall(Exception):
+    """[loop] context_tokens cannot hold even the shortest prompt: one line for the user."""
 
 
 def template(name: str) -> Template:
     return Template((PROMPTS / name).read_text())
 
 
-def fmt(value: float | None) -> str:
-    return "none" if value is None else f"{value:.4f}"
+def _fenced(intro: str, lines: list[str], lang: str = "") -> list[str]:
+    return [intro, f"```{lang}", *lines, "```"] if lines else []
 
 
-def best_so_far(history: list[Iteration], better) -> list[float | None]:
-    """The incumbent's value after each iteration."""
-    best, out = None, []
-    for it in history:
-        if it.status in (BASELINE, KEEP) and it.value is not None and better(it.value, best):
-            best = it.value
-        out.append(best)
-    return out
+def log_section(it: Iteration, head: int, tail: int) -> list[str]:
+    lines = log_lines(it.log_path, head, tail)
+    if it.status == CRASH and head == 0:  # what broke, so that the next proposal can fix it
+        return _fenced(f"The end of its training log (last {len(lines)} lines):", lines)
+    return _fenced("Its training log (first and last lines):", lines)
 
 
-def summary(history: list[Iteration], better, metric: str) -> str:
-    counts = Counter(it.status for it in history)
-    per_status = ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
-    bests = best_so_far(history, better)
-    best = bests[-1] if bests else None
-    if best is None:
-        return f"## Statistics\n{len(history)} experiments ({per_status}); no successful run yet."
-    first = next(it.iteration for it, b in zip(history, bests, strict=True) if b == best)
-    streak = len(bests) - 1 - bests.index(best)
-    return (
-        f"## Statistics\n{len(history)} experiments ({per_status}). Best {metric} {fmt(best)} at "
-        f"iteration {first}; {streak} experiments since then without improvement."
-    )
-
-
-def compact_line(it: Iteration) -> str:
-    reason = f" ({it.reason})" if it.reason and it.status not in (KEEP, BASELINE) else ""
-    return f"- {it.iteration}: {it.status} {fmt(it.value)} {it.description}{reason}"[:300]
-
-
-def log_tail(path: str | None, count: int = LOG_TAIL_LINES) -> list[str]:
-    """The last count non-empty lines of a training log (each cut to LOG_LINE_CHARS)."""
-    if not path or not Path(path).is_file():
-        return []
-    with open(path, "rb") as log:
-        log.seek(max(0, log.seek(0, 2) - LOG_TAIL_BYTES))
-        text = log.read().decode(errors="replace")
-    lines = [line.rstrip()[:LOG_LINE_CHARS] for line in text.splitlines() if line.strip()]
-    return lines[-count:]
-
-
-def full_entry(it: Iteration, metric: str) -> str:
-    head = f"### Iteration {it.iteration}: {it.status}, {metric} {fmt(it.value)}"
-    lines = [head]
+def full_entry(
+    it: Iteration, metric: str, detail: Detail, parent: Iteration | None, best: Iteration | None
+) -> str:
+    lines = [f"### Iteration {it.iteration}: {it.status}, {metric} {fmt(it.value)}"]
     if it.reason:
         lines.append(f"Reason: {it.reason}")
-    lines.append(it.explanation.strip() or "(no explanation)")
-    tail = log_tail(it.log_path) if it.status == CRASH else []
-    if tail:  # what broke, so that the next proposal can fix it
-        lines += [f"The end of its training log (last {len(tail)} lines):", "```", *tail, "```"]
+    lines.append(it.explanation.strip()[: detail.explanation] or "(no explanation)")
+    if facts := run_line(it):
+        lines.append(facts)
+    if it is best:
+        lines.append("Its training log is shown above, under How it ran.")
+    elif it.status == CRASH:
+        lines += log_section(it, 0, detail.crash_tail)
+    else:
+        lines += log_section(it, detail.head, detail.tail)
+    if detail.diff and parent is not None and it.train_py:
+        diff = diff_lines(it.diff or unified_diff(parent.train_py, it.train_py), detail.diff)
+        lines += _fenced(f"Its change to iteration {parent.iteration}'s train.py:", diff, "diff")
     return "\n".join(lines)
 
 
@@ -90,7 +95,27 @@ def truncated_entry(it: Iteration) -> str:
     return f"- {it.iteration}: {it.status} {fmt(it.value)} {first}"
 
 
-def render_history(history: list[Iteration], policy: str, window: int, better, metric: str) -> str:
+def render_recent(recent: list[Iteration], tokens: int, metric: str, by_number) -> list[str]:
+    """The recent iterations in tokens: a compact line each, then each (the newest first) with
+    more and more detail while it fits, so that all of them get some before any gets the most.
+    The incumbent's log is left to How it ran."""
+    best = incumbent(list(by_number.values()))
+    entries = [compact_line(it) for it in recent]
+    spent = sum(estimate(e) + 2 for e in entries)
+    for detail in DETAILS:
+        for index in range(len(recent) - 1, -1, -1):
+            it = recent[index]
+            entry = full_entry(it, metric, detail, by_number.get(it.parent), best)
+            extra = estimate(entry) - estimate(entries[index])
+            if spent + extra <= tokens:
+                entries[index], spent = entry, spent + extra
+    return entries
+
+
+def render_history(
+    history: list[Iteration], policy: str, window: int, better, metric: str, tokens: int
+) -> str:
+    """The history in at most tokens tokens, where its shortest form fits in them."""
     if not history:
         return "No experiments yet."
     if policy == "truncated":
@@ -100,17 +125,38 @@ def render_history(history: list[Iteration], policy: str, window: int, better, m
         )
     recent = history[-window:] if window else []
     older = history[: len(history) - len(recent)]
-    older_text = (
-        "## Earlier experiments, one line each\n" + "\n".join(compact_line(it) for it in older)
-        if older
-        else ""
+    by_number = {it.iteration: it for it in history}
+    stats = summary(history, better, metric)
+    frame = template("history_full.txt")
+    empty = frame.substitute(summary="", older="", recent_count=len(recent), recent="")
+    room = tokens - estimate(stats) - estimate(empty)
+    shortest = estimate(render_older(older, 0, better, by_number))
+    recent_room = max(0, room - shortest)
+    whole = render_recent(recent, recent_room, metric, by_number)
+    whole_cost = sum(estimate(e) + 2 for e in whole)
+    older_text = render_older(older, room - whole_cost, better, by_number)
+    if older_text.startswith(ONE_LINE_EACH) or not older:
+        entries = whole  # everything fits: the recent ones need not give way
+    else:  # share what is left between the recent and the older iterations
+        entries = render_recent(recent, int(recent_room * RECENT_SHARE), metric, by_number)
+        spent = sum(estimate(e) + 2 for e in entries)
+        older_text = render_older(older, room - spent, better, by_number)
+        # what the older ones left unused goes back to the recent ones
+        entries = render_recent(recent, room - estimate(older_text), metric, by_number)
+    return frame.substitute(
+        summary=stats, older=older_text, recent_count=len(recent), recent="\n\n".join(entries)
     )
-    return template("history_full.txt").substitute(
-        summary=summary(history, better, metric),
-        older=older_text,
-        recent_count=len(recent),
-        recent="\n\n".join(full_entry(it, metric) for it in recent),
-    )
+
+
+def incumbent_run(incumbent: Iteration, tokens: int) -> str:
+    """How the incumbent ran: its seconds, memory and log, in at most tokens tokens."""
+    facts = run_line(incumbent)
+    for head, tail in INCUMBENT_LOGS:
+        lines = log_lines(incumbent.log_path, head, tail)
+        text = "\n".join([facts, *_fenced("Its training log (first and last lines):", lines)])
+        if estimate(text) <= tokens:
+            return text.strip() or NO_RECORD
+    return facts or NO_RECORD
 
 
 def render_stable(program: str, incumbent: Iteration, cfg) -> str:
@@ -124,17 +170,26 @@ def render_stable(program: str, incumbent: Iteration, cfg) -> str:
         incumbent_iteration=incumbent.iteration,
         incumbent_value=fmt(incumbent.value),
         train_py=incumbent.train_py.rstrip(),
+        incumbent_run=incumbent_run(incumbent, int(cfg.loop.context_tokens * INCUMBENT_SHARE)),
     )
 
 
-def render_prompt(
-    program: str,
-    incumbent: Iteration,
-    history: list[Iteration],
-    cfg,
-) -> str:
+def render_prompt(program: str, incumbent: Iteration, history: list[Iteration], cfg) -> str:
+    """The whole prompt, at most cfg.loop.context_tokens tokens (estimated); ContextTooSmall
+    where even its shortest form does not fit."""
+    budget = cfg.loop.context_tokens
+    stable = render_stable(program, incumbent, cfg)
+    frame = template("iteration_history.txt")
+    room = budget - estimate(stable) - 1 - estimate(frame.substitute(history="", metric=cfg.metric))
     history_text = render_history(
-        history, cfg.loop.context, cfg.loop.recent_window, cfg.better, cfg.metric
+        history, cfg.loop.context, cfg.loop.recent_window, cfg.better, cfg.metric, room
     )
-    varying = template("iteration_history.txt").substitute(history=history_text, metric=cfg.metric)
-    return f"{render_stable(program, incumbent, cfg)}\n{varying}"
+    prompt = f"{stable}\n{frame.substitute(history=history_text, metric=cfg.metric)}"
+    needed = estimate(prompt)
+    if needed > budget:
+        raise ContextTooSmall(
+            f"[loop] context_tokens = {budget} is too small: program.md, the best train.py and "
+            f"the shortest history need about {needed} tokens; run again with --context-tokens "
+            f"{-(-needed * 5 // 4000) * 1000} or more to resume"
+        )
+    return prompt

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import shutil
 import time
@@ -15,7 +14,7 @@ from autoresearch import sandbox, task
 from autoresearch.agents.base import Agent, AgentError, AgentExhausted, Proposal, Request
 from autoresearch.agents.validate import check_proposal
 from autoresearch.config import Config
-from autoresearch.context import fmt, render_prompt, render_stable
+from autoresearch.context import ContextTooSmall, fmt, render_prompt, render_stable
 from autoresearch.decide import decide
 from autoresearch.experiment import FIXED_FILES, Trainer, experiments_root
 from autoresearch.gitrepo import ExperimentRepo
@@ -31,6 +30,7 @@ from autoresearch.records import (
     Iteration,
 )
 from autoresearch.results import write_results
+from autoresearch.runfacts import unified_diff
 from autoresearch.runs import RunRefused, plural
 from autoresearch.runstate import (
     RunLock,
@@ -52,13 +52,6 @@ class LoopResult:
     state: str  # finished | interrupted | stopped
     message: str
     signum: int | None = None  # the signal that interrupted it
-
-
-def unified_diff(old: str, new: str) -> str:
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), "a/train.py", "b/train.py"
-    )
-    return "".join(lines)
 
 
 class Loop:
@@ -88,6 +81,8 @@ class Loop:
                 result = LoopResult(INTERRUPTED, f"interrupted by {describe(signum)}", signum)
             except AgentError as err:
                 result = LoopResult(STOPPED, f"agent {self.agent.name}: {err}")
+            except ContextTooSmall as err:
+                result = LoopResult(STOPPED, str(err))
             self.store.set(state=result.state, stop_reason=result.message)
             kill_leftover(self.store)  # an agent or training a signal left behind
             shutil.rmtree(self.root, ignore_errors=True)  # the data view; made again on resume

@@ -6,8 +6,8 @@ import io
 from collections import Counter
 from pathlib import Path
 
+from autoresearch.condense import best_so_far, fmt
 from autoresearch.config import Config
-from autoresearch.context import best_so_far, fmt
 from autoresearch.export import hint
 from autoresearch.log_metrics import self_reported, source_note
 from autoresearch.loop import unified_diff

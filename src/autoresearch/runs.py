@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from autoresearch.agents.factory import choose
+from autoresearch.condense import best_so_far
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
-from autoresearch.context import best_so_far
 from autoresearch.log_metrics import self_reported
 from autoresearch.records import BASELINE, FINISHED, KEEP, RUNNING, Iteration
 from autoresearch.runstate import RunBusy, state
@@ -18,7 +18,7 @@ from autoresearch.store import Store, list_runs, new_run_id, runs_dir
 
 # Settings a resume may change; every other one is frozen when a run starts, so that its
 # iterations stay comparable and `autoresearch run WS` goes on exactly as it started.
-MUTABLE = ("loop.iterations", "loop.max_cost_usd")
+MUTABLE = ("loop.iterations", "loop.max_cost_usd", "loop.context_tokens")
 
 
 class RunRefused(Exception):
