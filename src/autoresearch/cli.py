@@ -37,6 +37,7 @@ from autoresearch.cli_common import (
     signal_exit,
 )
 from autoresearch.cli_run import run
+from autoresearch.cli_serve import serve
 from autoresearch.config import ConfigError
 from autoresearch.experiment import OK, experiments_root, run_experiment
 from autoresearch.records import INTERRUPTED
@@ -188,6 +189,7 @@ def baseline(
 
 
 app.command()(run)  # in cli_run.py
+app.command()(serve)  # in cli_serve.py
 
 
 @app.command()
