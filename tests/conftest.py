@@ -69,6 +69,14 @@ def _set(code: str, **values) -> str:
     return code
 
 
+def started(code: str) -> str:
+    """train.py that says so in its log as it starts."""
+    return code.replace(
+        "def main() -> None:",
+        "def main() -> None:\n    print('larger batches: started', flush=True)",
+    )
+
+
 @pytest.fixture(scope="session")
 def short_run(tmp_path_factory, data_env) -> Path:
     """A workspace with one real run made by the replay agent (baseline, a keep, a discard; a
@@ -87,7 +95,7 @@ def short_run(tmp_path_factory, data_env) -> Path:
     for name, code, text in [
         ("001-mlp", mlp, "MLP with Adam\n\nA hidden layer and Adam converge faster."),
         ("002-tiny-lr", _set(mlp, LEARNING_RATE=1e-06), "Tiny learning rate\n\nTo see."),
-        ("003-batch", _set(mlp, BATCH_SIZE=64), "Larger batches\n\nMore images a second."),
+        ("003-batch", started(_set(mlp, BATCH_SIZE=64)), "Larger batches\n\nMore images a second."),
     ]:
         (proposals / f"{name}.py").write_text(code)
         (proposals / f"{name}.md").write_text(text)

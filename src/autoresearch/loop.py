@@ -89,7 +89,8 @@ class Loop:
         with RunLock(self.store), tag_processes(self.store.dir):
             kill_leftover(self.store)
             self.start()
-            self.store.set(state=RUNNING, stop_reason=None)
+            # the iterations this session goes to (a resume may raise them), for status and serve
+            self.store.set(state=RUNNING, stop_reason=None, planned=self.cfg.loop.iterations)
             try:
                 result = self._iterate_until_done()
             except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP

@@ -217,6 +217,7 @@ def snapshot(store: Store) -> dict:
     history = store.iterations()
     run_state = state(store)
     live = live_phase(store, run_state)
+    planned = store.get("planned", cfg.loop.iterations)  # as the last session of the run set it
     bests = best_so_far(history, cfg.better)
     best = bests[-1] if bests else None
     best_it = next(
@@ -229,8 +230,8 @@ def snapshot(store: Store) -> dict:
         "state": run_state,
         "stop_reason": store.get("stop_reason"),
         "live": live,
-        "iterations_planned": cfg.loop.iterations,
-        "eta_secs": eta_secs(history, cfg.loop.iterations, live) if live else None,
+        "iterations_planned": planned,
+        "eta_secs": eta_secs(history, planned, live) if live else None,
         "metric": {"name": cfg.metric, "direction": cfg.direction},
         "best": {"iteration": best_it, "value": best},
         "cost_usd": None if None in costs else round(sum(costs), 6),
