@@ -118,7 +118,7 @@ def test_a_pipe_gets_plain_lines_and_a_reader_sees_the_phase(short_run, tmp_path
     assert training[0]["description"] == "Larger batches"
     table = Console(file=io.StringIO(), width=80)
     render(during, table)  # `status` while it trained
-    assert re.search(r"now: iteration 3: training, 0:0\d \(0:0\d of the budget left\); ETA ",
+    assert re.search(r"now: iteration 3: training, 0:\d\d \(0:0[0-3] of the budget left\); ETA \d:\d\d",
                      table.file.getvalue())  # fmt: skip
     store = Store(store_dir, readonly=True)
     assert snapshot(store)["live"] is None  # not running: no phase
