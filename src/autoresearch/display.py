@@ -94,6 +94,7 @@ class Display:
         self.live = live
 
     def recorded(self, history: list[Iteration]) -> None:
+        self.live = None  # until the next phase begins
         self._update(history)
         self.say(self.summary)
 
