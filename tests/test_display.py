@@ -100,7 +100,8 @@ def test_a_pipe_gets_plain_lines_and_a_reader_sees_the_phase(short_run, tmp_path
             store.close()
         if snap["live"]:
             seen.append(snap["live"])
-            during = snap if snap["live"]["phase"] == TRAINING else during
+            if during is None and snap["live"]["phase"] == TRAINING:
+                during = snap
         time.sleep(0.2)
     out, err = proc.communicate()
     assert proc.returncode == 0, err
