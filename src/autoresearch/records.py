@@ -15,6 +15,8 @@ RUNNING, FINISHED, INTERRUPTED, STOPPED = "running", "finished", "interrupted", 
 PREDICTIONS, LOG = "predictions", "log"
 METRIC_SOURCES = (PREDICTIONS, LOG)
 SELF_REPORTED = "self-reported"
+# What a running loop is doing now (the store's `live` entry, the terminal's and dashboard's phase).
+PROPOSING, TRAINING = "proposing", "training"
 
 
 @dataclass
