@@ -86,6 +86,8 @@ def test_whole_loop_with_replay_on_real_data(ws, proposals, monkeypatch):
     assert snap["state"] == "finished" and snap["metric"] == {
         "name": "val_accuracy",
         "direction": "maximize",
+        "source": "predictions",
+        "self_reported": False,
     }
     assert its[1]["value"] > its[0]["value"] + 0.01  # the MLP beats the linear baseline
     assert its[2]["value"] < its[1]["value"]

@@ -276,7 +276,7 @@ def export(
     ] = None,
 ) -> None:
     """Write the best (or a given) iteration's train.py: to stdout, or to a file with -o."""
-    from autoresearch.context import fmt
+    from autoresearch.condense import fmt
     from autoresearch.export import ExportError, pick, write
     from autoresearch.runs import open_run
 

@@ -16,8 +16,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from autoresearch.condense import best_so_far, fmt
 from autoresearch.config import Config
-from autoresearch.context import best_so_far, fmt
 from autoresearch.records import BASELINE, KEEP, PROPOSING, TRAINING, Iteration
 from autoresearch.runner.local import LOG_NAME
 from autoresearch.runs import eta_secs

@@ -6,8 +6,8 @@ import os
 import shlex
 from pathlib import Path
 
+from autoresearch.condense import fmt
 from autoresearch.config import Config
-from autoresearch.context import fmt
 from autoresearch.records import Iteration
 from autoresearch.runs import snapshot
 from autoresearch.store import Store

@@ -13,8 +13,9 @@ from pathlib import Path
 from autoresearch import sandbox, task
 from autoresearch.agents.base import Agent, AgentError, AgentExhausted, Proposal, Request
 from autoresearch.agents.validate import check_proposal
+from autoresearch.condense import fmt
 from autoresearch.config import Config
-from autoresearch.context import ContextTooSmall, fmt, render_prompt, render_stable
+from autoresearch.context import ContextTooSmall, render_prompt, render_stable
 from autoresearch.decide import decide
 from autoresearch.experiment import FIXED_FILES, Trainer, experiments_root
 from autoresearch.gitrepo import ExperimentRepo

@@ -10,8 +10,8 @@ from autoresearch.condense import best_so_far, fmt
 from autoresearch.config import Config
 from autoresearch.export import hint
 from autoresearch.log_metrics import self_reported, source_note
-from autoresearch.loop import unified_diff
 from autoresearch.records import BASELINE, KEEP, SELF_REPORTED, STATUSES, Iteration
+from autoresearch.runfacts import unified_diff
 from autoresearch.runs import agents_used, snapshot
 from autoresearch.safe_text import fenced, markdown_inline, one_line
 from autoresearch.store import Store, write_atomically
