@@ -65,7 +65,8 @@ def start(ws: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, data_env) -> tuple[Path, dict[str, str]]:
     """One workspace, three real runs: replay (full context, 3 s), hpo (truncated context, 3 s),
-    the claude stand-in ($0.0123 a proposal, 4 s)."""
+    the claude stand-in ($0.0123 a proposal, 4 s; on a train.py without torch, as its edit
+    changes nothing)."""
     root = tmp_path_factory.mktemp("compare")
     ws = root / "ws"
     workspace.init(ws, "fashion-mnist", sys.executable)
@@ -88,6 +89,7 @@ def runs(tmp_path_factory, data_env) -> tuple[Path, dict[str, str]]:
         "hpo": start(ws, "--agent", "hpo", "--context", "truncated", "--iterations", "2",
                      "--budget", "3"),
     }  # fmt: skip
+    (ws / "train.py").write_text(CLASS_0)  # the stand-in's edit changes nothing: save the time
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
         mp.setenv("FAKE_CLAUDE_MODE", "edit")
@@ -243,7 +245,6 @@ def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs, tmp_pa
     shutil.copytree(ws, moved, symlinks=True)  # a moved workspace: its runs still compare
     assert compared(moved)["runs"][0]["best"] == compared(ws)["runs"][0]["best"]
 
-    (moved / "train.py").write_text(CLASS_0)  # these runs train only their baselines
     toml = moved / "autoresearch.toml"
     original = toml.read_text()
     toml.write_text(original.replace('direction = "maximize"', 'direction = "minimize"'))

@@ -25,7 +25,9 @@ def figure(cmp: Comparison):
         points = [(n, b) for n, b in enumerate(r.best_so_far) if b is not None]
         label = one_line(f"{r.run} ({r.agent}, {r.budget_secs:g} s, {r.context})")
         if points:
-            by_iteration.step(*zip(*points, strict=True), where="post", label=label, lw=1.4)
+            by_iteration.step(
+                *zip(*points, strict=True), where="post", label=label, lw=1.4, marker="o", ms=3
+            )
     by_iteration.xaxis.set_major_locator(MaxNLocator(integer=True))
     by_iteration.set_xlabel("iteration")
     by_iteration.set_ylabel(f"best {one_line(cmp.metric)} so far ({cmp.direction})")

@@ -122,47 +122,59 @@ def notes(cmp: Comparison) -> list[str]:
     return lines + cmp.skipped
 
 
+@dataclass
+class Grid:
+    """The table as text: what the terminal, markdown and the dashboard show."""
+
+    headers: list[str]  # a header may have a line break ("budget\n(differs)")
+    highlighted: list[bool]  # per column: a setting in which the runs differ
+    rows: list[list[str]]  # per run, a cell per column (one line each)
+    notes: list[str]
+
+
+def grid(cmp: Comparison) -> Grid:
+    cols = columns(cmp)
+    return Grid(
+        [col.header for col in cols],
+        [_highlighted(col, cmp) for col in cols],
+        [[one_line(col.cell(r)) for col in cols] for r in cmp.runs],
+        notes(cmp),
+    )
+
+
 def render(cmp: Comparison, console: Console) -> None:
     """A table of short cells, each whole (a narrow terminal wraps the lines, never cuts a
     number); the differing settings without a column of their own follow it, a line per run."""
-    *cols, last = columns(cmp)
-    extra = last if last.header == DIFFERS else None
-    cols += [] if extra else [last]
+    g = grid(cmp)
+    shown = [n for n, header in enumerate(g.headers) if header != DIFFERS]
     title = Text(one_line(f"{len(cmp.runs)} runs of {cmp.metric} ({cmp.direction})"))
-    table = Table(title=title, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    rows = [[one_line(col.cell(r)) for col in cols] for r in cmp.runs]
-    for n, col in enumerate(cols):
-        style = HIGHLIGHT if _highlighted(col, cmp) else ""
-        widest = max([len(row[n]) for row in rows] + [len(h) for h in col.header.split("\n")])
-        table.add_column(Text(col.header, style=style), min_width=widest, overflow="fold")
-    for row in rows:
-        cells = [
-            Text(c, style=HIGHLIGHT if _highlighted(col, cmp) else "")
-            for c, col in zip(row, cols, strict=True)
-        ]
-        table.add_row(*cells)
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True
+    )
+    style = [HIGHLIGHT if on else "" for on in g.highlighted]
+    for n in shown:
+        widest = max([len(row[n]) for row in g.rows] + [len(h) for h in g.headers[n].split("\n")])
+        table.add_column(Text(g.headers[n], style=style[n]), min_width=widest, overflow="fold")
+    for row in g.rows:
+        table.add_row(*(Text(row[n], style=style[n]) for n in shown))
     console.print(table)
-    if extra:
-        for r in cmp.runs:
-            console.print(Text(one_line(f"{r.run} {DIFFERS}: {extra.cell(r)}"), style=HIGHLIGHT))
-    for line in notes(cmp):
+    if DIFFERS in g.headers:
+        n = g.headers.index(DIFFERS)
+        for r, row in zip(cmp.runs, g.rows, strict=True):
+            console.print(Text(one_line(f"{r.run} {DIFFERS}: {row[n]}"), style=HIGHLIGHT))
+    for line in g.notes:
         console.print(Text(one_line(line)))
 
 
 def markdown(cmp: Comparison) -> str:
     """The table in markdown: the differing settings' columns in bold."""
-    cols = columns(cmp)
+    g = grid(cmp)
 
-    def cell(text: str, col: Column) -> str:
-        text = markdown_inline(text.replace("\n", " "))
-        return f"**{text}**" if _highlighted(col, cmp) and text else text
+    def line(cells: list[str]) -> str:
+        shown = [markdown_inline(c.replace("\n", " ")) for c in cells]
+        bold = [f"**{c}**" if on and c else c for c, on in zip(shown, g.highlighted, strict=True)]
+        return "| " + " | ".join(bold) + " |"
 
-    lines = [
-        "| " + " | ".join(cell(col.header, col) for col in cols) + " |",
-        "|" + "---|" * len(cols),
-    ]
-    for r in cmp.runs:
-        lines.append("| " + " | ".join(cell(col.cell(r), col) for col in cols) + " |")
-    lines.append("")
-    lines += [f"- {markdown_inline(line)}" for line in notes(cmp)]
+    lines = [line(g.headers), "|" + "---|" * len(g.headers), *map(line, g.rows), ""]
+    lines += [f"- {markdown_inline(note)}" for note in g.notes]
     return "\n".join(lines) + "\n"
