@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoresearch.config import Config
+from autoresearch.config import Config, ConfigError
 from autoresearch.context import best_so_far
 from autoresearch.loop import SNAPSHOT
 from autoresearch.records import BASELINE, KEEP, Iteration
@@ -208,9 +208,7 @@ def compare(workspace: Path, run_ids: list[str] | None = None) -> Comparison:
             except StoreError as err:
                 skipped.append(f"skipped run {path.name}: {err}")
     if not stores:
-        raise CompareRefused(
-            f"{workspace} has no runs to compare; start one with `autoresearch run`"
-        )
+        raise ConfigError(f"{workspace} has no runs to compare; start one with `autoresearch run`")
     try:
         found = [row(store) for store in stores]
     finally:

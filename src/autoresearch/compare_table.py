@@ -86,7 +86,7 @@ def columns(cmp: Comparison) -> list[Column]:
         cols.append(Column(name, lambda r, name=name: fmt(r.holdout.get(name))))
     cols += [
         Column("cost", lambda r: money(r.cost_usd)),
-        Column("cost/iter", lambda r: money(r.cost_per_iteration)),
+        Column("cost/iter", lambda r: money(r.cost_per_iteration) if r.iterations else "-"),
         Column(
             f"to {GAIN_SHARE:.0%}",
             lambda r: "-" if r.iterations_to_gain is None else str(r.iterations_to_gain),
