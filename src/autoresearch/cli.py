@@ -37,6 +37,7 @@ from autoresearch.cli_common import (
     signal_exit,
 )
 from autoresearch.cli_run import run
+from autoresearch.cli_serve import serve
 from autoresearch.config import ConfigError
 from autoresearch.experiment import OK, experiments_root, run_experiment
 from autoresearch.records import INTERRUPTED
@@ -188,10 +189,18 @@ def baseline(
 
 
 app.command()(run)  # in cli_run.py
+app.command()(serve)  # in cli_serve.py
 
 
 @app.command()
-def status(directory: Workspace = Path("."), run_id: RunId = None, as_json: Json = False) -> None:
+def status(
+    directory: Workspace = Path("."),
+    run_id: RunId = None,
+    as_json: Json = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Whole descriptions, wrapped, not cut to one line.")
+    ] = False,
+) -> None:
     """The iterations of a run, the best, and the cost."""
     from autoresearch.export import hint
     from autoresearch.runs import open_run, snapshot
@@ -205,7 +214,7 @@ def status(directory: Workspace = Path("."), run_id: RunId = None, as_json: Json
     if as_json:
         print(strict_json(snap, indent=2))
     else:
-        render(snap, out)
+        render(snap, out, wide)
         if snap["best"]["iteration"] is not None:
             out.print(hint(str(directory), run_id))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, TextIO
@@ -41,6 +42,7 @@ class Say:
     def __init__(self) -> None:
         self.file: TextIO | None = None
         self.pending: list[str] = []
+        self.lock = threading.RLock()  # the loop and the display's heartbeat both say things
 
     def open(self, folder: Path) -> None:
         self.file = open(folder / LOG_NAME, "a", encoding="utf-8", errors="replace")
@@ -50,18 +52,20 @@ class Say:
 
     def __call__(self, line: str) -> None:
         line = one_line(line)  # agent and train.py text: no control sequences reach a terminal
-        try:
-            err.print(line)
-        except OSError:
-            pass  # the terminal is gone (SIGHUP): the log still gets it
-        self.keep(line)
+        with self.lock:
+            try:
+                err.print(line)
+            except OSError:
+                pass  # the terminal is gone (SIGHUP): the log still gets it
+            self.keep(line)
 
     def keep(self, line: str) -> None:
         """Into the log only (what another part prints)."""
-        if self.file is None:
-            self.pending.append(line)
-        else:
-            self._keep(line)
+        with self.lock:
+            if self.file is None:
+                self.pending.append(line)
+            else:
+                self._keep(line)
 
     def _keep(self, line: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -128,6 +132,7 @@ def run(
 def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
     from autoresearch.agents.base import AgentError
     from autoresearch.agents.factory import build, check_cost_limit
+    from autoresearch.display import for_console
     from autoresearch.export import compared, hint
     from autoresearch.loop import Loop
     from autoresearch.report import write_report
@@ -163,7 +168,8 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
         say(f"run {store.run_id}: new")
     say(f"settings: {describe_settings(cfg)}")
     try:
-        result = Loop(directory, cfg, store, agent, say=say).run()
+        with for_console(err, store.dir, cfg, store.iterations(), say) as display:
+            result = Loop(directory, cfg, store, agent, say=say, display=display).run()
     except (RunBusy, RunRefused) as e:
         say.keep(f"error: {e}")
         raise fail(str(e), EXIT_REFUSED) from None

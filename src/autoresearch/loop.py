@@ -26,8 +26,10 @@ from autoresearch.records import (
     INTERRUPTED,
     INVALID,
     KEEP,
+    PROPOSING,
     RUNNING,
     STOPPED,
+    TRAINING,
     Iteration,
 )
 from autoresearch.results import write_results
@@ -63,11 +65,18 @@ def unified_diff(old: str, new: str) -> str:
 
 class Loop:
     def __init__(
-        self, workspace: Path, cfg: Config, store: Store, agent: Agent, say: Callable[[str], None]
+        self,
+        workspace: Path,
+        cfg: Config,
+        store: Store,
+        agent: Agent,
+        say: Callable[[str], None],
+        display=None,  # the terminal's view of the run (display.py), told each phase and record
     ):
         self.workspace, self.cfg, self.store, self.agent, self.say = (
             workspace, cfg, store, agent, say,
         )  # fmt: skip
+        self.display = display
         self.repo = ExperimentRepo(store.dir / "repo", create=store.recorded() == 0)
         self.source = store.dir / SNAPSHOT
         self.root = experiments_root(store.dir)
@@ -80,7 +89,8 @@ class Loop:
         with RunLock(self.store), tag_processes(self.store.dir):
             kill_leftover(self.store)
             self.start()
-            self.store.set(state=RUNNING, stop_reason=None)
+            # the iterations this session goes to (a resume may raise them), for status and serve
+            self.store.set(state=RUNNING, stop_reason=None, planned=self.cfg.loop.iterations)
             try:
                 result = self._iterate_until_done()
             except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP
@@ -88,7 +98,7 @@ class Loop:
                 result = LoopResult(INTERRUPTED, f"interrupted by {describe(signum)}", signum)
             except AgentError as err:
                 result = LoopResult(STOPPED, f"agent {self.agent.name}: {err}")
-            self.store.set(state=result.state, stop_reason=result.message)
+            self.store.set(state=result.state, stop_reason=result.message, live=None)
             kill_leftover(self.store)  # an agent or training a signal left behind
             shutil.rmtree(self.root, ignore_errors=True)  # the data view; made again on resume
             return result
@@ -160,6 +170,14 @@ class Loop:
             "(`autoresearch baseline` tries it), then start a new run with --new",
         )
 
+    def phase(self, name: str, iteration: int, **info) -> None:
+        """What the run is doing now: the store's `live` entry (read by `status --json` and the
+        dashboard while the run goes on) and the terminal display get the same record."""
+        live = {"phase": name, "iteration": iteration, "started_at": time.time(), **info}
+        self.store.set(live=live)
+        if self.display is not None:
+            self.display.phase(live)
+
     # --- one iteration ---
     def _workdir(self, n: int, train_py: str | None) -> Path:
         return copy_for_experiment(self.source, self.root / f"{n:04d}", train_py)
@@ -188,7 +206,7 @@ class Loop:
             started_at=started,
         )
         self.say("iteration 0: training the baseline")
-        self._train(it, workdir, None)
+        self._train(it, workdir, None, "baseline")
         if it.status != CRASH:
             it.status = BASELINE
         return it
@@ -202,6 +220,7 @@ class Loop:
         program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")
         prompt = render_prompt(program, parent, history, self.cfg)
         self.say(f"iteration {n}: asking {self.agent.name} for a proposal")
+        self.phase(PROPOSING, n, agent=self.agent.name)
         proposal = self._propose(Request(
             iteration=n, prompt=prompt, train_py=parent.train_py, workdir=workdir,
             history=history, metric=self.cfg.metric, direction=self.cfg.direction,
@@ -230,7 +249,7 @@ class Loop:
         if it.reason is None:
             (workdir / "train.py").write_text(it.train_py)
             self.say(f"iteration {n}: training: {it.description[:80]}")
-            self._train(it, workdir, parent.value)
+            self._train(it, workdir, parent.value, it.description)
         notes = list(proposal.notes)
         if reverted:
             notes.append(f"reverted the agent's changes to {', '.join(sorted(set(reverted)))}")
@@ -258,7 +277,11 @@ class Loop:
 
         return wrap
 
-    def _train(self, it: Iteration, workdir: Path, incumbent_value: float | None) -> None:
+    def _train(
+        self, it: Iteration, workdir: Path, incumbent_value: float | None, what: str
+    ) -> None:
+        budget = {"budget_secs": self.cfg.budget_secs, "grace_secs": self.cfg.grace_secs}
+        self.phase(TRAINING, it.iteration, description=what, **budget)
         outcome = self.trainer.run(
             workdir,
             self.store.iteration_dir(it.iteration),
@@ -296,6 +319,8 @@ class Loop:
             f"iteration {it.iteration}: {it.status} {value}"
             + (f" ({it.reason})" if it.reason else "")
         )
+        if self.display is not None:
+            self.display.recorded(history)
 
 
 def _read(path: Path) -> bytes | None:

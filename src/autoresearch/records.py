@@ -10,6 +10,8 @@ STATUSES = (BASELINE, KEEP, DISCARD, CRASH, INVALID)
 # Run states. `stopped`: the run stopped itself early (a failed baseline, repeated failures, a dead
 # agent); like `interrupted` (Ctrl-C, a signal, a killed orchestrator) it can be resumed.
 RUNNING, FINISHED, INTERRUPTED, STOPPED = "running", "finished", "interrupted", "stopped"
+# What a running loop is doing now (the store's `live` entry, the terminal's and dashboard's phase).
+PROPOSING, TRAINING = "proposing", "training"
 
 
 @dataclass

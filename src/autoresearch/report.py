@@ -15,35 +15,83 @@ from autoresearch.runs import agents_used, snapshot
 from autoresearch.safe_text import fenced, markdown_inline, one_line
 from autoresearch.store import Store, write_atomically
 
+NEAR = 4  # points within this many margins of the kept range stay on the plot
+LABEL_CHARS = 40  # a keep's label: the start of its description
 COLORS = {"baseline": "tab:blue", "keep": "tab:green", "discard": "tab:orange", "crash": "tab:red"}
+
+
+def useful_range(history: list[Iteration]) -> tuple[float, float] | None:
+    """The y-limits that show the run's progress: the baseline and keeps with a margin, widened
+    for the points near them; a point far outside (a 0.4 beside keeps at 0.85) is left out, so
+    that it does not squash the keeps into one pixel row. (The dashboard's chart.js does the same.)"""
+    values = [it.value for it in history if it.value is not None]
+    if not values:
+        return None
+    kept = [it.value for it in history if it.status in (BASELINE, KEEP) and it.value is not None]
+    core = kept or values
+    lo, hi = min(core), max(core)
+    margin = max((hi - lo) * 0.5, abs(hi) * 0.01, 1e-9)
+    low, high = lo - margin, hi + margin
+    for v in values:
+        if lo - NEAR * margin <= v < low:
+            low = v - margin * 0.2
+        if high < v <= hi + NEAR * margin:
+            high = v + margin * 0.2
+    return low, high
 
 
 def plot(history: list[Iteration], cfg: Config) -> bytes:
     """progress.png's bytes."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(history, cfg)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    plt.close(fig)
+    return png.getvalue()
+
+
+def figure(history: list[Iteration], cfg: Config):
+    """The progress plot: every iteration, the best so far, the keeps labelled."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(11, 5.5), dpi=110)
+    limits = useful_range(history)
+    low, high = limits or (0.0, 1.0)
+    outside = [it for it in history if it.value is not None and not low <= it.value <= high]
     for status, color in COLORS.items():
         points = [
             (it.iteration, it.value)
             for it in history
-            if it.status == status and it.value is not None
+            if it.status == status and it.value is not None and it not in outside
         ]
         if points:
             ax.scatter(*zip(*points, strict=True), color=color, label=status, s=28, zorder=3)
+    for it in outside:  # off the useful range: drawn at its edge, pointing where it lies
+        below = it.value < low
+        ax.scatter([it.iteration], [low if below else high], marker="v" if below else "^",
+                   color=COLORS.get(it.status, "tab:gray"), s=36, clip_on=False, zorder=3)  # fmt: skip
+    if outside:
+        ax.scatter([], [], marker="v", color="tab:gray", label="off the scale")
     bests = best_so_far(history, cfg.better)
     steps = [(it.iteration, b) for it, b in zip(history, bests, strict=True) if b is not None]
     if steps:
         ax.step(*zip(*steps, strict=True), where="post", color="black", lw=1.2, label="best so far")
-    values = [it.value for it in history if it.value is not None]
     failed = [it.iteration for it in history if it.value is None]
-    if failed and values:  # drawn on the floor of the plot
-        ax.scatter(failed, [min(values)] * len(failed), marker="x", color="tab:red",
-                   label="crash / invalid", zorder=3)  # fmt: skip
+    if failed and limits:  # drawn on the floor of the plot
+        ax.scatter(failed, [low] * len(failed), marker="x", color="tab:red",
+                   label="crash / invalid", zorder=3, clip_on=False)  # fmt: skip
+    for it in history:  # each keep with what it tried, as in Karpathy's analysis notebook
+        if it.status == KEEP and it.value is not None and it not in outside:
+            ax.annotate(one_line(it.description)[:LABEL_CHARS], (it.iteration, it.value),
+                        xytext=(4, 6), textcoords="offset points", fontsize=7, rotation=25,
+                        color="tab:green", clip_on=True)  # fmt: skip
+    if limits:
+        ax.set_ylim(low, high)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"{one_line(cfg.metric)} ({cfg.direction})")
@@ -51,10 +99,7 @@ def plot(history: list[Iteration], cfg: Config) -> bytes:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png")
-    plt.close(fig)
-    return png.getvalue()
+    return fig
 
 
 def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:

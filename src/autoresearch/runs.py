@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,10 +196,32 @@ def agents_used(iterations: list[dict]) -> str:
     )
 
 
+def live_phase(store: Store, run_state: str) -> dict | None:
+    """What a running loop is doing now (Loop.phase), with the seconds since it began; None when
+    the run is not running (an entry a killed orchestrator left behind is stale)."""
+    live = store.get("live") if run_state == RUNNING else None
+    if not live:
+        return None
+    return {**live, "elapsed_secs": round(max(0.0, time.time() - live["started_at"]), 1)}
+
+
+def eta_secs(history: list[Iteration], planned: int, live: dict | None) -> float | None:
+    """Seconds until the planned iterations are done, at the mean pace of the recorded ones."""
+    left = planned - (len(history) - 1)
+    if not history or left <= 0:
+        return None if not history else 0.0
+    done = [it.wall_seconds for it in history if it.iteration > 0] or [history[0].wall_seconds]
+    elapsed = live["elapsed_secs"] if live else 0.0
+    return round(max(0.0, left * sum(done) / len(done) - elapsed), 1)
+
+
 def snapshot(store: Store) -> dict:
     """What `status --json` prints."""
     cfg = store.config()
     history = store.iterations()
+    run_state = state(store)
+    live = live_phase(store, run_state)
+    planned = store.get("planned", cfg.loop.iterations)  # as the last session of the run set it
     bests = best_so_far(history, cfg.better)
     best = bests[-1] if bests else None
     best_it = next(
@@ -208,8 +231,11 @@ def snapshot(store: Store) -> dict:
     costs = [it.usage.cost_usd for it in history]
     return {
         "run": store.run_id,
-        "state": state(store),
+        "state": run_state,
         "stop_reason": store.get("stop_reason"),
+        "live": live,
+        "iterations_planned": planned,
+        "eta_secs": eta_secs(history, planned, live) if live else None,
         "metric": {"name": cfg.metric, "direction": cfg.direction},
         "best": {"iteration": best_it, "value": best},
         "cost_usd": None if None in costs else round(sum(costs), 6),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from autoresearch.records import STATUSES
 from autoresearch.runs import agents_used
 from autoresearch.safe_text import one_line
 
+ROOMY = 110  # from this width on, the table also shows the agent's and the training's seconds
 STYLE = {"keep": "green", "baseline": "cyan", "discard": "yellow", "crash": "red", "invalid": "red"}
 
 
@@ -16,28 +19,40 @@ def _num(value, digits=4) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def render(snap: dict, console: Console) -> None:
+def render(snap: dict, console: Console, wide: bool = False) -> None:
+    """One line per iteration, its description cut to fit the terminal (80 columns and up);
+    wide: every description whole, wrapped."""
     metric = one_line(snap["metric"]["name"])
-    table = Table(title=Text(one_line(f"run {snap['run']} ({snap['state']})")))
-    for column in ("iter", "status", metric, "cost $", "agent s", "train s"):
+    table = Table(
+        title=Text(one_line(f"run {snap['run']} ({snap['state']})")),
+        box=box.SIMPLE_HEAD,
+        expand=True,
+    )
+    timings = console.width >= ROOMY  # agent and training seconds, where there is room
+    columns = ["iter", "status", metric, "cost $", *(["agent s", "train s"] if timings else [])]
+    for column in columns:
         justify = "left" if column == "status" else "right"
-        table.add_column(column, justify=justify, no_wrap=True, min_width=max(len(column), 4))
-    table.add_column("description", overflow="ellipsis", max_width=max(20, console.width - 66))
+        least = max(len(s) for s in STATUSES) if column == "status" else max(len(column), 4)
+        table.add_column(column, justify=justify, no_wrap=True, min_width=least)
+    table.add_column(
+        "description", no_wrap=not wide, overflow="fold" if wide else "ellipsis", ratio=1
+    )
     for it in snap["iterations"]:
         text = it["description"] or ""
         if it["reason"] and it["status"] in ("crash", "invalid"):
             text = f"{text} [{it['reason']}]".strip()
         style = STYLE.get(it["status"], "")
+        seconds = [_num(it["agent_seconds"], 1), _num(it["train_seconds"], 1)] if timings else []
         table.add_row(
             str(it["iteration"]),
             Text(it["status"], style=style),
             _num(it["value"]),
             _num(it["cost_usd"], 3),
-            _num(it["agent_seconds"], 1),
-            _num(it["train_seconds"], 1),
-            Text(one_line(text)),  # the agent's words are text: no markup, no control codes
+            *seconds,
+            # the agent's words are text: no markup, no control codes
+            Text(one_line(text), no_wrap=not wide, overflow="fold" if wide else "ellipsis"),
         )
-    console.print(table)
+    console.print(table, soft_wrap=False)  # the table fits the width; no line runs past it
     best = snap["best"]
     cost = "unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"
     agents = agents_used(snap["iterations"])

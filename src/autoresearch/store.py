@@ -198,8 +198,15 @@ class Store:
 
     def iterations(self, full: bool = False) -> list[Iteration]:
         """Every recorded iteration, oldest first. full=False leaves out prompt, raw output, diff."""
-        columns = _COLUMNS if full else _LIGHT
-        rows = self._query(f"SELECT {_names(columns)} FROM iterations ORDER BY iteration")
+        return self._load(_COLUMNS if full else _LIGHT, "ORDER BY iteration")
+
+    def iteration(self, n: int) -> Iteration | None:
+        """One recorded iteration, whole; None if it is not recorded."""
+        found = self._load(_COLUMNS, "WHERE iteration = ?", (n,))
+        return found[0] if found else None
+
+    def _load(self, columns: list[str], where: str, params=()) -> list[Iteration]:
+        rows = self._query(f"SELECT {_names(columns)} FROM iterations {where}", params)
         found = [
             _to_iteration(dict(zip(columns, map(_from_sql, row), strict=True))) for row in rows
         ]

@@ -1,0 +1,113 @@
+"""The dashboard in a real browser (Debian's headless Chromium, driven by Playwright) against
+`autoresearch serve` on a store made by a real run: the page shows the run, its chart has a point
+per iteration, a click shows an iteration's diff, and an iteration recorded while the page is open
+appears without a reload, the live phase with it.
+
+DASHBOARD_SCREENSHOT=docs/dashboard.png also saves the page as the README shows it."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autoresearch.store import list_runs
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# CI installs chromium (scripts/bootstrap): there a missing browser fails these tests.
+pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium")
+AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "chromium is not installed (scripts/bootstrap installs it)"
+    with sync_playwright() as p:
+        # --no-sandbox: Chromium's own sandbox needs user namespaces a container may not allow
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def served(short_run, tmp_path):
+    """A copy of the short run's workspace (the test adds an iteration), served."""
+    ws = tmp_path / "ws"
+    shutil.copytree(short_run, ws, symlinks=True)
+    proc = subprocess.Popen(
+        [AUTORESEARCH, "serve", str(ws), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    url = re.search(r"(http://\S+)", proc.stderr.readline()).group(1)
+    yield ws, url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_the_dashboard_follows_a_run(served, browser):
+    ws, url = served
+    run_id = list_runs(ws)[0].name
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    link = page.locator(f"#runs a:text('{run_id}')")
+    link.wait_for()
+    assert "finished" in page.locator(f"tr[data-run='{run_id}']").inner_text()
+    link.click()
+
+    page.wait_for_selector("svg.chart .point")
+    assert page.locator("#run-id").inner_text() == run_id
+    assert page.locator("svg.chart .point").count() == 3  # baseline, keep, discard
+    assert page.locator("svg.chart .point.status-keep").count() == 1
+    assert "best val_accuracy" in page.locator("#summary").inner_text()
+    assert page.locator("#iterations tbody tr").count() == 3
+
+    page.locator("#iterations tr[data-iteration='1']").click()
+    diff = page.locator("#detail pre.diff")
+    diff.wait_for()
+    assert "+LEARNING_RATE = 0.001" in diff.inner_text()
+    assert "Adam converge faster." in page.locator("#detail pre.explanation").inner_text()
+    assert "epoch 1" in page.locator("#detail pre.log").inner_text()
+    page.locator("svg.chart .point[data-iteration='2']").click()  # a point picks one too
+    page.wait_for_function("document.querySelector('#detail h2').textContent.includes('2')")
+    assert "LEARNING_RATE = 1e-06" in page.locator("#detail pre.diff").inner_text()
+
+    page.evaluate("window.notReloaded = true")
+    shot = os.environ.get("DASHBOARD_SCREENSHOT")
+    resume = subprocess.Popen(
+        [AUTORESEARCH, "run", str(ws), "--iterations", "3"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:  # the live phase, then the new iteration's point: no reload
+        page.wait_for_selector("#live:not([hidden])", timeout=60_000)
+        page.wait_for_function(
+            "document.querySelector('#phase').textContent.includes('iteration 3: training')",
+            timeout=60_000,
+        )
+        assert "Larger batches" in page.locator("#phase").inner_text()
+        assert "of the budget left" in page.locator("#phase").inner_text()
+        if shot:  # the README's picture: a run going on, an iteration picked
+            page.locator("#iterations tr[data-iteration='1']").click()
+            page.locator("#detail pre.diff").wait_for()
+            page.screenshot(path=shot, full_page=True)
+        page.wait_for_function(
+            "document.querySelectorAll('svg.chart .point').length === 4", timeout=90_000
+        )
+    finally:
+        assert resume.wait(timeout=120) == 0, resume.stderr.read()
+    assert page.evaluate("window.notReloaded") is True
+    page.wait_for_selector("#live", state="hidden", timeout=30_000)
+    assert page.locator("#iterations tbody tr").count() == 4
+    assert "Larger batches" in page.locator("#iterations tr[data-iteration='3']").inner_text()
+    assert "3 of 3 iterations" in page.locator("#summary").inner_text()
+    assert errors == []

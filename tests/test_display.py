@@ -1,0 +1,169 @@
+"""What a user watching `autoresearch run` sees: a live panel in a terminal (a real pseudo-
+terminal), plain lines through a pipe, the live phase for a reader of the store, and a `status`
+table that fits 80 columns."""
+
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+from autoresearch.display import Display
+from autoresearch.records import TRAINING, Iteration
+from autoresearch.runs import snapshot
+from autoresearch.store import Store, list_runs
+
+AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def quiet(**extra) -> dict:
+    """The test's environment (its data, one thread) without settings that force colours."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    return {**env, **extra}
+
+
+def resume(short_run: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A copy of the short run, and the command that resumes it for its third iteration."""
+    ws = tmp_path / "ws"
+    shutil.copytree(short_run, ws, symlinks=True)
+    return ws, [AUTORESEARCH, "run", str(ws), "--iterations", "3"]
+
+
+def in_terminal(argv: list[str], columns: int = 100) -> tuple[int, str]:
+    """Runs argv with a pseudo-terminal as its stdin, stdout and stderr; returns what it drew."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    proc = subprocess.Popen(
+        argv, stdin=follower, stdout=follower, stderr=follower, env=quiet(TERM="xterm")
+    )
+    os.close(follower)
+    out = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the other end closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    return proc.wait(timeout=60), out.decode("utf-8", errors="replace")
+
+
+def test_a_terminal_gets_a_live_panel(short_run, tmp_path):
+    ws, argv = resume(short_run, tmp_path)
+    code, drawn = in_terminal(argv)
+    assert code == 0, drawn
+    assert "\x1b[" in drawn  # drawn in place
+    text = ESCAPE.sub("", drawn)
+    assert "╭─ run " in text and "iteration 3 of 3" in text
+    assert re.search(r"training .*━.* 0:0[0-3] left of 0:03", text)  # the budget's countdown
+    assert "Larger batches" in text  # what is being trained
+    assert "| larger batches: started" in text  # the end of train.log, while it trains
+    assert re.search(r"best val_accuracy 0\.\d{4} \(iteration 1, \+0\.\d{4} over the last", text)
+    assert "2 of 3 iterations done · cost $0.00" in text
+    assert "▁█" in text  # the trend of the best so far
+    # the lines the run prints stay, and the panel is gone at the end
+    assert "iteration 3: discard val_accuracy" in text or "iteration 3: keep val_accuracy" in text
+    assert text.rstrip().endswith(f"see: autoresearch status {ws}")
+
+
+def test_a_pipe_gets_plain_lines_and_a_reader_sees_the_phase(short_run, tmp_path):
+    ws, argv = resume(short_run, tmp_path)
+    proc = subprocess.Popen(
+        argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=quiet()
+    )
+    store_dir = list_runs(ws)[0]
+    seen = []
+    while proc.poll() is None:  # what status --json and the dashboard read while it runs
+        store = Store(store_dir, readonly=True)
+        try:
+            live = snapshot(store)["live"]
+        finally:
+            store.close()
+        if live:
+            seen.append(live)
+        time.sleep(0.2)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert "\x1b" not in err and "╭" not in err and out == ""
+    lines = err.splitlines()
+    assert "iteration 3: training: Larger batches" in lines
+    assert any(line.startswith("progress: best val_accuracy 0.") for line in lines)
+    assert lines[lines.index("iteration 3: training: Larger batches") + 1].startswith(
+        "iteration 3: "
+    )  # one line per event: a log stays readable
+    assert "progress: " in (store_dir / "orchestrator.log").read_text()
+    training = [live for live in seen if live["phase"] == TRAINING]
+    assert training, seen
+    assert training[0]["iteration"] == 3 and training[0]["budget_secs"] == 3
+    assert training[0]["description"] == "Larger batches"
+    store = Store(store_dir, readonly=True)
+    assert snapshot(store)["live"] is None  # not running: no phase
+    store.close()
+
+
+def test_plain_lines_say_how_a_long_phase_goes_on(tmp_path, cfg):
+    """No silence for the whole budget: a line a minute (here 0.1 s) while a phase lasts."""
+    log = tmp_path / "iterations" / "0004" / "train.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("epoch 1 loss 0.5\nepoch 2 loss 0.4\n")
+    said = []
+    history = [Iteration(0, "baseline", value=0.8, wall_seconds=10.0)]
+    with Display(tmp_path, cfg, history, said.append, heartbeat=0.1) as display:
+        display.phase({"phase": TRAINING, "iteration": 4, "started_at": time.time(),
+                       "budget_secs": 300.0})  # fmt: skip
+        time.sleep(0.5)
+    assert said, "no heartbeat"
+    assert re.fullmatch(
+        r"iteration 4: training, 0:00 \(\d:\d\d of the budget left\); train.log: epoch 2 loss 0.4",
+        said[0],
+    )
+
+
+def test_status_fits_80_columns(ws, cfg):
+    store = Store.create(ws / ".autoresearch" / "runs" / "20260101-000000", cfg.model_dump())
+    long = "hpo: " + ", ".join(f"PARAM_{k} = {k * 0.123:.4f}" for k in range(30))
+    for n in range(5):
+        store.record(Iteration(n, "baseline" if n == 0 else "discard", value=0.8,
+                               explanation=f"{long} (try {n})\n\nmore"))  # fmt: skip
+    env = quiet(COLUMNS="80")
+    narrow = subprocess.run(
+        [AUTORESEARCH, "status", str(ws)], capture_output=True, text=True, env=env, check=True
+    ).stdout.splitlines()
+    table = [line for line in narrow if str(ws) not in line]  # not the hint, which names ws
+    assert max(len(line) for line in table) <= 80
+    rows = [line for line in narrow if re.match(r"\s+\d+\s+(baseline|discard)\s", line)]
+    assert len(rows) == 5 and all(row.rstrip().endswith("…") for row in rows)  # one line each
+    wide = subprocess.run(
+        [AUTORESEARCH, "status", str(ws), "--wide"],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout  # fmt: skip
+    assert max(len(line) for line in wide.splitlines() if str(ws) not in line) <= 80
+    at = next(line.index("description") for line in wide.splitlines() if "description" in line)
+    column = " ".join(line[at:].strip() for line in wide.splitlines() if len(line) > at)
+    assert f"{long} (try 4)" in column  # every word of it, wrapped
+    assert (
+        json.loads(
+            subprocess.run(
+                [AUTORESEARCH, "status", str(ws), "--json"],
+                capture_output=True,
+                env=env,
+                check=True,
+            ).stdout
+        )["iterations"][4]["description"]
+        == f"{long} (try 4)"
+    )
