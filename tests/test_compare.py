@@ -1,13 +1,17 @@
 """`autoresearch compare` on real short runs of one workspace (replay, hpo with the truncated
 context, the claude stand-in that reports a cost), checked against what `status --json` says of
-each run; runs of another metric, direction or prepare.py are refused."""
+each run; runs of another metric, direction or prepare.py are refused. The dashboard's
+comparison view: its API against the command, and the page in headless Chromium (as in
+test_dashboard_browser.py), following a run that starts while it is open."""
 
 from __future__ import annotations
 
 import difflib
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +27,9 @@ from autoresearch.compare_plot import figure
 from autoresearch.compare_table import render
 
 cli = CliRunner()
+AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+LOCAL = "http://127.0.0.1"  # the Host a local browser sends
 FAKE_BIN = Path(__file__).parent / "bin"
 # A baseline without torch: every image is called class 0 (a score of 0.1), in a second.
 CLASS_0 = """\
@@ -280,3 +287,114 @@ def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs, tmp_pa
 )
 def test_iterations_to_95_percent_of_the_gain(curve, at):
     assert gain_reached_at(curve) == at
+
+
+# --- the dashboard's comparison view -------------------------------------------------------------
+
+
+def test_the_dashboard_api_compares_as_the_command_does(runs):
+    from fastapi.testclient import TestClient
+
+    from autoresearch.web.app import create_app
+
+    ws, ids = runs
+    client = TestClient(create_app(ws), base_url=LOCAL)
+    every = client.get("/api/compare")
+    assert every.status_code == 200
+    body, expected = every.json(), compared(ws)
+    table = body.pop("table")
+    assert body.pop("has_costs") is True  # the claude stand-in's $0.0123 a proposal
+    expected.pop("plot")
+    assert body == expected  # what `compare --json` says
+    assert [row[0] for row in table["rows"]] == [r["run"] for r in expected["runs"]]
+    context = table["headers"].index("context")
+    assert table["highlighted"][context] is True
+    assert table["highlighted"][table["headers"].index("keeps")] is False
+    assert [row[context] for row in table["rows"]] == ["full", "truncated", "full"]
+
+    two = client.get("/api/compare", params=[("run", ids["replay"]), ("run", ids["hpo"])])
+    assert [r["run"] for r in two.json()["runs"]] == [ids["replay"], ids["hpo"]]
+    assert two.json()["has_costs"] is False
+    for wrong in ("20990101-000000", "../ws", ".."):
+        missing = client.get("/api/compare", params={"run": wrong})
+        assert missing.status_code == 404 and "no run" in missing.json()["detail"]
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium")
+def test_the_comparison_page_picks_runs_and_follows_a_new_one(runs, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "chromium is not installed (scripts/bootstrap installs it)"
+    ws, ids = runs
+    copy = tmp_path / "ws"  # the test adds a run
+    shutil.copytree(ws, copy, symlinks=True)
+    expected = {r["run"]: r for r in compared(copy)["runs"]}
+    server = subprocess.Popen(
+        [AUTORESEARCH, "serve", str(copy), "--port", "0"], stderr=subprocess.PIPE, text=True
+    )
+    new_run = None
+    try:
+        url = re.search(r"(http://\S+)", server.stderr.readline()).group(1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            page.locator("a[href='/compare']").click()  # from the runs list
+            page.wait_for_selector("#comparison tbody tr.compared")
+            assert page.locator("#comparison tbody tr.compared").count() == 3
+            for run_id, row in expected.items():
+                text = page.locator(f"#comparison tr[data-run='{run_id}']").inner_text()
+                assert f"{row['best']:.4f} @{row['best_iteration']}" in text
+                assert row["context"] in text and f"{row['budget_secs']:g} s" in text
+                line = page.locator(f"#by-iteration .run-line[data-run='{run_id}']")
+                assert line.get_attribute("data-points") == str(len(row["best_so_far"]))
+            differs = page.locator("#comparison th.differs").all_inner_texts()
+            assert "context" in differs and "budget (differs)" in differs
+            assert "keeps" not in differs
+            assert page.locator("#by-cost .run-line").count() == 3  # every cost is known
+
+            page.locator(f"#picker input[value='{ids['claude']}']").uncheck()
+            page.wait_for_function(
+                "document.querySelectorAll('#comparison tr.compared').length === 2"
+            )
+            assert f"run={ids['replay']}" in page.url and ids["claude"] not in page.url
+            assert page.locator("#by-iteration .run-line").count() == 2
+            assert page.locator("#by-cost").is_hidden()  # replay and hpo spent nothing
+            assert "budget (differs)" not in page.locator("#comparison thead").inner_text()
+
+            page.locator(f"#picker input[value='{ids['claude']}']").check()  # every run again
+            page.wait_for_function(
+                "document.querySelectorAll('#comparison tr.compared').length === 3"
+            )
+            page.evaluate("window.notReloaded = true")
+            started = subprocess.Popen(
+                [AUTORESEARCH, "run", str(copy), "--new", "--agent", "hpo", "--iterations", "1",
+                 "--budget", "2", *GRACE],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            try:  # the new run joins the table while it runs, then shows its iteration
+                page.wait_for_function(
+                    "[...document.querySelectorAll('#comparison tr.compared')]"
+                    ".some((row) => row.innerText.includes('(running)'))",
+                    timeout=90_000,
+                )
+            finally:
+                assert started.wait(timeout=180) == 0, started.stderr.read()
+            new_run = json.loads(invoke("status", copy, "--json").stdout)["run"]
+            row = f"#comparison tr[data-run='{new_run}']"
+            page.wait_for_function(
+                f'document.querySelector("{row}") && '
+                f"!document.querySelector(\"{row}\").innerText.includes('(running)')",
+                timeout=30_000,
+            )
+            assert page.locator("#comparison tr.compared").count() == 4
+            assert page.locator(f"#by-iteration .run-line[data-run='{new_run}']").count() == 1
+            assert page.evaluate("window.notReloaded") is True
+            assert errors == []
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert new_run not in expected
