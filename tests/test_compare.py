@@ -1,55 +1,29 @@
-"""`autoresearch compare` on real short runs of one workspace (replay, hpo with the truncated
-context, the claude stand-in that reports a cost), checked against what `status --json` says of
-each run; runs of another metric, direction or prepare.py are refused. The dashboard's
-comparison view: its API against the command, and the page in headless Chromium (as in
-test_dashboard_browser.py), following a run that starts while it is open."""
+"""`autoresearch compare` on real short runs of one workspace (runs_to_compare in conftest.py:
+replay, hpo with the truncated context, the claude stand-in that reports a cost), checked
+against what `status --json` says of each run; runs of another metric, direction or prepare.py
+are refused, by the command and the dashboard's API."""
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from matplotlib.image import imread
 from rich.console import Console
 from typer.testing import CliRunner
 
-from autoresearch import workspace
 from autoresearch.cli import app
 from autoresearch.compare import compare, gain_reached_at
 from autoresearch.compare_plot import figure
 from autoresearch.compare_table import render
+from autoresearch.web.app import create_app
 
 cli = CliRunner()
-AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LOCAL = "http://127.0.0.1"  # the Host a local browser sends
-FAKE_BIN = Path(__file__).parent / "bin"
-# A baseline without torch: every image is called class 0 (a score of 0.1), in a second.
-CLASS_0 = """\
-import numpy as np
-import prepare
-
-# --- hyperparameters (autoresearch: hpo) ---
-PREDICTION = 0  # int[0, 9]
-# --- end hyperparameters ---
-prepare.save_predictions(np.full(10000, PREDICTION, dtype=np.int64))
-"""
 GRACE = ["--grace", "30"]  # a busy machine starts torch slowly
-
-
-def set_params(code: str, **values) -> str:
-    for name, value in values.items():
-        old = next(line for line in code.splitlines() if line.startswith(f"{name} = "))
-        comment = old[old.index("  #") :]
-        code = code.replace(old, f"{name} = {value!r}{comment}")
-    return code
 
 
 def invoke(*args: str):
@@ -69,41 +43,6 @@ def start(ws: Path, *args: str) -> str:
     return json.loads(invoke("status", ws, "--json").stdout)["run"]
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, data_env) -> tuple[Path, dict[str, str]]:
-    """One workspace, three real runs: replay (full context, 3 s), hpo (truncated context, 3 s),
-    the claude stand-in ($0.0123 a proposal, 4 s; on a train.py without torch, as its edit
-    changes nothing)."""
-    root = tmp_path_factory.mktemp("compare")
-    ws = root / "ws"
-    workspace.init(ws, "fashion-mnist", sys.executable)
-    # batch 512: an epoch in about a second, so that a 3 s budget trains something
-    base = set_params((ws / "train.py").read_text(), BATCH_SIZE=512)
-    (ws / "train.py").write_text(base)
-    better = set_params(base, OPTIMIZER="adam", LEARNING_RATE=0.001, NORMALIZE=True)
-    worse = set_params(better, LEARNING_RATE=1e-06)
-    proposals = root / "proposals"
-    proposals.mkdir()
-    (proposals / "001-adam.py").write_text(better)
-    (proposals / "001-adam.md").write_text("Adam and normalized inputs\n\nThey converge faster.")
-    patch = difflib.unified_diff(
-        better.splitlines(True), worse.splitlines(True), "a/train.py", "b/train.py"
-    )
-    (proposals / "002-tiny-lr.patch").write_text("".join(patch))
-    ids = {
-        "replay": start(ws, "--agent", "replay", "--replay-dir", proposals, "--iterations", "2",
-                        "--budget", "3"),
-        "hpo": start(ws, "--agent", "hpo", "--context", "truncated", "--iterations", "2",
-                     "--budget", "3"),
-    }  # fmt: skip
-    (ws / "train.py").write_text(CLASS_0)  # the stand-in's edit changes nothing: save the time
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
-        mp.setenv("FAKE_CLAUDE_MODE", "edit")
-        ids["claude"] = start(ws, "--agent", "claude", "--iterations", "2", "--budget", "4")
-    return ws, ids
-
-
 def compared(ws: Path, *run_ids: str) -> dict:
     result = invoke("compare", ws, *run_ids, "--json")
     assert result.exit_code == 0, result.output
@@ -120,8 +59,8 @@ def running_best(entries: list[dict], maximize: bool = True) -> list[float | Non
     return out
 
 
-def test_the_table_holds_what_each_run_store_says(runs):
-    ws, ids = runs
+def test_the_table_holds_what_each_run_store_says(runs_to_compare):
+    ws, ids = runs_to_compare
     data = compared(ws)
     assert data["metric"] == "val_accuracy" and data["direction"] == "maximize"
     assert [r["run"] for r in data["runs"]] == sorted(ids.values())  # every run, oldest first
@@ -177,8 +116,8 @@ def test_the_table_holds_what_each_run_store_says(runs):
     assert f"wrote {ws / '.autoresearch' / 'compare.png'}" in result.stderr
 
 
-def test_the_settings_in_which_runs_differ_are_named_and_highlighted(runs):
-    ws, ids = runs
+def test_the_settings_in_which_runs_differ_are_named_and_highlighted(runs_to_compare):
+    ws, ids = runs_to_compare
     data = compared(ws)
     differing = set(data["differing"])
     assert {"agent.name", "loop.context", "budget_secs", "agent.replay_dir"} <= differing
@@ -204,8 +143,8 @@ def test_the_settings_in_which_runs_differ_are_named_and_highlighted(runs):
     assert "\x1b[1;33mkeeps" not in ansi
 
 
-def test_a_subset_of_runs_differs_only_where_those_differ(runs):
-    ws, ids = runs
+def test_a_subset_of_runs_differs_only_where_those_differ(runs_to_compare):
+    ws, ids = runs_to_compare
     data = compared(ws, ids["replay"], ids["hpo"])
     assert [r["run"] for r in data["runs"]] == [ids["replay"], ids["hpo"]]
     assert "budget_secs" not in data["differing"] and data["budgets_differ"] is False
@@ -219,8 +158,8 @@ def test_a_subset_of_runs_differs_only_where_those_differ(runs):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_compare_png_has_one_line_per_run_against_iteration_and_cost(runs):
-    ws, ids = runs
+def test_compare_png_has_one_line_per_run_against_iteration_and_cost(runs_to_compare):
+    ws, ids = runs_to_compare
     cmp = compare(ws)
     fig = figure(cmp)
     by_iteration, by_cost = fig.axes  # the claude run has costs: the cost panel is drawn
@@ -246,8 +185,8 @@ def test_compare_png_has_one_line_per_run_against_iteration_and_cost(runs):
     assert wide.shape[1] > 1.8 * image.shape[1]
 
 
-def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs, tmp_path):
-    ws, ids = runs
+def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs_to_compare, tmp_path):
+    ws, ids = runs_to_compare
     moved = tmp_path / "moved"
     shutil.copytree(ws, moved, symlinks=True)  # a moved workspace: its runs still compare
     assert compared(moved)["runs"][0]["best"] == compared(ws)["runs"][0]["best"]
@@ -263,6 +202,9 @@ def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs, tmp_pa
         f"error: run {minimize} scores val_accuracy (minimize), run {ids['replay']} "
         "val_accuracy (maximize): compare runs of one metric and direction\n"
     )
+    refused = TestClient(create_app(moved), base_url=LOCAL).get("/api/compare")
+    assert refused.status_code == 409  # the dashboard says the same line
+    assert refused.json()["detail"] == result.stderr.removeprefix("error: ").strip()
 
     toml.write_text(original)
     with (moved / "prepare.py").open("a") as f:
@@ -287,114 +229,3 @@ def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs, tmp_pa
 )
 def test_iterations_to_95_percent_of_the_gain(curve, at):
     assert gain_reached_at(curve) == at
-
-
-# --- the dashboard's comparison view -------------------------------------------------------------
-
-
-def test_the_dashboard_api_compares_as_the_command_does(runs):
-    from fastapi.testclient import TestClient
-
-    from autoresearch.web.app import create_app
-
-    ws, ids = runs
-    client = TestClient(create_app(ws), base_url=LOCAL)
-    every = client.get("/api/compare")
-    assert every.status_code == 200
-    body, expected = every.json(), compared(ws)
-    table = body.pop("table")
-    assert body.pop("has_costs") is True  # the claude stand-in's $0.0123 a proposal
-    expected.pop("plot")
-    assert body == expected  # what `compare --json` says
-    assert [row[0] for row in table["rows"]] == [r["run"] for r in expected["runs"]]
-    context = table["headers"].index("context")
-    assert table["highlighted"][context] is True
-    assert table["highlighted"][table["headers"].index("keeps")] is False
-    assert [row[context] for row in table["rows"]] == ["full", "truncated", "full"]
-
-    two = client.get("/api/compare", params=[("run", ids["replay"]), ("run", ids["hpo"])])
-    assert [r["run"] for r in two.json()["runs"]] == [ids["replay"], ids["hpo"]]
-    assert two.json()["has_costs"] is False
-    for wrong in ("20990101-000000", "../ws", ".."):
-        missing = client.get("/api/compare", params={"run": wrong})
-        assert missing.status_code == 404 and "no run" in missing.json()["detail"]
-
-
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium")
-def test_the_comparison_page_picks_runs_and_follows_a_new_one(runs, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM, "chromium is not installed (scripts/bootstrap installs it)"
-    ws, ids = runs
-    copy = tmp_path / "ws"  # the test adds a run
-    shutil.copytree(ws, copy, symlinks=True)
-    expected = {r["run"]: r for r in compared(copy)["runs"]}
-    server = subprocess.Popen(
-        [AUTORESEARCH, "serve", str(copy), "--port", "0"], stderr=subprocess.PIPE, text=True
-    )
-    new_run = None
-    try:
-        url = re.search(r"(http://\S+)", server.stderr.readline()).group(1)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(url)
-            page.locator("a[href='/compare']").click()  # from the runs list
-            page.wait_for_selector("#comparison tbody tr.compared")
-            assert page.locator("#comparison tbody tr.compared").count() == 3
-            for run_id, row in expected.items():
-                text = page.locator(f"#comparison tr[data-run='{run_id}']").inner_text()
-                assert f"{row['best']:.4f} @{row['best_iteration']}" in text
-                assert row["context"] in text and f"{row['budget_secs']:g} s" in text
-                line = page.locator(f"#by-iteration .run-line[data-run='{run_id}']")
-                assert line.get_attribute("data-points") == str(len(row["best_so_far"]))
-            differs = page.locator("#comparison th.differs").all_inner_texts()
-            assert "context" in differs and "budget (differs)" in differs
-            assert "keeps" not in differs
-            assert page.locator("#by-cost .run-line").count() == 3  # every cost is known
-
-            page.locator(f"#picker input[value='{ids['claude']}']").uncheck()
-            page.wait_for_function(
-                "document.querySelectorAll('#comparison tr.compared').length === 2"
-            )
-            assert f"run={ids['replay']}" in page.url and ids["claude"] not in page.url
-            assert page.locator("#by-iteration .run-line").count() == 2
-            assert page.locator("#by-cost").is_hidden()  # replay and hpo spent nothing
-            assert "budget (differs)" not in page.locator("#comparison thead").inner_text()
-
-            page.locator(f"#picker input[value='{ids['claude']}']").check()  # every run again
-            page.wait_for_function(
-                "document.querySelectorAll('#comparison tr.compared').length === 3"
-            )
-            page.evaluate("window.notReloaded = true")
-            started = subprocess.Popen(
-                [AUTORESEARCH, "run", str(copy), "--new", "--agent", "hpo", "--iterations", "1",
-                 "--budget", "2", *GRACE],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            try:  # the new run joins the table while it runs, then shows its iteration
-                page.wait_for_function(
-                    "[...document.querySelectorAll('#comparison tr.compared')]"
-                    ".some((row) => row.innerText.includes('(running)'))",
-                    timeout=90_000,
-                )
-            finally:
-                assert started.wait(timeout=180) == 0, started.stderr.read()
-            new_run = json.loads(invoke("status", copy, "--json").stdout)["run"]
-            row = f"#comparison tr[data-run='{new_run}']"
-            page.wait_for_function(
-                f'document.querySelector("{row}") && '
-                f"!document.querySelector(\"{row}\").innerText.includes('(running)')",
-                timeout=30_000,
-            )
-            assert page.locator("#comparison tr.compared").count() == 4
-            assert page.locator(f"#by-iteration .run-line[data-run='{new_run}']").count() == 1
-            assert page.evaluate("window.notReloaded") is True
-            assert errors == []
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-    assert new_run not in expected
