@@ -25,8 +25,8 @@ GAIN_SHARE = 0.95
 # Settings with a column of their own; every other setting in which runs differ is listed.
 BUDGET, CONTEXT, AGENT, MODEL = "budget_secs", "loop.context", "agent.name", "agent.model"
 SHOWN = (BUDGET, CONTEXT, AGENT, MODEL)
-# Settings that say which strategist a run had, and how it confirmed keeps, when the release
-# that made it has them; their columns appear only then.
+# The settings of the strategist (its column: on or off, from `status --json`) and of how keeps
+# are confirmed, where the release that made a run has them; their columns appear only then.
 STRATEGIST_PREFIX = "strategist."
 CONFIRMATION_KEYS = ("loop.noise_runs", "loop.confirm_runs")
 
@@ -45,7 +45,7 @@ class RunRow:
     model: str | None
     budget_secs: float
     context: str
-    strategist: str | None  # None: the run's release has no strategist
+    strategist: str | None  # on | off; None: the run's release has no strategist
     confirmation: str | None  # None: no confirmation settings
     noise: dict | None  # the run's noise floor when recorded ({sigma, runs})
     iterations: int  # experiments after the baseline
@@ -111,11 +111,10 @@ def gain_reached_at(curve: list[float | None], share: float = GAIN_SHARE) -> int
     return next(n for n, b in enumerate(curve) if b is not None and (b - base) / gain >= share)
 
 
-def _strategist(settings: dict[str, Any]) -> str | None:
-    keys = sorted(k for k in settings if k.startswith(STRATEGIST_PREFIX))
-    if not keys:
-        return None
-    return ", ".join(f"{k.removeprefix(STRATEGIST_PREFIX)} {settings[k]}" for k in keys)
+def _strategist(snap: dict) -> str | None:
+    """on or off, as `status --json` says (`strategist.state`), where the release has one."""
+    found = snap.get("strategist")
+    return found.get("state") if isinstance(found, dict) else None
 
 
 def _confirmation(settings: dict[str, Any]) -> str | None:
@@ -155,7 +154,7 @@ def row(store: Store) -> tuple[RunRow, tuple]:
         model=cfg.agent.model,
         budget_secs=cfg.budget_secs,
         context=cfg.loop.context,
-        strategist=_strategist(settings),
+        strategist=_strategist(snap),
         confirmation=_confirmation(settings),
         noise=snap.get("noise"),
         iterations=done,
