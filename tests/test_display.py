@@ -3,6 +3,7 @@ terminal), plain lines through a pipe, the live phase for a reader of the store,
 table that fits 80 columns."""
 
 import fcntl
+import io
 import json
 import os
 import pty
@@ -16,9 +17,12 @@ import termios
 import time
 from pathlib import Path
 
+from rich.console import Console
+
 from autoresearch.display import Display
 from autoresearch.records import TRAINING, Iteration
 from autoresearch.runs import snapshot
+from autoresearch.status_table import render
 from autoresearch.store import Store, list_runs
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
@@ -87,15 +91,16 @@ def test_a_pipe_gets_plain_lines_and_a_reader_sees_the_phase(short_run, tmp_path
         argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=quiet()
     )
     store_dir = list_runs(ws)[0]
-    seen = []
+    seen, during = [], None
     while proc.poll() is None:  # what status --json and the dashboard read while it runs
         store = Store(store_dir, readonly=True)
         try:
-            live = snapshot(store)["live"]
+            snap = snapshot(store)
         finally:
             store.close()
-        if live:
-            seen.append(live)
+        if snap["live"]:
+            seen.append(snap["live"])
+            during = snap if snap["live"]["phase"] == TRAINING else during
         time.sleep(0.2)
     out, err = proc.communicate()
     assert proc.returncode == 0, err
@@ -111,19 +116,24 @@ def test_a_pipe_gets_plain_lines_and_a_reader_sees_the_phase(short_run, tmp_path
     assert training, seen
     assert training[0]["iteration"] == 3 and training[0]["budget_secs"] == 3
     assert training[0]["description"] == "Larger batches"
+    table = Console(file=io.StringIO(), width=80)
+    render(during, table)  # `status` while it trained
+    assert re.search(r"now: iteration 3: training, 0:\d\d \(0:0[0-3] of the budget left\); ETA \d:\d\d",
+                     table.file.getvalue())  # fmt: skip
     store = Store(store_dir, readonly=True)
     assert snapshot(store)["live"] is None  # not running: no phase
     store.close()
 
 
-def test_plain_lines_say_how_a_long_phase_goes_on(tmp_path, cfg):
+def test_plain_lines_say_how_a_long_phase_goes_on(ws, cfg):
     """No silence for the whole budget: a line a minute (here 0.1 s) while a phase lasts."""
-    log = tmp_path / "iterations" / "0004" / "train.log"
+    store = Store.create(ws / ".autoresearch" / "runs" / "20260101-000000", cfg.model_dump())
+    log = store.iteration_dir(4) / "train.log"
     log.parent.mkdir(parents=True)
     log.write_text("epoch 1 loss 0.5\nepoch 2 loss 0.4\n")
     said = []
     history = [Iteration(0, "baseline", value=0.8, wall_seconds=10.0)]
-    with Display(tmp_path, cfg, history, said.append, heartbeat=0.1) as display:
+    with Display(store, cfg, history, said.append, heartbeat=0.1) as display:
         display.phase({"phase": TRAINING, "iteration": 4, "started_at": time.time(),
                        "budget_secs": 300.0})  # fmt: skip
         time.sleep(0.5)

@@ -168,7 +168,7 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
         say(f"run {store.run_id}: new")
     say(f"settings: {describe_settings(cfg)}")
     try:
-        with for_console(err, store.dir, cfg, store.iterations(), say) as display:
+        with for_console(err, store, cfg, store.iterations(), say) as display:
             result = Loop(directory, cfg, store, agent, say=say, display=display).run()
     except (RunBusy, RunRefused) as e:
         say.keep(f"error: {e}")

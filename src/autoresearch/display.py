@@ -18,10 +18,11 @@ from rich.text import Text
 
 from autoresearch.config import Config
 from autoresearch.context import best_so_far, fmt
-from autoresearch.records import PROPOSING, TRAINING, Iteration
+from autoresearch.records import BASELINE, KEEP, PROPOSING, TRAINING, Iteration
 from autoresearch.runner.local import LOG_NAME
 from autoresearch.runs import eta_secs
 from autoresearch.safe_text import one_line
+from autoresearch.store import Store
 
 LABELS = {PROPOSING: "agent thinking", TRAINING: "training"}
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -37,6 +38,15 @@ def clock(seconds: float | None) -> str:
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def phase_text(live: dict, elapsed: float) -> str:
+    """ "iteration 3: training, 0:12 (0:48 of the budget left)" (as the dashboard says it too)."""
+    label = LABELS.get(live["phase"], live["phase"])
+    text = f"iteration {live['iteration']}: {label}, {clock(elapsed)}"
+    if live.get("budget_secs"):
+        text += f" ({clock(max(0.0, live['budget_secs'] - elapsed))} of the budget left)"
+    return text
 
 
 def sparkline(values: list[float]) -> str:
@@ -65,13 +75,13 @@ class Display:
 
     def __init__(
         self,
-        store_dir: Path,
+        store: Store,  # for its paths only: the database is the loop's (its thread's)
         cfg: Config,
         history: list[Iteration],
         say: Callable[[str], None],
         heartbeat: float = HEARTBEAT_SECS,
     ):
-        self.store_dir, self.cfg, self.say, self.heartbeat = store_dir, cfg, say, heartbeat
+        self.store, self.cfg, self.say, self.heartbeat = store, cfg, say, heartbeat
         self.live: dict | None = None
         self.history: list[Iteration] = []
         self.summary = ""
@@ -84,6 +94,7 @@ class Display:
         self.live = live
 
     def recorded(self, history: list[Iteration]) -> None:
+        self.live = None  # until the next phase begins
         self._update(history)
         self.say(self.summary)
 
@@ -98,12 +109,16 @@ class Display:
         return "progress: " + ", ".join(p for p in self.facts(history, since_record) if p)
 
     def facts(self, history: list[Iteration], since_record: float) -> tuple[str, str, str]:
-        """(the best and its trend, the count with cost and ETA, ...) as short texts."""
+        """Short texts: the best and its trend, the count, the cost and ETA."""
         planned = self.cfg.loop.iterations
         bests = [b for b in best_so_far(history, self.cfg.better) if b is not None]
         best = ""
         if bests:
-            at = next((it.iteration for it in reversed(history) if it.value == bests[-1]), None)
+            at = next(
+                it.iteration
+                for it in reversed(history)
+                if it.status in (BASELINE, KEEP) and it.value == bests[-1]
+            )
             back = min(TREND_WINDOW, len(bests) - 1)
             trend = f", {bests[-1] - bests[-1 - back]:+.4f} over the last {back}" if back else ""
             best = f"best {one_line(self.cfg.metric)} {fmt(bests[-1])} (iteration {at}{trend})"
@@ -114,20 +129,12 @@ class Display:
         return best, count, cost + (f", ETA {clock(eta)}" if eta else "")
 
     def phase_line(self, now: float) -> str:
-        live = self.live
-        if live is None:
-            return ""
-        elapsed = now - live["started_at"]
-        label = LABELS.get(live["phase"], live["phase"])
-        text = f"iteration {live['iteration']}: {label}, {clock(elapsed)}"
-        if live.get("budget_secs"):
-            text += f" ({clock(max(0.0, live['budget_secs'] - elapsed))} of the budget left)"
-        return text
+        return "" if self.live is None else phase_text(self.live, now - self.live["started_at"])
 
     def log_path(self) -> Path | None:
         if self.live is None or self.live["phase"] != TRAINING:
             return None
-        return self.store_dir / "iterations" / f"{self.live['iteration']:04d}" / LOG_NAME
+        return self.store.iteration_dir(self.live["iteration"]) / LOG_NAME
 
     # --- plain mode: a heartbeat while a phase goes on ---
     def __enter__(self) -> Display:
@@ -142,9 +149,9 @@ class Display:
 
     def _tick(self) -> None:
         while not self._stop.wait(self.heartbeat):
-            line = self.phase_line(time.time())
+            line, log = self.phase_line(time.time()), self.log_path()
             if line:
-                tail = (log_lines(self.log_path()) if self.log_path() else [])[-1:]
+                tail = log_lines(log, 1) if log else []
                 self.say(line + (f"; train.log: {tail[0]}" if tail else ""))
 
 
@@ -209,7 +216,7 @@ class LiveDisplay(Display):
             for line in log_lines(path):
                 rows.append(Text(f"| {line}", style="dim", no_wrap=True, overflow="ellipsis"))
         n = live["iteration"] if live else max(0, len(self.history) - 1)
-        title = f"run {self.store_dir.name} · iteration {n} of {self.cfg.loop.iterations}"
+        title = f"run {self.store.run_id} · iteration {n} of {self.cfg.loop.iterations}"
         return Panel(Group(*rows), title=title, title_align="left")
 
 

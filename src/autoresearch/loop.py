@@ -311,6 +311,7 @@ class Loop:
                 self.repo.set_ref("refs/heads/best", it.commit)
         self.store.record(it)
         mark_inflight(self.store, None)
+        self.store.set(live=None)  # until the next phase begins
         shutil.rmtree(self.root / f"{it.iteration:04d}", ignore_errors=True)
         history.append(it)
         write_results(self.store.dir / "results.tsv", history, self.cfg)

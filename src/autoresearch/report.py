@@ -92,6 +92,9 @@ def figure(history: list[Iteration], cfg: Config):
                         color="tab:green", clip_on=True)  # fmt: skip
     if limits:
         ax.set_ylim(low, high)
+    if history:  # room on the right for the last keep's label
+        last = history[-1].iteration
+        ax.set_xlim(-0.03 * max(last, 1) - 0.2, last + max(1.0, 0.12 * last))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"{one_line(cfg.metric)} ({cfg.direction})")

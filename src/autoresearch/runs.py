@@ -207,9 +207,11 @@ def live_phase(store: Store, run_state: str) -> dict | None:
 
 def eta_secs(history: list[Iteration], planned: int, live: dict | None) -> float | None:
     """Seconds until the planned iterations are done, at the mean pace of the recorded ones."""
+    if not history:
+        return None
     left = planned - (len(history) - 1)
-    if not history or left <= 0:
-        return None if not history else 0.0
+    if left <= 0:
+        return 0.0
     done = [it.wall_seconds for it in history if it.iteration > 0] or [history[0].wall_seconds]
     elapsed = live["elapsed_secs"] if live else 0.0
     return round(max(0.0, left * sum(done) / len(done) - elapsed), 1)

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from autoresearch.display import clock, phase_text
 from autoresearch.records import STATUSES
 from autoresearch.runs import agents_used
 from autoresearch.safe_text import one_line
@@ -65,3 +66,7 @@ def render(snap: dict, console: Console, wide: bool = False) -> None:
     )
     stop = one_line(snap["stop_reason"] or "")
     console.print(Text(f"best {metric}: {where}; cost {cost}; {stop}"))
+    if snap["live"]:
+        now = one_line(phase_text(snap["live"], snap["live"]["elapsed_secs"]))
+        eta = f"; ETA {clock(snap['eta_secs'])}" if snap["eta_secs"] else ""
+        console.print(Text(f"now: {now}{eta}"))

@@ -128,7 +128,9 @@ function tick() {
   const bar = document.getElementById("budget");
   bar.parentElement.hidden = !live.budget_secs;
   if (live.budget_secs) bar.style.width = `${Math.min(100, (100 * elapsed) / live.budget_secs)}%`;
-  document.getElementById("live-log").textContent = (liveNow.log || []).join("\n");
+  const log = document.getElementById("live-log");
+  log.textContent = (liveNow.log || []).join("\n");
+  log.hidden = !log.textContent;
 }
 
 function follow() {
