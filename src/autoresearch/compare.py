@@ -111,6 +111,23 @@ def gain_reached_at(curve: list[float | None], share: float = GAIN_SHARE) -> int
     return next(n for n, b in enumerate(curve) if b is not None and (b - base) / gain >= share)
 
 
+def cumulative_cost(snap: dict) -> list[float] | None:
+    """What the run had spent after each iteration (None: a cost is unknown). A strategist's
+    calls (where a release reports them in `status --json`) count after the iteration they
+    followed, so that the last equals the run's cost."""
+    spent: dict[int, float | None] = {e["iteration"]: e["cost_usd"] for e in snap["iterations"]}
+    for version in (snap.get("strategist") or {}).get("strategies", []):
+        n, cost = version["after_iteration"], version["cost_usd"]
+        spent[n] = None if spent.get(n) is None or cost is None else spent[n] + cost
+    if None in spent.values():
+        return None
+    total, out = 0.0, []
+    for e in snap["iterations"]:
+        total += spent[e["iteration"]]
+        out.append(round(total, 6))
+    return out
+
+
 def _strategist(snap: dict) -> str | None:
     """on or off, as `status --json` says (`strategist.state`), where the release has one."""
     found = snap.get("strategist")
@@ -132,13 +149,7 @@ def row(store: Store) -> tuple[RunRow, tuple]:
     settings = flatten(cfg.model_dump())
     history = [Iteration(e["iteration"], e["status"], e["value"]) for e in entries]
     curve = best_so_far(history, cfg.better)
-    costs = [e["cost_usd"] for e in entries]
-    cumulative = None
-    if None not in costs:
-        cumulative, total = [], 0.0
-        for cost in costs:
-            total += cost
-            cumulative.append(round(total, 6))
+    cumulative = cumulative_cost(snap)
     done = max(len(entries) - 1, 0)
     best = next((e for e in entries if e["iteration"] == snap["best"]["iteration"]), None)
     holdout = {
