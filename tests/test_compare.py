@@ -15,10 +15,12 @@ from matplotlib.image import imread
 from rich.console import Console
 from typer.testing import CliRunner
 
+from autoresearch import config
 from autoresearch.cli import app
 from autoresearch.compare import compare, gain_reached_at
 from autoresearch.compare_plot import figure
 from autoresearch.compare_table import render
+from autoresearch.runs import create
 from autoresearch.web.app import create_app
 
 cli = CliRunner()
@@ -190,6 +192,10 @@ def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs_to_comp
     moved = tmp_path / "moved"
     shutil.copytree(ws, moved, symlinks=True)  # a moved workspace: its runs still compare
     assert compared(moved)["runs"][0]["best"] == compared(ws)["runs"][0]["best"]
+    # a run as `run` creates it, before its loop has recorded prepare.py: it joins, empty
+    starting = create(moved, config.load(moved), config.load(moved)).run_id
+    [row] = [r for r in compared(moved)["runs"] if r["run"] == starting]
+    assert (row["iterations"], row["best"], row["best_so_far"]) == (0, None, [])
 
     toml = moved / "autoresearch.toml"
     original = toml.read_text()

@@ -187,16 +187,20 @@ def row(store: Store) -> tuple[RunRow, tuple]:
 
 
 def _same_task(rows: list[RunRow], tasks: list[tuple]) -> None:
-    first, (digest, metric, direction) = rows[0], tasks[0]
-    for other, (o_digest, o_metric, o_direction) in zip(rows[1:], tasks[1:], strict=True):
+    """One metric, direction and prepare.py. A run whose prepare.py is not recorded yet (one
+    that is just starting) is held to its metric and direction only."""
+    first, (_, metric, direction) = rows[0], tasks[0]
+    for other, (_, o_metric, o_direction) in zip(rows[1:], tasks[1:], strict=True):
         if (o_metric, o_direction) != (metric, direction):
             raise CompareRefused(
                 f"run {other.run} scores {o_metric} ({o_direction}), run {first.run} "
                 f"{metric} ({direction}): compare runs of one metric and direction"
             )
-        if o_digest != digest or digest is None:
+    known = [(r, t[0]) for r, t in zip(rows, tasks, strict=True) if t[0] is not None]
+    for other, digest in known[1:]:
+        if digest != known[0][1]:
             raise CompareRefused(
-                f"run {other.run} ran another task than run {first.run} (its prepare.py "
+                f"run {other.run} ran another task than run {known[0][0].run} (its prepare.py "
                 "differs, so its scores mean something else): compare runs of one task"
             )
 
