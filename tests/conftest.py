@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -103,6 +104,7 @@ def short_run(tmp_path_factory, data_env) -> Path:
     argv = ["run", str(directory), "--agent", "replay", "--replay-dir", str(proposals)]
     result = CliRunner().invoke(app, [*argv, "--iterations", "2", "--budget", "3", "--grace", "30"])
     assert result.exit_code == 0, result.output
+    gc.collect()  # the run's store connection, closed as when its process ends
     return directory
 
 

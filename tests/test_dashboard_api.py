@@ -41,6 +41,7 @@ def files_of(folder: Path) -> dict[str, tuple[int, int]]:
 
 def test_every_endpoint_on_a_real_run(short_run):
     run_dir = list_runs(short_run)[0]
+    Store(run_dir, readonly=True).close()  # as `status` leaves it (no -wal file)
     before = files_of(run_dir)
     client = TestClient(create_app(short_run), base_url=LOCAL)
     expected = status_json(short_run)

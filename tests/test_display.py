@@ -100,7 +100,8 @@ def test_a_pipe_gets_plain_lines_and_a_reader_sees_the_phase(short_run, tmp_path
             store.close()
         if snap["live"]:
             seen.append(snap["live"])
-            during = snap if snap["live"]["phase"] == TRAINING else during
+            if during is None and snap["live"]["phase"] == TRAINING:
+                during = snap
         time.sleep(0.2)
     out, err = proc.communicate()
     assert proc.returncode == 0, err
@@ -156,15 +157,15 @@ def test_status_fits_80_columns(ws, cfg):
     ).stdout.splitlines()
     table = [line for line in narrow if str(ws) not in line]  # not the hint, which names ws
     assert max(len(line) for line in table) <= 80
-    rows = [line for line in narrow if re.match(r"\s+\d+\s+(baseline|discard)\s", line)]
-    assert len(rows) == 5 and all(row.rstrip().endswith("…") for row in rows)  # one line each
+    rows = [line for line in narrow if re.match(r"│\s+\d+ │ (baseline|discard) ", line)]
+    assert len(rows) == 5 and all(row.rstrip(" │").endswith("…") for row in rows)  # one line each
     wide = subprocess.run(
         [AUTORESEARCH, "status", str(ws), "--wide"],
         capture_output=True, text=True, env=env, check=True,
     ).stdout  # fmt: skip
     assert max(len(line) for line in wide.splitlines() if str(ws) not in line) <= 80
     at = next(line.index("description") for line in wide.splitlines() if "description" in line)
-    column = " ".join(line[at:].strip() for line in wide.splitlines() if len(line) > at)
+    column = " ".join(line[at:].strip(" │") for line in wide.splitlines() if len(line) > at)
     assert f"{long} (try 4)" in column  # every word of it, wrapped
     assert (
         json.loads(

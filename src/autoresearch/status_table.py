@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -26,7 +25,6 @@ def render(snap: dict, console: Console, wide: bool = False) -> None:
     metric = one_line(snap["metric"]["name"])
     table = Table(
         title=Text(one_line(f"run {snap['run']} ({snap['state']})")),
-        box=box.SIMPLE_HEAD,
         expand=True,
     )
     timings = console.width >= ROOMY  # agent and training seconds, where there is room
