@@ -17,11 +17,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from autoresearch.store import StoreError
 from autoresearch.web import api, compare, data, pages
 
-VIEWS = [
-    api.router,
-    pages.router,
-    compare.router,
-]  # one router per concern; a new view adds its own here
+# one router per concern; a new view adds its own here
+VIEWS = [api.router, pages.router, compare.router]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 COOKIE = "autoresearch_token"
 
