@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -105,3 +106,47 @@ def short_run(tmp_path_factory, data_env) -> Path:
     assert result.exit_code == 0, result.output
     gc.collect()  # the run's store connection, closed as when its process ends
     return directory
+
+
+# A train.py without torch: every image is called class 0 (a score of 0.1), in a second.
+CLASS_0 = """\
+import numpy as np
+import prepare
+
+# --- hyperparameters (autoresearch: hpo) ---
+PREDICTION = 0  # int[0, 9]
+# --- end hyperparameters ---
+prepare.save_predictions(np.full(10000, PREDICTION, dtype=np.int64))
+"""
+
+
+@pytest.fixture(scope="session")
+def runs_to_compare(short_run, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A copy of the short run's workspace with two more real runs: its replay run (full
+    context, 3 s), hpo (truncated context, 3 s) and the claude stand-in ($0.0123 a proposal,
+    4 s, on a train.py without torch, as its edit changes nothing); {agent: run id}."""
+    from typer.testing import CliRunner
+
+    from autoresearch.cli import app
+    from autoresearch.store import list_runs
+
+    directory = tmp_path_factory.mktemp("compare") / "ws"
+    shutil.copytree(short_run, directory, symlinks=True)
+    ids = {"replay": list_runs(directory)[0].name}
+
+    def start(*args: str) -> str:
+        argv = ["run", str(directory), "--new", "--grace", "30", "--iterations", "2", *args]
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 0, result.output
+        return list_runs(directory)[-1].name
+
+    # batch 512: an epoch in about a second, so that a 3 s budget trains something
+    train = directory / "train.py"
+    train.write_text(_set(train.read_text(), BATCH_SIZE=512))
+    ids["hpo"] = start("--agent", "hpo", "--context", "truncated", "--budget", "3")
+    train.write_text(CLASS_0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", f"{Path(__file__).parent / 'bin'}{os.pathsep}{os.environ['PATH']}")
+        mp.setenv("FAKE_CLAUDE_MODE", "edit")
+        ids["claude"] = start("--agent", "claude", "--budget", "4")
+    return directory, ids

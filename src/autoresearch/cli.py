@@ -294,6 +294,51 @@ def export(
         raise fail(str(e)) from None
 
 
+@app.command()
+def compare(
+    directory: Workspace = Path("."),
+    run_ids: Annotated[
+        list[str] | None, typer.Argument(help="Run ids; default every run of the workspace.")
+    ] = None,
+    as_json: Json = False,
+    as_markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the table as markdown.")
+    ] = False,
+    plot_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Where compare.png goes; default the workspace's .autoresearch/."
+        ),
+    ] = None,
+) -> None:
+    """Runs side by side: settings, iterations, keeps, best, cost; and compare.png."""
+    from autoresearch.compare import CompareRefused
+    from autoresearch.compare import compare as compare_runs
+    from autoresearch.compare_plot import plot
+    from autoresearch.compare_table import markdown, render
+    from autoresearch.store import write_atomically
+
+    try:
+        cmp = compare_runs(directory, run_ids)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    except CompareRefused as e:
+        raise fail(str(e), EXIT_REFUSED) from None
+    path = plot_path or directory / workspace.STATE_DIR / "compare.png"
+    if not os.access(path.parent, os.W_OK):
+        raise fail(
+            f"{path.parent} is not writable; pass --plot PATH to write compare.png elsewhere"
+        )
+    write_atomically(path, plot(cmp))
+    if as_json:
+        print(strict_json({**cmp.to_json(), "plot": str(path)}, indent=2))
+    elif as_markdown:
+        sys.stdout.write(markdown(cmp))
+    else:
+        render(cmp, out)
+    err.print(one_line(f"wrote {path}"))
+
+
 def main() -> None:
     """The console script: known failures end in one line, never a traceback."""
     from autoresearch.agents.base import AgentError

@@ -58,7 +58,8 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _show(value: Any) -> str:
+def show_setting(value: Any) -> str:
+    """A setting as a user types it: 300, full, (unset)."""
     if value is None:
         return "(unset)"
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -68,7 +69,7 @@ def command(workspace: str, flags: dict[str, Any], new: bool = False) -> str:
     """The `autoresearch run` command line with these flags."""
     words = ["autoresearch", "run", workspace, *(["--new"] if new else [])]
     for dotted, value in flags.items():
-        words += [FLAGS[dotted], _show(value)]
+        words += [FLAGS[dotted], show_setting(value)]
     return shlex.join(words)
 
 
@@ -79,11 +80,12 @@ def _get(cfg: Config, dotted: str) -> Any:
     return value
 
 
-def _flat(data: dict, prefix: str = "") -> dict[str, Any]:
+def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested settings as one dict of dotted keys ("loop.context"); prices stay one value."""
     flat = {}
     for key, value in data.items():
         if isinstance(value, dict) and key != "prices":
-            flat.update(_flat(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
@@ -124,10 +126,12 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
         if before == after:
             continue
         if dotted in MUTABLE:
-            changes.append(f"{FLAGS[dotted]} {_show(before)} -> {_show(after)}")
+            changes.append(f"{FLAGS[dotted]} {show_setting(before)} -> {show_setting(after)}")
         else:
-            frozen.append(f"{FLAGS[dotted]} {_show(before)}")
-            given.append(f"{FLAGS[dotted]} {_show(value)}" + (f" ({picked})" if picked else ""))
+            frozen.append(f"{FLAGS[dotted]} {show_setting(before)}")
+            given.append(
+                f"{FLAGS[dotted]} {show_setting(value)}" + (f" ({picked})" if picked else "")
+            )
     if frozen:
         keep = {k: v for k, v in flags.items() if k in MUTABLE}
         raise RunRefused(
@@ -150,7 +154,7 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
         )
     started_file = store.get("file_config")
     if started_file is not None:
-        now, then = _flat(file_cfg.model_dump()), _flat(started_file)
+        now, then = flatten(file_cfg.model_dump()), flatten(started_file)
         edited = [key for key in now if now[key] != then.get(key)]
         if edited:
             lines.append(

@@ -15,9 +15,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from autoresearch.store import StoreError
-from autoresearch.web import api, data, pages
+from autoresearch.web import api, compare, data, pages
 
-VIEWS = [api.router, pages.router]  # one router per concern; a new view adds its own here
+# one router per concern; a new view adds its own here
+VIEWS = [api.router, pages.router, compare.router]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 COOKIE = "autoresearch_token"
 

@@ -1,0 +1,237 @@
+"""`autoresearch compare` on real short runs of one workspace (runs_to_compare in conftest.py:
+replay, hpo with the truncated context, the claude stand-in that reports a cost), checked
+against what `status --json` says of each run; runs of another metric, direction or prepare.py
+are refused, by the command and the dashboard's API."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from matplotlib.image import imread
+from rich.console import Console
+from typer.testing import CliRunner
+
+from autoresearch import config
+from autoresearch.cli import app
+from autoresearch.compare import compare, gain_reached_at
+from autoresearch.compare_plot import figure
+from autoresearch.compare_table import render
+from autoresearch.runs import create
+from autoresearch.web.app import create_app
+
+cli = CliRunner()
+LOCAL = "http://127.0.0.1"  # the Host a local browser sends
+GRACE = ["--grace", "30"]  # a busy machine starts torch slowly
+
+
+def invoke(*args: str):
+    return cli.invoke(app, [str(a) for a in args])
+
+
+def status(ws: Path, run_id: str) -> dict:
+    result = invoke("status", ws, "--run", run_id, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def start(ws: Path, *args: str) -> str:
+    """A new run of the workspace, to its end; its id."""
+    result = invoke("run", ws, "--new", *GRACE, *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(invoke("status", ws, "--json").stdout)["run"]
+
+
+def compared(ws: Path, *run_ids: str) -> dict:
+    result = invoke("compare", ws, *run_ids, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def running_best(entries: list[dict], maximize: bool = True) -> list[float | None]:
+    best, out = None, []
+    for e in entries:
+        if e["status"] in ("baseline", "keep") and e["value"] is not None:
+            if best is None or (e["value"] > best if maximize else e["value"] < best):
+                best = e["value"]
+        out.append(best)
+    return out
+
+
+def test_the_table_holds_what_each_run_store_says(runs_to_compare):
+    ws, ids = runs_to_compare
+    data = compared(ws)
+    assert data["metric"] == "val_accuracy" and data["direction"] == "maximize"
+    assert [r["run"] for r in data["runs"]] == sorted(ids.values())  # every run, oldest first
+    by_id = {r["run"]: r for r in data["runs"]}
+    for name, run_id in ids.items():
+        row, snap = by_id[run_id], status(ws, run_id)
+        entries = snap["iterations"]
+        assert row["state"] == snap["state"] == "finished"
+        assert row["agent"] == name
+        assert row["iterations"] == len(entries) - 1 == 2
+        assert row["keeps"] == sum(e["status"] == "keep" for e in entries)
+        assert (row["best_iteration"], row["best"]) == (
+            snap["best"]["iteration"],
+            snap["best"]["value"],
+        )
+        assert row["baseline"] == entries[0]["value"] is not None
+        assert row["cost_usd"] == snap["cost_usd"]
+        assert row["cost_per_iteration"] == pytest.approx(snap["cost_usd"] / 2)
+        curve = running_best(entries)
+        assert row["best_so_far"] == curve
+        total, cumulative = 0.0, []
+        for e in entries:
+            total += e["cost_usd"]
+            cumulative.append(pytest.approx(total))
+        assert row["cumulative_cost"] == cumulative
+        gain = curve[-1] - curve[0]
+        expect = next((n for n, b in enumerate(curve) if b - curve[0] >= 0.95 * gain), None)
+        assert row["iterations_to_gain"] == (expect if gain else None)
+        assert row["holdout"] == {}  # this release's task scores one metric
+    assert by_id[ids["claude"]]["cost_usd"] == pytest.approx(2 * 0.0123)
+    assert by_id[ids["hpo"]]["cost_usd"] == 0
+    assert by_id[ids["replay"]]["context"] == "full"
+    assert by_id[ids["hpo"]]["context"] == "truncated"
+    assert Path(data["plot"]) == ws / ".autoresearch" / "compare.png"
+
+    # the terminal table shows the same numbers
+    result = invoke("compare", ws)
+    assert result.exit_code == 0, result.output
+    costs = {"replay": ("$0.00", "$0.00"), "hpo": ("$0.00", "$0.00"),
+             "claude": ("$0.0246", "$0.0123")}  # fmt: skip
+    for name, run_id in ids.items():
+        row = by_id[run_id]
+        # its row, then the line of its settings that have no column
+        line, differs = [line for line in result.stdout.splitlines() if line.startswith(run_id)]
+        replay_dir = row["settings"]["agent.replay_dir"] or "(unset)"
+        assert differs == f"{run_id} differs in: agent.replay_dir {replay_dir}"
+        to_gain = "-" if row["iterations_to_gain"] is None else str(row["iterations_to_gain"])
+        assert line.split() == [
+            run_id, name, f"{row['budget_secs']:g}", "s", row["context"], "2", str(row["keeps"]),
+            f"{row['best']:.4f}", f"@{row['best_iteration']}", *costs[name], to_gain,
+        ]  # fmt: skip
+    assert "budgets differ (3 s, 4 s)" in result.stdout
+    assert f"wrote {ws / '.autoresearch' / 'compare.png'}" in result.stderr
+
+
+def test_the_settings_in_which_runs_differ_are_named_and_highlighted(runs_to_compare):
+    ws, ids = runs_to_compare
+    data = compared(ws)
+    differing = set(data["differing"])
+    assert {"agent.name", "loop.context", "budget_secs", "agent.replay_dir"} <= differing
+    assert not differing & {"metric", "direction", "grace_secs", "loop.iterations", "python"}
+    assert data["budgets_differ"] is True
+    by_id = {r["run"]: r for r in data["runs"]}
+    assert by_id[ids["hpo"]]["settings"]["loop.context"] == "truncated"
+    assert set(by_id[ids["hpo"]]["settings"]) == differing
+
+    md = invoke("compare", ws, "--markdown")
+    assert md.exit_code == 0, md.output
+    header, rule, *rows = md.stdout.splitlines()[:5]
+    assert "**budget (differs)**" in header and "**context**" in header
+    assert "| iters |" in header  # not a differing setting: not bold
+    assert rule.count("---") == header.count(" | ") + 1
+    [hpo_row] = [row for row in rows if ids["hpo"] in row]
+    assert "| **truncated** |" in hpo_row and "| **3 s** |" in hpo_row
+
+    console = Console(record=True, width=250, force_terminal=True, color_system="standard")
+    render(compare(ws), console)
+    ansi = console.export_text(styles=True)
+    assert "\x1b[1;33mtruncated" in ansi  # bold yellow
+    assert "\x1b[1;33mkeeps" not in ansi
+
+
+def test_a_subset_of_runs_differs_only_where_those_differ(runs_to_compare):
+    ws, ids = runs_to_compare
+    data = compared(ws, ids["replay"], ids["hpo"])
+    assert [r["run"] for r in data["runs"]] == [ids["replay"], ids["hpo"]]
+    assert "budget_secs" not in data["differing"] and data["budgets_differ"] is False
+    assert "loop.context" in data["differing"]
+    one = compared(ws, ids["claude"])
+    assert one["differing"] == [] and len(one["runs"]) == 1
+
+    result = invoke("compare", ws, "20990101-000000")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: no run '20990101-000000'")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_compare_png_has_one_line_per_run_against_iteration_and_cost(runs_to_compare):
+    ws, ids = runs_to_compare
+    cmp = compare(ws)
+    fig = figure(cmp)
+    by_iteration, by_cost = fig.axes  # the claude run has costs: the cost panel is drawn
+    drawn = {line.get_label().split(" ")[0]: line for line in by_iteration.get_lines()}
+    assert set(drawn) == set(ids.values())
+    for row in cmp.runs:
+        line = drawn[row.run]
+        assert list(line.get_xdata()) == list(range(len(row.best_so_far)))
+        assert list(line.get_ydata()) == row.best_so_far
+    costs = {line.get_label(): line for line in by_cost.get_lines()}
+    assert set(costs) == set(ids.values())  # every cost is known ($0 for replay and hpo)
+    claude = next(r for r in cmp.runs if r.run == ids["claude"])
+    assert list(costs[claude.run].get_xdata()) == pytest.approx([0, 0.0123, 0.0246])
+    assert list(costs[claude.run].get_ydata()) == claude.best_so_far
+    assert by_cost.get_xlabel() == "cumulative agent cost ($)"
+
+    out = ws.parent / "elsewhere.png"
+    result = invoke("compare", ws, ids["replay"], ids["hpo"], "--plot", out)
+    assert result.exit_code == 0, result.output
+    image = imread(out)
+    assert image.shape[1] < 1000  # no cost panel: replay and hpo spent nothing
+    wide = imread(ws / ".autoresearch" / "compare.png")
+    assert wide.shape[1] > 1.8 * image.shape[1]
+
+
+def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs_to_compare, tmp_path):
+    ws, ids = runs_to_compare
+    moved = tmp_path / "moved"
+    shutil.copytree(ws, moved, symlinks=True)  # a moved workspace: its runs still compare
+    assert compared(moved)["runs"][0]["best"] == compared(ws)["runs"][0]["best"]
+    # a run as `run` creates it, before its loop has recorded prepare.py: it joins, empty
+    starting = create(moved, config.load(moved), config.load(moved)).run_id
+    [row] = [r for r in compared(moved)["runs"] if r["run"] == starting]
+    assert (row["iterations"], row["best"], row["best_so_far"]) == (0, None, [])
+
+    toml = moved / "autoresearch.toml"
+    original = toml.read_text()
+    toml.write_text(original.replace('direction = "maximize"', 'direction = "minimize"'))
+    assert toml.read_text() != original
+    minimize = start(moved, "--agent", "hpo", "--iterations", "0", "--budget", "2")
+    result = invoke("compare", moved)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: run {minimize} scores val_accuracy (minimize), run {ids['replay']} "
+        "val_accuracy (maximize): compare runs of one metric and direction\n"
+    )
+    refused = TestClient(create_app(moved), base_url=LOCAL).get("/api/compare")
+    assert refused.status_code == 409  # the dashboard says the same line
+    assert refused.json()["detail"] == result.stderr.removeprefix("error: ").strip()
+
+    toml.write_text(original)
+    with (moved / "prepare.py").open("a") as f:
+        f.write("\n# another task\n")
+    other_task = start(moved, "--agent", "hpo", "--iterations", "0", "--budget", "2")
+    result = invoke("compare", moved, ids["hpo"], other_task)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: run {other_task} ran another task than run ")
+    assert len(result.stderr.splitlines()) == 1
+    assert compared(moved, ids["hpo"], ids["claude"])["budgets_differ"] is True
+
+
+@pytest.mark.parametrize(
+    "curve, at",
+    [
+        ([0.5, 0.5, 0.8, 0.9, 0.9], 3),  # 0.4 gained: 0.88 reached at 3
+        ([0.5, 0.89, 0.89, 0.9], 1),  # 0.39 of 0.4 is 97.5%
+        ([2.0, 1.5, 1.0, 1.0], 2),  # minimize: a gain is a fall
+        ([0.5, 0.5], None),  # no gain
+        ([None, None], None),  # no baseline score
+    ],
+)
+def test_iterations_to_95_percent_of_the_gain(curve, at):
+    assert gain_reached_at(curve) == at
