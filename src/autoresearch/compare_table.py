@@ -23,7 +23,7 @@ from autoresearch.compare import (
     Comparison,
     RunRow,
 )
-from autoresearch.context import fmt
+from autoresearch.condense import fmt
 from autoresearch.records import FINISHED
 from autoresearch.runs import show_setting
 from autoresearch.safe_text import markdown_inline, one_line
