@@ -38,8 +38,8 @@ from autoresearch.cli_common import (
 )
 from autoresearch.cli_run import run
 from autoresearch.config import ConfigError
-from autoresearch.experiment import OK, experiments_root, run_experiment
-from autoresearch.records import INTERRUPTED
+from autoresearch.experiment import experiments_root, run_experiment
+from autoresearch.records import INTERRUPTED, OK
 from autoresearch.safe_text import one_line, strict_json
 
 # baseline --json statuses besides the experiment's own (ok, crash, timeout).
@@ -136,8 +136,9 @@ def baseline(
         tag_processes,
     )
 
-    report = {"metric": None, "value": None, "status": REFUSED, "reason": None,
-              "train_seconds": None, "wall_seconds": None, "peak_memory_mb": None, "log": None}  # fmt: skip
+    report = {"metric": None, "value": None, "metrics": {}, "seed": None, "status": REFUSED,
+              "reason": None, "train_seconds": None, "wall_seconds": None, "peak_memory_mb": None,
+              "log": None}  # fmt: skip
     code = 0
     try:
         with stop_on_signals():
@@ -160,7 +161,8 @@ def baseline(
             finally:
                 shutil.rmtree(root, ignore_errors=True)
             report.update(
-                value=outcome.value, status=outcome.status, reason=outcome.reason,
+                value=outcome.value, metrics=outcome.metrics, seed=outcome.seed,
+                status=outcome.status, reason=outcome.reason,
                 train_seconds=outcome.train_seconds, wall_seconds=outcome.wall_seconds,
                 peak_memory_mb=outcome.peak_memory_mb, log=str(outcome.log_path),
             )  # fmt: skip

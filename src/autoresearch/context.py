@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from string import Template
 
+from autoresearch.noise import estimate
 from autoresearch.records import BASELINE, CRASH, KEEP, STATUSES, Iteration
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -74,6 +75,8 @@ def log_tail(path: str | None, count: int = LOG_TAIL_LINES) -> list[str]:
 
 def full_entry(it: Iteration, metric: str) -> str:
     head = f"### Iteration {it.iteration}: {it.status}, {metric} {fmt(it.value)}"
+    if len(it.runs) > 1:
+        head += f" (mean of {len(it.runs)} runs: {', '.join(fmt(r.value) for r in it.runs)})"
     lines = [head]
     if it.reason:
         lines.append(f"Reason: {it.reason}")
@@ -122,7 +125,21 @@ def render_stable(program: str, incumbent: Iteration, cfg) -> str:
         incumbent_iteration=incumbent.iteration,
         incumbent_value=fmt(incumbent.value),
         train_py=incumbent.train_py.rstrip(),
+        confirmation=(
+            template("confirmation.txt").substitute(confirm_runs=cfg.loop.confirm_runs)
+            if cfg.loop.confirm_runs
+            else ""
+        ),
     )
+
+
+def noise_text(history: list[Iteration], metric: str) -> str:
+    """What difference is real, once the noise floor is measured ("" before)."""
+    noise = estimate(history)
+    if noise.sigma is None:
+        return ""
+    shown = template("noise.txt").substitute(sigma=fmt(noise.sigma), runs=noise.runs, metric=metric)
+    return shown + "\n"
 
 
 def render_prompt(
@@ -134,5 +151,7 @@ def render_prompt(
     history_text = render_history(
         history, cfg.loop.context, cfg.loop.recent_window, cfg.better, cfg.metric
     )
-    varying = template("iteration_history.txt").substitute(history=history_text, metric=cfg.metric)
+    varying = template("iteration_history.txt").substitute(
+        history=history_text, metric=cfg.metric, noise=noise_text(history, cfg.metric)
+    )
     return f"{render_stable(program, incumbent, cfg)}\n{varying}"

@@ -15,22 +15,11 @@ from autoresearch import sandbox, task
 from autoresearch.config import Config
 from autoresearch.limits import Limits, default_memory_mb
 from autoresearch.outputs import OutputError, collect_predictions
+from autoresearch.records import CRASH, OK, TIMEOUT, TrainingRun
 from autoresearch.runner.local import LOG_NAME, PREDICTIONS_NAME, run_training, training_env
 
-OK, CRASH, TIMEOUT = "ok", "crash", "timeout"
 FIXED_FILES = ("prepare.py", "program.md")
 DATA_VIEW = "data"  # the folder, beside a run's experiments, that train.py reads its data from
-
-
-@dataclass
-class Outcome:
-    status: str  # ok | crash | timeout
-    value: float | None
-    reason: str | None
-    train_seconds: float
-    wall_seconds: float
-    peak_memory_mb: float
-    log_path: Path
 
 
 def _exit_reason(code: int, tail: str) -> str:
@@ -101,13 +90,13 @@ class Trainer:
                 _link_or_copy(src, trainer.data / rel)
         return trainer
 
-    def env(self, workdir: Path) -> dict[str, str]:
+    def env(self, workdir: Path, seed: int = 0) -> dict[str, str]:
         extra = {}
         if self.data is not None:
             extra["AUTORESEARCH_CACHE_DIR"] = str(self.data)
         elif (configured := task.data_dir(self.workspace, self.cfg)) is not None:
             extra["AUTORESEARCH_DATA_DIR"] = configured
-        return training_env(self.cfg.budget_secs, workdir, extra, self.cfg.env_passthrough)
+        return training_env(self.cfg.budget_secs, workdir, extra, self.cfg.env_passthrough, seed)
 
     def wrap(self, workdir: Path):
         if not self.sandboxed:
@@ -120,9 +109,10 @@ class Trainer:
         view = sandbox.training_view(workdir, readonly, self.secret, self.python)
         return lambda argv: sandbox.command(view, argv, workdir)
 
-    def run(self, workdir: Path, out_dir: Path, on_start=None) -> Outcome:
-        """Train workdir/train.py (workdir is a copy of the workspace); the log and the checked
-        predictions go to out_dir, which train.py cannot reach; score them here."""
+    def run(self, workdir: Path, out_dir: Path, seed: int = 0, on_start=None) -> TrainingRun:
+        """Train workdir/train.py (workdir is a copy of the workspace) with AUTORESEARCH_SEED
+        = seed; the log and the checked predictions go to out_dir, which train.py cannot reach;
+        score them here."""
         started = time.time()
         workdir, out_dir = workdir.absolute(), out_dir.absolute()
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -133,12 +123,12 @@ class Trainer:
             self.cfg.grace_secs,
             out_dir / LOG_NAME,
             max_log_bytes=self.cfg.max_log_bytes,
-            env=self.env(workdir),
+            env=self.env(workdir, seed),
             wrap=self.wrap(workdir),
             limits=limits_of(self.cfg),
             on_start=on_start,
         )
-        value, reason, status = None, None, OK
+        scores, reason, status = None, None, OK
         if result.limit_reason:
             status, reason = CRASH, result.limit_reason
         elif result.killed:
@@ -146,20 +136,23 @@ class Trainer:
         elif result.exit_code != 0:
             status, reason = CRASH, _exit_reason(result.exit_code, result.error_tail())
         else:
-            value, reason = self._score(workdir, out_dir)
-            if value is None:
+            scores, reason = self._score(workdir, out_dir)
+            if scores is None:
                 status = CRASH
-        return Outcome(
+        others = {k: v for k, v in (scores or {}).items() if k != self.cfg.metric}
+        return TrainingRun(
             status=status,
-            value=value,
+            value=scores[self.cfg.metric] if scores else None,
             reason=reason,
             train_seconds=round(result.train_seconds, 3),
             wall_seconds=round(time.time() - started, 3),
             peak_memory_mb=result.peak_memory_mb,
             log_path=result.log_path,
+            seed=seed,
+            metrics=others,
         )
 
-    def _score(self, workdir: Path, out_dir: Path) -> tuple[float | None, str | None]:
+    def _score(self, workdir: Path, out_dir: Path) -> tuple[dict[str, float] | None, str | None]:
         kept = out_dir / PREDICTIONS_NAME
         kept.unlink(missing_ok=True)
         try:
@@ -169,7 +162,9 @@ class Trainer:
         return task.score(self.workspace, self.cfg, kept)
 
 
-def run_experiment(workspace: Path, cfg: Config, workdir: Path, out_dir: Path) -> Outcome:
+def run_experiment(
+    workspace: Path, cfg: Config, workdir: Path, out_dir: Path, seed: int = 0
+) -> TrainingRun:
     """One experiment outside a run (`baseline`, benchmarks): its own trainer."""
     task.ensure_data(workspace, cfg)
-    return Trainer.prepare(workspace, cfg, workdir.parent).run(workdir, out_dir)
+    return Trainer.prepare(workspace, cfg, workdir.parent).run(workdir, out_dir, seed)

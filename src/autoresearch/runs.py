@@ -10,6 +10,7 @@ from typing import Any
 from autoresearch.agents.factory import choose
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
 from autoresearch.context import best_so_far
+from autoresearch.noise import estimate
 from autoresearch.records import BASELINE, FINISHED, KEEP, RUNNING, Iteration
 from autoresearch.runstate import RunBusy, state
 from autoresearch.stops import baseline_failed
@@ -202,6 +203,7 @@ def snapshot(store: Store) -> dict:
         None,
     )
     costs = [it.usage.cost_usd for it in history]
+    noise = estimate(history)
     return {
         "run": store.run_id,
         "state": state(store),
@@ -209,6 +211,9 @@ def snapshot(store: Store) -> dict:
         "metric": {"name": cfg.metric, "direction": cfg.direction},
         "best": {"iteration": best_it, "value": best},
         "cost_usd": None if None in costs else round(sum(costs), 6),
+        "noise": {"sigma": noise.sigma, "runs": noise.runs},
+        "train_seconds": round(sum(it.train_seconds for it in history), 3),
+        "repeat_seconds": round(sum(it.repeat_seconds for it in history), 3),
         "iterations": [_entry(it) for it in history],
     }
 
@@ -218,6 +223,9 @@ def _entry(it: Iteration) -> dict:
         "iteration": it.iteration,
         "status": it.status,
         "value": it.value,
+        "values": [r.value for r in it.runs],
+        "seeds": [r.seed for r in it.runs],
+        "metrics": it.metrics,
         "reason": it.reason,
         "description": it.description,
         "explanation": it.explanation,

@@ -19,10 +19,10 @@ def _num(value, digits=4) -> str:
 def render(snap: dict, console: Console) -> None:
     metric = one_line(snap["metric"]["name"])
     table = Table(title=Text(one_line(f"run {snap['run']} ({snap['state']})")))
-    for column in ("iter", "status", metric, "cost $", "agent s", "train s"):
+    for column in ("iter", "status", metric, "runs", "cost $", "agent s", "train s"):
         justify = "left" if column == "status" else "right"
         table.add_column(column, justify=justify, no_wrap=True, min_width=max(len(column), 4))
-    table.add_column("description", overflow="ellipsis", max_width=max(20, console.width - 66))
+    table.add_column("description", overflow="ellipsis", max_width=max(20, console.width - 72))
     for it in snap["iterations"]:
         text = it["description"] or ""
         if it["reason"] and it["status"] in ("crash", "invalid"):
@@ -32,6 +32,7 @@ def render(snap: dict, console: Console) -> None:
             str(it["iteration"]),
             Text(it["status"], style=style),
             _num(it["value"]),
+            str(len(it["values"])),
             _num(it["cost_usd"], 3),
             _num(it["agent_seconds"], 1),
             _num(it["train_seconds"], 1),
@@ -49,4 +50,19 @@ def render(snap: dict, console: Console) -> None:
         else "no score yet"
     )
     stop = one_line(snap["stop_reason"] or "")
+    console.print(Text(noise_line(snap)))
     console.print(Text(f"best {metric}: {where}; cost {cost}; {stop}"))
+
+
+def noise_line(snap: dict) -> str:
+    """The noise floor and the training time repeats took, in one line."""
+    noise = snap["noise"]
+    floor = (
+        f"noise: sigma {noise['sigma']:.4f} between seeds (from {noise['runs']} runs)"
+        if noise["sigma"] is not None
+        else "noise: not measured (no iteration with two runs)"
+    )
+    return (
+        f"{floor}; training {snap['train_seconds']:.1f} s, "
+        f"of which repeats (noise and confirmation runs) {snap['repeat_seconds']:.1f} s"
+    )
