@@ -67,4 +67,3 @@ def margin(noise: Noise, n_candidate: int, n_incumbent: int) -> float:
     if noise.sigma is None or not noise.dof:
         return 0.0
     return t95(noise.dof) * noise.sigma * math.sqrt(1 / n_candidate + 1 / n_incumbent)
-

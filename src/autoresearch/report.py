@@ -114,7 +114,9 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
         text = markdown_inline(it.description)
         if it.reason and it.status not in (BASELINE, KEEP):
             text += f" ({markdown_inline(it.reason[:120])})"
-        runs = ", ".join(fmt(r.value) for r in it.runs) if len(it.runs) > 1 else len(it.runs)
+        runs = str(len(it.runs))
+        if len(it.runs) > 1:
+            runs += ": " + ", ".join(fmt(r.value) for r in it.runs)
         lines.append(f"| {it.iteration} | {it.status} | {fmt(it.value)} | {runs} | {text} |")
     winner = next((it for it in history if it.iteration == best["iteration"]), None)
     if base and winner and winner.iteration != base.iteration:
