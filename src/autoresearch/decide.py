@@ -54,6 +54,6 @@ def decide(
         f"a keep needs a difference over {needed:.4f}"
     )
     if cfg.better(average, incumbent.value, needed):
-        return KEEP, f"confirmed: {versus}"
+        return KEEP, None
     shown = f"{gain:.4f}" if cfg.better(average, incumbent.value) else "none"
     return DISCARD, f"not confirmed: {versus}, got {shown}"

@@ -19,10 +19,10 @@ def _num(value, digits=4) -> str:
 def render(snap: dict, console: Console) -> None:
     metric = one_line(snap["metric"]["name"])
     table = Table(title=Text(one_line(f"run {snap['run']} ({snap['state']})")))
-    for column in ("iter", "status", metric, "runs", "cost $", "agent s", "train s"):
+    for column in ("iter", "status", metric, "cost $", "agent s", "train s"):
         justify = "left" if column == "status" else "right"
         table.add_column(column, justify=justify, no_wrap=True, min_width=max(len(column), 4))
-    table.add_column("description", overflow="ellipsis", max_width=max(20, console.width - 72))
+    table.add_column("description", overflow="ellipsis", max_width=max(20, console.width - 66))
     for it in snap["iterations"]:
         text = it["description"] or ""
         if it["reason"] and it["status"] in ("crash", "invalid"):
@@ -32,7 +32,6 @@ def render(snap: dict, console: Console) -> None:
             str(it["iteration"]),
             Text(it["status"], style=style),
             _num(it["value"]),
-            str(len(it["values"])),
             _num(it["cost_usd"], 3),
             _num(it["agent_seconds"], 1),
             _num(it["train_seconds"], 1),
