@@ -1,9 +1,11 @@
 """Flip rate: the same pair of train.py files decided many times, with and without confirmation.
 
-python benchmarks/flip_rate.py [--decisions 6] [--budget 2] [--change NORMALIZE=True]
+python benchmarks/flip_rate.py [--decisions 8] [--budget 2] [--change MOMENTUM=0.0]
 
-The incumbent is the Fashion-MNIST template, the candidate the template with one change (by
-default input normalization, the change the seeds' own run discarded once and kept later). Each
+The incumbent is the Fashion-MNIST template, the candidate the template with one line changed:
+by default to the value it already has (a no-op change, whose every keep is a false one; the
+majority verdict is `discard` where confirmation works), or e.g. NORMALIZE=True (input
+normalization, the change the seeds' own run discarded once and kept later). Each
 decision trains both with fresh seeds, on real data, exactly as the loop would: without
 confirmation one run of each decides (noise_runs = 1, confirm_runs = 0); with it, the incumbent
 has its noise runs and a candidate whose first run would be kept is trained again (the defaults).
@@ -53,10 +55,10 @@ def report(name: str, verdicts: list[str], seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--decisions", type=int, default=6)
+    parser.add_argument("--decisions", type=int, default=8)
     parser.add_argument("--budget", type=float, default=2)
     parser.add_argument("--grace", type=float, default=30)
-    parser.add_argument("--change", default="NORMALIZE=True", help="NAME=VALUE in train.py")
+    parser.add_argument("--change", default="MOMENTUM=0.0", help="NAME=VALUE in train.py")
     parser.add_argument("--data-dir", default=os.environ.get("AUTORESEARCH_DATA_DIR"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,13 +10,9 @@ from autoresearch.records import BASELINE, HOLDOUT_PREFIX, KEEP, Iteration
 from autoresearch.safe_text import markdown_inline
 
 
-def holdout_name(cfg: Config) -> str:
-    return HOLDOUT_PREFIX + cfg.metric
-
-
 def section(history: list[Iteration], cfg: Config, best: int | None) -> list[str]:
     """Markdown lines; none when the task scores no holdout."""
-    name = holdout_name(cfg)
+    name = HOLDOUT_PREFIX + cfg.metric
     kept = [it for it in history if it.status in (BASELINE, KEEP) and it.value is not None]
     winner = next((it for it in kept if it.iteration == best), None)
     if winner is None or name not in winner.metrics:

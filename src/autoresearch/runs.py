@@ -172,7 +172,10 @@ def describe_settings(cfg: Config) -> str:
     return (
         f"agent {agent}, {plural(cfg.loop.iterations, 'iteration')}{cost}, "
         f"budget {cfg.budget_secs:g}s "
-        f"+ {cfg.grace_secs:g}s grace, context {cfg.loop.context}"
+        f"+ {cfg.grace_secs:g}s grace, context {cfg.loop.context}, "
+        f"{plural(cfg.loop.noise_runs, 'baseline run')}, "
+        f"{plural(cfg.loop.confirm_runs, 'confirmation run')}"
+        + ("" if cfg.holdout else ", no holdout")
     )
 
 
