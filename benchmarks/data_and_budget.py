@@ -48,7 +48,7 @@ def main() -> None:
             ("train.py that never stops", "import time\nwhile True:\n    time.sleep(1)\n"),
         ]:
             work = workspace.copy_for_experiment(ws, Path(tmp) / "exp", body)
-            outcome = run_experiment(ws, cfg, work)
+            outcome = run_experiment(ws, cfg, work, Path(tmp) / "out")
             over = outcome.train_seconds - args.budget
             print(
                 f"  {label:36s} ended {over:+6.2f} s past the budget "

@@ -51,6 +51,13 @@ def data_env(tmp_path_factory):
             os.environ[key] = value
 
 
+def single_run(ws: Path) -> None:
+    """One training per iteration (no noise runs, no confirmation): for tests of the loop's
+    mechanics, which count trainings or need one run's value."""
+    with open(ws / "autoresearch.toml", "a") as f:
+        f.write("\n[loop]\nnoise_runs = 1\nconfirm_runs = 0\n")
+
+
 @pytest.fixture
 def ws(tmp_path) -> Path:
     """A fresh Fashion-MNIST workspace whose training interpreter is this one (it has torch)."""

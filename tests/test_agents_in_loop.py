@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from conftest import single_run
 from fake_llm_server import FakeLLMServer, anthropic_reply, error_reply, openai_reply
 from typer.testing import CliRunner
 
@@ -78,8 +79,9 @@ def environment(monkeypatch):
 
 @pytest.fixture
 def tiny(ws) -> Path:
-    """The workspace with the numpy-only baseline."""
+    """The workspace with the numpy-only baseline, one training per iteration."""
     (ws / "train.py").write_text(BASELINE)
+    single_run(ws)
     return ws
 
 
@@ -402,6 +404,7 @@ def test_auto_without_any_llm_runs_hpo_on_the_real_train_py(ws, monkeypatch):
     template = (ws / "train.py").read_text().replace("BATCH_SIZE = 32 ", "BATCH_SIZE = 512 ")
     assert "BATCH_SIZE = 512  # int[16, 1024] log" in template
     (ws / "train.py").write_text(template)
+    single_run(ws)
 
     result = run(ws, "--agent", "auto", "--grace", "10", budget=5)
     assert result.exit_code == 0, result.output

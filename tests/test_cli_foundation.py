@@ -76,11 +76,12 @@ def test_baseline_trains_the_weak_model_on_real_data(ws):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert set(report) == {
-        "metric", "self_reported", "value", "status", "reason", "train_seconds", "wall_seconds",
-        "peak_memory_mb", "log",
+        "metric", "self_reported", "value", "metrics", "seed", "status", "reason",
+        "train_seconds", "wall_seconds", "peak_memory_mb", "log",
     }  # fmt: skip
     assert report["status"] == "ok" and report["metric"] == "val_accuracy"
     assert report["self_reported"] is False  # scored here, from the predictions
+    assert report["seed"] == 0 and 0.75 < report["metrics"]["holdout_val_accuracy"] < 0.87
     assert 0.75 < report["value"] < 0.87  # the linear baseline: ~82-85% once it has a few epochs
     assert report["train_seconds"] <= 12 + 1  # it stopped itself, well before the grace window
     assert report["peak_memory_mb"] > 50

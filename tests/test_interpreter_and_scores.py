@@ -88,7 +88,7 @@ def test_a_score_that_is_not_finite_is_a_crash_with_its_reason(tmp_path, cfg):
             f"bad predictions: the score is {shown} (not a finite number)",
         )
     np.save(tmp_path / "ok.npy", np.array([0.5]))
-    assert task.score(task_dir, cfg, tmp_path / "ok.npy") == (0.5, None)
+    assert task.score(task_dir, cfg, tmp_path / "ok.npy") == ({"val_accuracy": 0.5}, None)
 
 
 def test_status_json_is_strict_json_even_for_an_older_run_with_infinity(ws):

@@ -31,7 +31,7 @@ def test_the_last_matching_line_wins_and_each_metric_is_a_float(tmp_path):
     found, missing = read_metrics(log, PATTERNS)
     assert found == {"val_bpb": 0.9979, "peak_vram_mb": 45060.2, "num_steps": 953.0}
     assert missing == {}
-    assert score_from_log(log, log_cfg())[0] == 0.9979
+    assert score_from_log(log, log_cfg()) == (found, None)
 
 
 def test_no_line_a_word_or_infinity_is_no_metric_with_the_reason(tmp_path):
@@ -42,11 +42,11 @@ def test_no_line_a_word_or_infinity_is_no_metric_with_the_reason(tmp_path):
     assert "no line of the log matches ^val_bpb:" in missing["val_bpb"]
     assert "inf (not a finite number)" in missing["peak_vram_mb"]
     assert "'e', not a number" in missing["num_steps"]
-    value, metrics, reason = score_from_log(log, log_cfg())
-    assert value is None and metrics == {}
+    scores, reason = score_from_log(log, log_cfg())
+    assert scores is None
     assert reason.startswith("no val_bpb in the log: no line of the log matches ^val_bpb:")
-    value, _, reason = score_from_log(tmp_path / "missing.log", log_cfg())
-    assert value is None and "cannot be read" in reason
+    scores, reason = score_from_log(tmp_path / "missing.log", log_cfg())
+    assert scores is None and "cannot be read" in reason
 
 
 @pytest.mark.parametrize(

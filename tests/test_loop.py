@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import single_run
 from typer.testing import CliRunner
 
 from autoresearch.cli import app
@@ -64,6 +65,7 @@ def status(ws) -> dict:
 
 
 def test_whole_loop_with_replay_on_real_data(ws, proposals, monkeypatch):
+    single_run(ws)
     monkeypatch.chdir(proposals.parent)  # a relative --replay-dir is relative to the cwd
     result = cli.invoke(
         app,
@@ -146,6 +148,7 @@ def test_whole_loop_with_replay_on_real_data(ws, proposals, monkeypatch):
 
 
 def test_hpo_agent_short_run_and_resume_on_real_data(ws):
+    single_run(ws)
     args = ["run", str(ws), "--agent", "hpo", "--budget", "4", "--grace", "5"]
     assert cli.invoke(app, [*args, "--iterations", "1"]).exit_code == 0
     first = status(ws)["iterations"]

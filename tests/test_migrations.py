@@ -63,6 +63,10 @@ def test_an_old_store_is_read_without_being_changed(old_ws):
     assert [it["status"] for it in snap["iterations"]] == ["baseline", "keep", "discard"]
     assert snap["best"]["iteration"] == 1
     assert digest(db) == before and user_version(db) == 0
+    # every trained iteration has its one run; seeds were not recorded then, nor a noise floor
+    assert all(it["values"] == [it["value"]] for it in snap["iterations"])
+    assert all(it["seeds"] == [None] and it["metrics"] == {} for it in snap["iterations"])
+    assert snap["noise"] == {"sigma": None, "runs": 0}
 
 
 def test_an_old_run_resumes_with_nothing_lost(old_ws):
@@ -78,6 +82,9 @@ def test_an_old_run_resumes_with_nothing_lost(old_ws):
         for key in ("status", "value", "explanation", "commit", "train_seconds", "cost_usd"):
             assert new[key] == old[key], key
     assert user_version(db_of(old_ws)) == migrations.SCHEMA_VERSION
+    # it goes on as it started: one run per iteration, no confirmation, no holdout
+    assert after["iterations"][3]["seeds"] == [3000] and after["iterations"][3]["metrics"] == {}
+    assert after["noise"] == {"sigma": None, "runs": 0}
     # the old iterations' code is still in the run's git history
     repo = db_of(old_ws).parent / "repo"
     refs = subprocess.run(

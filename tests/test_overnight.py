@@ -235,6 +235,8 @@ def test_any_start_kills_the_training_a_killed_orchestrator_left(ws, tmp_path, s
 def test_export_writes_the_best_or_a_given_train_py(ws, tmp_path):
     baseline, better = train_script(0, 0), train_script(3000, 0)
     (ws / "train.py").write_text(baseline)
+    with open(ws / "autoresearch.toml", "a") as f:  # decisions on all 10,000: a known value
+        f.write("\nholdout = false\n")
     props = proposals(tmp_path, better, crashing("RuntimeError", "nope"), train_script(0, 2))
     flags = ["--agent", "replay", "--replay-dir", str(props), "--iterations", "3", *FAST]
     result = cli("run", str(ws), *flags)
@@ -331,6 +333,8 @@ def test_a_run_stored_before_agent_and_model_were_recorded_opens_and_resumes(ws,
     with closing(sqlite3.connect(run_dir(ws) / "run.db")) as db:  # as an older release left it
         db.execute("ALTER TABLE iterations DROP COLUMN agent")
         db.execute("ALTER TABLE iterations DROP COLUMN model")
+        db.execute("DROP TABLE training_runs")
+        db.execute("PRAGMA user_version = 0")  # before the schema had versions
         db.commit()
 
     result = cli("run", str(ws), "--iterations", "2")

@@ -359,3 +359,52 @@ def test_a_second_orchestrator_on_a_running_run_is_refused(ws, tmp_path):
     assert first.finish() == 0, first.seen
     assert "iteration 1: keep" in " ".join(first.seen)
     check_complete(ws, before)
+
+
+def test_sigkill_during_confirmation_repeats_no_run_and_no_decision(ws, tmp_path):
+    """A candidate is killed in its second (confirmation) run: the resume trains neither the
+    baseline's noise runs nor the candidate's first run again, nor asks the agent again."""
+    trainings, release = tmp_path / "trainings.txt", tmp_path / "release"
+
+    def script(correct: int) -> str:  # logs its seed; the seed 1001 run hangs, the first time
+        flag = str(release) + ".started"
+        return (
+            "import os, time\nimport numpy as np\nimport prepare\n"
+            f"open({str(trainings)!r}, 'a').write(f'{{prepare.seed()}}\\n')\n"
+            f"if prepare.seed() == 1001 and not os.path.exists({flag!r}):\n"
+            f"    open({flag!r}, 'w').close()\n"
+            "    end = time.time() + 60\n"
+            f"    while not os.path.exists({str(release)!r}) and time.time() < end:\n"
+            "        time.sleep(0.05)\n" + train_script(correct, 0)
+        )
+
+    (ws / "train.py").write_text(script(0))
+    props = tmp_path / "proposals"
+    props.mkdir()
+    (props / "001-better.py").write_text(script(3000))
+    # Unsandboxed: the hanging train.py waits on a file in the host's /tmp.
+    flags = ["--agent", "replay", "--replay-dir", str(props), "--sandbox", "none"]
+    flags += ["--iterations", "1", "--budget", "3", "--grace", "1"]
+    cli = Cli(ws, *flags)
+    cli.wait_for(r"^iteration 1: confirmation run 2 of 3")
+    wait_until(lambda: Path(str(release) + ".started").exists())
+    wait_until(lambda: (inflight(ws) or {}).get("iteration") == 1)
+    cli.kill()
+    assert cli.finish() == -signal.SIGKILL
+    before = status(ws)
+    assert [it["iteration"] for it in before["iterations"]] == [0]
+
+    cli = Cli(ws, *flags)
+    assert cli.finish() == 0, cli.seen
+    assert "iteration 1: resuming the proposal recorded before the stop" in cli.seen
+    assert "iteration 1: 1 of its runs recorded before a stop" in cli.seen
+    assert not any(line.startswith("iteration 1: asking") for line in cli.seen)
+    assert not any(line.startswith("iteration 0:") for line in cli.seen)
+    # every seed trained once, but the one that was killed, which trained again
+    assert trainings.read_text().split() == ["0", "1", "2", "1000", "1001", "1001", "1002"]
+    after = status(ws)["iterations"]
+    assert after[0] == before["iterations"][0]
+    assert [it["status"] for it in after] == ["baseline", "keep"]
+    assert after[1]["seeds"] == [1000, 1001, 1002] and len(set(after[1]["values"])) == 1
+    assert after[1]["reason"] is None
+    assert processes_in(ws) == []

@@ -1,6 +1,7 @@
 """Trusted scoring: every kind of bad prediction becomes a one-line reason, never a traceback."""
 
 import gzip
+import json
 
 import numpy as np
 import pytest
@@ -23,10 +24,44 @@ def score(ws, cfg, tmp_path, array=None, raw=None):
 
 
 def test_perfect_and_partial_predictions(ws, cfg, tmp_path):
-    assert score(ws, cfg, tmp_path, LABELS.astype(np.int64)) == (1.0, None)
+    perfect = {"val_accuracy": 1.0, "holdout_val_accuracy": 1.0}
+    assert score(ws, cfg, tmp_path, LABELS.astype(np.int64)) == (perfect, None)
     half = LABELS.astype(np.int64).copy()
     half[:5000] = (half[:5000] + 1) % 10
-    assert score(ws, cfg, tmp_path, half) == (0.5, None)
+    cfg.holdout = False  # the seeds' protocol: one score on all 10,000
+    assert score(ws, cfg, tmp_path, half) == ({"val_accuracy": 0.5}, None)
+
+
+def test_the_test_images_split_into_a_decision_half_and_a_holdout_half(ws, cfg, tmp_path):
+    decision = task.load_prepare(ws).decision_half()
+    assert decision.sum() == 5000
+    assert all((LABELS[decision] == c).sum() == 500 for c in range(10))  # 500 of each class
+    assert 2000 < decision[:5000].sum() < 3000  # not the first half of the file
+    right_on_decision = LABELS.astype(np.int64).copy()
+    right_on_decision[~decision] = (right_on_decision[~decision] + 1) % 10
+    expected = {"val_accuracy": 1.0, "holdout_val_accuracy": 0.0}
+    assert score(ws, cfg, tmp_path, right_on_decision) == (expected, None)
+    cfg.holdout = False
+    assert score(ws, cfg, tmp_path, right_on_decision) == ({"val_accuracy": 0.5}, None)
+
+
+def test_a_dict_of_scores_needs_the_decision_metric_and_finite_numbers(tmp_path, cfg):
+    (tmp_path / "prepare.py").write_text(
+        "import json\ndef score(path):\n    return json.load(open(path))\n"
+    )
+    for returned, reason in [
+        ({"other": 1.0}, "score() returned no 'val_accuracy' (it returned other)"),
+        ({"val_accuracy": 0.5, "other": float("nan")}, "the score 'other' is nan"),
+        ({"val_accuracy": "x"}, "could not convert string to float"),
+    ]:
+        (tmp_path / "p.json").write_text(json.dumps(returned))
+        value, why = task.score(tmp_path, cfg, tmp_path / "p.json")
+        assert value is None and why.startswith("bad predictions: ") and reason in why, why
+    (tmp_path / "p.json").write_text('{"val_accuracy": 0.5, "other": 2}')
+    assert task.score(tmp_path, cfg, tmp_path / "p.json") == (
+        {"val_accuracy": 0.5, "other": 2.0},
+        None,
+    )
 
 
 @pytest.mark.parametrize(

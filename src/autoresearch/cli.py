@@ -39,9 +39,9 @@ from autoresearch.cli_common import (
 from autoresearch.cli_run import run
 from autoresearch.cli_serve import serve
 from autoresearch.config import ConfigError
-from autoresearch.experiment import OK, experiments_root, run_experiment
+from autoresearch.experiment import experiments_root, run_experiment
 from autoresearch.log_metrics import self_reported
-from autoresearch.records import INTERRUPTED, SELF_REPORTED
+from autoresearch.records import INTERRUPTED, OK, SELF_REPORTED
 from autoresearch.safe_text import one_line, strict_json
 
 # baseline --json statuses besides the experiment's own (ok, crash, timeout).
@@ -155,7 +155,8 @@ def baseline(
         tag_processes,
     )
 
-    report = {"metric": None, "self_reported": None, "value": None, "status": REFUSED,
+    report = {"metric": None, "self_reported": None, "value": None, "metrics": {}, "seed": None,
+              "status": REFUSED,
               "reason": None, "train_seconds": None, "wall_seconds": None, "peak_memory_mb": None,
               "log": None}  # fmt: skip
     code = 0
@@ -181,7 +182,8 @@ def baseline(
             finally:
                 shutil.rmtree(root, ignore_errors=True)
             report.update(
-                value=outcome.value, status=outcome.status, reason=outcome.reason,
+                value=outcome.value, metrics=outcome.metrics, seed=outcome.seed,
+                status=outcome.status, reason=outcome.reason,
                 train_seconds=outcome.train_seconds, wall_seconds=outcome.wall_seconds,
                 peak_memory_mb=outcome.peak_memory_mb, log=str(outcome.log_path),
             )  # fmt: skip

@@ -80,6 +80,10 @@ class LoopConfig(_Section):
     # The rendered prompt's size at most, in tokens (context.py; estimated on the high side).
     context_tokens: int = Field(default=16_000, ge=1000, le=10_000_000)
     min_improvement: float = Field(default=0.0, ge=0)  # a keep must beat the best by more than this
+    # The baseline is trained this many times with different seeds: the noise floor.
+    noise_runs: int = Field(default=3, ge=1, le=100)
+    # A candidate whose first run would be kept is trained this many more times (0: kept on one).
+    confirm_runs: int = Field(default=2, ge=0, le=100)
     # Stop after this many invalid or crash iterations in a row failing the same way (0: never).
     max_consecutive_failures: int = Field(default=5, ge=0, le=1_000_000)
 
@@ -103,6 +107,9 @@ class Config(_Section):
     env_passthrough: list[str] = []  # variables train.py gets besides the allowlisted ones
     max_memory_mb: int | None = Field(default=None, ge=0)  # unset: 75% of the machine; 0: none
     max_processes: int = Field(default=1024, ge=0)  # processes and threads of the tree; 0: none
+    # Score a hidden holdout beside the decision metric where the task has one (never shown to
+    # the agent, never decides); false: decisions on every label (Fashion-MNIST: all 10,000).
+    holdout: bool = True
     loop: LoopConfig = LoopConfig()
     agent: AgentConfig = AgentConfig()
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from autoresearch import noise
 from autoresearch.condense import ONE_LINE_EACH, compact_line, fmt, render_older, summary
 from autoresearch.log_metrics import scoring_sentence
 from autoresearch.records import CRASH, Iteration
@@ -72,7 +73,10 @@ def log_section(it: Iteration, head: int, tail: int) -> list[str]:
 def full_entry(
     it: Iteration, metric: str, detail: Detail, parent: Iteration | None, best: Iteration | None
 ) -> str:
-    lines = [f"### Iteration {it.iteration}: {it.status}, {metric} {fmt(it.value)}"]
+    head = f"### Iteration {it.iteration}: {it.status}, {metric} {fmt(it.value)}"
+    if len(it.runs) > 1:
+        head += f" (mean of {len(it.runs)} runs: {', '.join(fmt(r.value) for r in it.runs)})"
+    lines = [head]
     if it.reason:
         lines.append(f"Reason: {it.reason}")
     lines.append(it.explanation.strip()[: detail.explanation] or "(no explanation)")
@@ -171,7 +175,21 @@ def render_stable(program: str, incumbent: Iteration, cfg) -> str:
         incumbent_value=fmt(incumbent.value),
         train_py=incumbent.train_py.rstrip(),
         incumbent_run=incumbent_run(incumbent, int(cfg.loop.context_tokens * INCUMBENT_SHARE)),
+        confirmation=(
+            template("confirmation.txt").substitute(confirm_runs=cfg.loop.confirm_runs)
+            if cfg.loop.confirm_runs
+            else ""
+        ),
     )
+
+
+def noise_text(history: list[Iteration], metric: str) -> str:
+    """What difference is real, once the noise floor is measured ("" before)."""
+    floor = noise.estimate(history)
+    if floor.sigma is None:
+        return ""
+    shown = template("noise.txt").substitute(sigma=fmt(floor.sigma), runs=floor.runs, metric=metric)
+    return shown + "\n"
 
 
 def render_prompt(program: str, incumbent: Iteration, history: list[Iteration], cfg) -> str:
@@ -180,11 +198,14 @@ def render_prompt(program: str, incumbent: Iteration, history: list[Iteration], 
     budget = cfg.loop.context_tokens
     stable = render_stable(program, incumbent, cfg)
     frame = template("iteration_history.txt")
-    room = budget - estimate(stable) - 1 - estimate(frame.substitute(history="", metric=cfg.metric))
+    floor = noise_text(history, cfg.metric)
+    empty = frame.substitute(history="", metric=cfg.metric, noise=floor)
+    room = budget - estimate(stable) - 1 - estimate(empty)
     history_text = render_history(
         history, cfg.loop.context, cfg.loop.recent_window, cfg.better, cfg.metric, room
     )
-    prompt = f"{stable}\n{frame.substitute(history=history_text, metric=cfg.metric)}"
+    varying = frame.substitute(history=history_text, metric=cfg.metric, noise=floor)
+    prompt = f"{stable}\n{varying}"
     needed = estimate(prompt)
     if needed > budget:
         raise ContextTooSmall(

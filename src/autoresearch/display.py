@@ -18,13 +18,12 @@ from rich.text import Text
 
 from autoresearch.condense import best_so_far, fmt
 from autoresearch.config import Config
-from autoresearch.records import BASELINE, KEEP, PROPOSING, TRAINING, Iteration
-from autoresearch.runner.local import LOG_NAME
-from autoresearch.runs import eta_secs
+from autoresearch.records import BASELINE, CONFIRMING, KEEP, PROPOSING, TRAINING, Iteration
+from autoresearch.runs import eta_secs, live_log
 from autoresearch.safe_text import one_line
 from autoresearch.store import Store
 
-LABELS = {PROPOSING: "agent thinking", TRAINING: "training"}
+LABELS = {PROPOSING: "agent thinking", TRAINING: "training", CONFIRMING: "confirming"}
 SPARKS = "▁▂▃▄▅▆▇█"
 TREND_WINDOW = 5  # the trend: how much the best moved over the last this many iterations
 LOG_LINES = 5
@@ -132,9 +131,7 @@ class Display:
         return "" if self.live is None else phase_text(self.live, now - self.live["started_at"])
 
     def log_path(self) -> Path | None:
-        if self.live is None or self.live["phase"] != TRAINING:
-            return None
-        return self.store.iteration_dir(self.live["iteration"]) / LOG_NAME
+        return live_log(self.store, self.live)
 
     # --- plain mode: a heartbeat while a phase goes on ---
     def __enter__(self) -> Display:

@@ -16,6 +16,7 @@ from autoresearch.config import Config
 from autoresearch.limits import Limits, default_memory_mb
 from autoresearch.log_metrics import read_metrics, score_from_log, self_reported
 from autoresearch.outputs import OutputError, collect_predictions
+from autoresearch.records import CRASH, OK, TIMEOUT, TrainingRun
 from autoresearch.runner.local import (
     HOME_NAME,
     LOG_NAME,
@@ -25,21 +26,8 @@ from autoresearch.runner.local import (
 )
 from autoresearch.train_command import TrainCommand
 
-OK, CRASH, TIMEOUT = "ok", "crash", "timeout"
 FIXED_FILES = ("prepare.py", "program.md")
 DATA_VIEW = "data"  # the folder, beside a run's experiments, that train.py reads its data from
-
-
-@dataclass
-class Outcome:
-    status: str  # ok | crash | timeout
-    value: float | None
-    reason: str | None
-    train_seconds: float
-    wall_seconds: float
-    peak_memory_mb: float | None  # the tree's peak RSS, or memory_metric from the log
-    log_path: Path
-    metrics: dict[str, float] = field(default_factory=dict)  # what [metrics] found in the log
 
 
 def _exit_reason(code: int, tail: str) -> str:
@@ -108,7 +96,7 @@ class Trainer:
                 _link_or_copy(src, trainer.data / rel)
         return trainer
 
-    def env(self, workdir: Path) -> dict[str, str]:
+    def env(self, workdir: Path, seed: int = 0) -> dict[str, str]:
         extra = {}
         if self.data is not None:
             extra["AUTORESEARCH_CACHE_DIR"] = str(self.data)
@@ -117,7 +105,7 @@ class Trainer:
         extra.update(self.command.env)
         if self.sandboxed:  # no network there: Hugging Face libraries read their cache at once
             extra["HF_HUB_OFFLINE"] = "1"
-        return training_env(self.cfg.budget_secs, workdir, extra, self.cfg.env_passthrough)
+        return training_env(self.cfg.budget_secs, workdir, extra, self.cfg.env_passthrough, seed)
 
     def prepare_home(self, workdir: Path) -> None:
         """train.py's HOME, with the readonly_paths under the user's home linked into it."""
@@ -137,9 +125,10 @@ class Trainer:
         view = sandbox.training_view(workdir, readonly, self.secret, self.python)
         return lambda argv: sandbox.command(view, argv, workdir)
 
-    def run(self, workdir: Path, out_dir: Path, on_start=None) -> Outcome:
-        """Train workdir/train.py (workdir is a copy of the workspace); the log and the checked
-        predictions go to out_dir, which train.py cannot reach; score them here."""
+    def run(self, workdir: Path, out_dir: Path, seed: int = 0, on_start=None) -> TrainingRun:
+        """Train workdir/train.py (workdir is a copy of the workspace) with AUTORESEARCH_SEED
+        = seed; the log and the checked predictions go to out_dir, which train.py cannot reach;
+        score them here."""
         started = time.time()
         workdir, out_dir = workdir.absolute(), out_dir.absolute()
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,14 +140,14 @@ class Trainer:
             self.cfg.grace_secs,
             out_dir / LOG_NAME,
             max_log_bytes=self.cfg.max_log_bytes,
-            env=self.env(workdir),
+            env=self.env(workdir, seed),
             wrap=self.wrap(workdir),
             limits=limits_of(self.cfg),
             on_start=on_start,
             command=self.command.argv,
         )
-        value, reason, status = None, None, OK
-        metrics = read_metrics(result.log_path, self.cfg.metrics)[0] if self.cfg.metrics else {}
+        scores, reason, status = None, None, OK
+        logged = read_metrics(result.log_path, self.cfg.metrics)[0] if self.cfg.metrics else {}
         if result.limit_reason:
             status, reason = CRASH, result.limit_reason
         elif result.killed:
@@ -167,24 +156,26 @@ class Trainer:
             status, reason = CRASH, _exit_reason(result.exit_code, result.error_tail())
         else:
             if self_reported(self.cfg):
-                value, metrics, reason = score_from_log(result.log_path, self.cfg)
+                scores, reason = score_from_log(result.log_path, self.cfg)
             else:
-                value, reason = self._score(workdir, out_dir)
-            if value is None:
+                scores, reason = self._score(workdir, out_dir)
+            if scores is None:
                 status = CRASH
+        others = {k: v for k, v in (scores or logged).items() if k != self.cfg.metric}
         memory = self.cfg.memory_metric
-        return Outcome(
+        return TrainingRun(
             status=status,
-            value=value,
+            value=scores[self.cfg.metric] if scores else None,
             reason=reason,
             train_seconds=round(result.train_seconds, 3),
             wall_seconds=round(time.time() - started, 3),
-            peak_memory_mb=metrics.get(memory) if memory else result.peak_memory_mb,
+            peak_memory_mb=logged.get(memory) if memory else result.peak_memory_mb,
             log_path=result.log_path,
-            metrics=metrics,
+            seed=seed,
+            metrics=others,
         )
 
-    def _score(self, workdir: Path, out_dir: Path) -> tuple[float | None, str | None]:
+    def _score(self, workdir: Path, out_dir: Path) -> tuple[dict[str, float] | None, str | None]:
         kept = out_dir / PREDICTIONS_NAME
         kept.unlink(missing_ok=True)
         try:
@@ -194,7 +185,17 @@ class Trainer:
         return task.score(self.workspace, self.cfg, kept)
 
 
-def run_experiment(workspace: Path, cfg: Config, workdir: Path, out_dir: Path) -> Outcome:
+def read_plain(path: Path) -> bytes | None:
+    """A regular file's bytes; None for a link, a missing or unreadable file."""
+    try:
+        return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    except OSError:
+        return None
+
+
+def run_experiment(
+    workspace: Path, cfg: Config, workdir: Path, out_dir: Path, seed: int = 0
+) -> TrainingRun:
     """One experiment outside a run (`baseline`, benchmarks): its own trainer."""
     task.ensure_data(workspace, cfg)
-    return Trainer.prepare(workspace, cfg, workdir.parent).run(workdir, out_dir)
+    return Trainer.prepare(workspace, cfg, workdir.parent).run(workdir, out_dir, seed)

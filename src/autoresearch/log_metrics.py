@@ -52,14 +52,12 @@ def read_metrics(
     return found, missing
 
 
-def score_from_log(
-    log_path: Path, cfg: Config
-) -> tuple[float | None, dict[str, float], str | None]:
-    """(the decision value, every metric found, None), or (None, what was found, why not)."""
+def score_from_log(log_path: Path, cfg: Config) -> tuple[dict[str, float] | None, str | None]:
+    """(every metric found, the decision metric among them, None), or (None, why not)."""
     found, missing = read_metrics(log_path, cfg.metrics)
     if cfg.metric in found:
-        return found[cfg.metric], found, None
-    return None, found, f"no {cfg.metric} in the log: {missing[cfg.metric]}"
+        return found, None
+    return None, f"no {cfg.metric} in the log: {missing[cfg.metric]}"
 
 
 def self_reported(cfg: Config) -> bool:

@@ -16,9 +16,9 @@ from autoresearch.agents.validate import check_proposal
 from autoresearch.condense import fmt
 from autoresearch.config import Config
 from autoresearch.context import ContextTooSmall, render_prompt, render_stable
-from autoresearch.decide import decide
-from autoresearch.experiment import FIXED_FILES, Trainer, experiments_root
+from autoresearch.experiment import FIXED_FILES, Trainer, experiments_root, read_plain
 from autoresearch.gitrepo import ExperimentRepo
+from autoresearch.noise import estimate
 from autoresearch.records import (
     BASELINE,
     CRASH,
@@ -29,7 +29,6 @@ from autoresearch.records import (
     PROPOSING,
     RUNNING,
     STOPPED,
-    TRAINING,
     Iteration,
 )
 from autoresearch.results import write_results
@@ -45,6 +44,7 @@ from autoresearch.runstate import (
 )
 from autoresearch.stops import baseline_failed, failure_streak, log_tail
 from autoresearch.store import Store, incumbent
+from autoresearch.trials import Trials
 from autoresearch.workspace import changed_files, copy_for_experiment, fingerprint, snapshot
 
 SNAPSHOT = "workspace"  # the run's own copy of the workspace, taken when it starts
@@ -75,6 +75,7 @@ class Loop:
         self.source = store.dir / SNAPSHOT
         self.root = experiments_root(store.dir)
         self.trainer: Trainer | None = None
+        self.trials: Trials | None = None
         self.fixed: dict[str, bytes | None] = {}  # the run's prepare.py and program.md (start())
         self.seen_workspace: dict[str, str] | None = None
 
@@ -105,15 +106,18 @@ class Loop:
         self._check_prepare_unchanged(self.workspace / "prepare.py")
         if not self.source.is_dir():  # a new run, or one from a release without snapshots
             snapshot(self.workspace, self.source)
-        self.fixed = {name: _read(self.source / name) for name in FIXED_FILES}  # None: absent
+        self.fixed = {name: read_plain(self.source / name) for name in FIXED_FILES}  # None: absent
         task.ensure_data(self.workspace, self.cfg)
         self.trainer = Trainer.prepare(self.workspace, self.cfg, self.root)
         if self.trainer.warning:
             self.say(f"warning: {self.trainer.warning}")
+        self.trials = Trials(self.trainer, self.store, self.fixed, self._copy, self.say, self.phase)
 
     def _check_prepare_unchanged(self, prepare: Path) -> None:
         """prepare.py defines the metric: a run's iterations are only comparable under one."""
-        digest = hashlib.sha256(_read(prepare) or b"").hexdigest()  # none: a log-scored workspace
+        digest = hashlib.sha256(
+            read_plain(prepare) or b""
+        ).hexdigest()  # none: a log-scored workspace
         if self.store.get("prepare_sha256", digest) != digest:
             raise RunRefused(
                 f"prepare.py changed since run {self.store.run_id} started, so its scores would "
@@ -175,8 +179,11 @@ class Loop:
             self.display.phase(live)
 
     # --- one iteration ---
+    def _copy(self, name: str, train_py: str | None) -> Path:
+        return copy_for_experiment(self.source, self.root / name, train_py)
+
     def _workdir(self, n: int, train_py: str | None) -> Path:
-        return copy_for_experiment(self.source, self.root / f"{n:04d}", train_py)
+        return self._copy(f"{n:04d}", train_py)
 
     def _note_workspace_changes(self) -> None:
         """A user may edit the workspace during a run: the run keeps its own copy, and says so."""
@@ -202,14 +209,33 @@ class Loop:
             started_at=started,
         )
         self.say("iteration 0: training the baseline")
-        self._train(it, workdir, None, "baseline")
+        self.trials.train(it, workdir, None, [])
         if it.status != CRASH:
             it.status = BASELINE
         return it
 
     def _experiment(self, n: int, history: list[Iteration]) -> Iteration:
-        started = time.time()
         parent = incumbent(history)
+        found = self.store.pending(n)  # a proposal in training when the run stopped
+        if found is None:
+            self.store.drop_runs(n)  # none can belong to a proposal that was never stored
+            it, notes, workdir = self._proposal(n, parent, history)
+        else:
+            (it, notes), workdir = found, self._workdir(n, found[0].train_py)
+            self.say(f"iteration {n}: resuming the proposal recorded before the stop")
+        if it.reason is None:
+            self.say(f"iteration {n}: training: {it.description[:80]}")
+            self.trials.train(it, workdir, parent, history)
+        if notes:  # recorded with the iteration
+            it.reason = "; ".join([it.reason, *notes] if it.reason else notes)
+        return it
+
+    def _proposal(
+        self, n: int, parent: Iteration, history: list[Iteration]
+    ) -> tuple[Iteration, list[str], Path]:
+        """Ask the agent and check its proposal; a valid one is stored (pending) before any
+        training, so that a resume trains it without asking again."""
+        started = time.time()
         self._note_workspace_changes()
         workdir = self._workdir(n, parent.train_py)
         before = fingerprint(workdir)
@@ -242,16 +268,13 @@ class Loop:
         if reverted:  # only train.py may change: start again from a clean copy
             workdir = self._workdir(n, proposal.train_py)
         it.reason = check_proposal(proposal, parent.train_py)
-        if it.reason is None:
-            (workdir / "train.py").write_text(it.train_py)
-            self.say(f"iteration {n}: training: {it.description[:80]}")
-            self._train(it, workdir, parent.value, it.description)
         notes = list(proposal.notes)
         if reverted:
             notes.append(f"reverted the agent's changes to {', '.join(sorted(set(reverted)))}")
-        if notes:  # recorded with the iteration
-            it.reason = "; ".join([it.reason, *notes] if it.reason else notes)
-        return it
+        if it.reason is None:
+            (workdir / "train.py").write_text(it.train_py)
+            self.store.set_pending(it, notes)
+        return it, notes, workdir
 
     def _propose(self, request: Request) -> Proposal:
         try:
@@ -272,25 +295,6 @@ class Loop:
             return sandbox.command(view, argv, workdir)
 
         return wrap
-
-    def _train(
-        self, it: Iteration, workdir: Path, incumbent_value: float | None, what: str
-    ) -> None:
-        budget = {"budget_secs": self.cfg.budget_secs, "grace_secs": self.cfg.grace_secs}
-        self.phase(TRAINING, it.iteration, description=what, **budget)
-        outcome = self.trainer.run(
-            workdir,
-            self.store.iteration_dir(it.iteration),
-            on_start=lambda pid: mark_inflight(self.store, it.iteration, pid),
-        )
-        it.status, it.reason = decide(self.cfg, outcome, incumbent_value)
-        it.value = outcome.value
-        tampered = [n for n in FIXED_FILES if _read(workdir / n) != self.fixed[n]]
-        if tampered:
-            it.status, it.value = CRASH, None
-            it.reason = f"integrity: the experiment changed {', '.join(tampered)}"
-        it.train_seconds, it.peak_memory_mb = outcome.train_seconds, outcome.peak_memory_mb
-        it.log_path = str(outcome.log_path)
 
     # --- recording ---
     def _record(self, it: Iteration, history: list[Iteration]) -> None:
@@ -316,12 +320,9 @@ class Loop:
             f"iteration {it.iteration}: {it.status} {value}"
             + (f" ({it.reason})" if it.reason else "")
         )
+        noise = estimate(history)
+        if it.iteration == 0 and noise.sigma is not None:
+            self.say(f"noise floor: {self.cfg.metric} varies by {noise.sigma:.4f} between seeds "
+                     f"(standard deviation over {plural(noise.runs, 'run')})")  # fmt: skip
         if self.display is not None:
             self.display.recorded(history)
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes() if path.is_file() and not path.is_symlink() else None
-    except OSError:
-        return None

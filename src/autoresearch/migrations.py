@@ -9,8 +9,11 @@ To change the schema, append a function; never edit one that has shipped.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
+
+from autoresearch.records import CRASH, INVALID, OK
 
 # The iteration columns of release 0.1.0 (schema 1). A store made before some of them existed
 # gets them, empty, from the first migration.
@@ -42,7 +45,36 @@ def _initial(db: sqlite3.Connection) -> None:
             db.execute(f'ALTER TABLE iterations ADD COLUMN "{column}"')
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial]
+def _training_runs(db: sqlite3.Connection) -> None:
+    """2: the training runs of each iteration (seed, score, other scores, log), one row each,
+    written as each finishes. An older run's iterations get their one run each; its settings
+    get what it ran with (one run per iteration, no confirmation, decisions on every label), so
+    that it resumes as it started."""
+    db.execute(
+        "CREATE TABLE training_runs (iteration INTEGER NOT NULL, run INTEGER NOT NULL, "
+        "seed INTEGER, status TEXT NOT NULL, value REAL, metrics TEXT NOT NULL DEFAULT '{}', "
+        "reason TEXT, train_seconds REAL, wall_seconds REAL, peak_memory_mb REAL, log_path, "
+        "finished_at REAL, PRIMARY KEY (iteration, run))"
+    )
+    db.execute(
+        "INSERT INTO training_runs (iteration, run, status, value, reason, train_seconds, "
+        "wall_seconds, peak_memory_mb, log_path, finished_at) "
+        "SELECT iteration, 0, CASE WHEN value IS NULL THEN ? ELSE ? END, value, "
+        "CASE WHEN value IS NULL THEN reason END, train_seconds, train_seconds, peak_memory_mb, "
+        "log_path, finished_at FROM iterations WHERE status != ? "
+        "AND (value IS NOT NULL OR log_path IS NOT NULL)",
+        (CRASH, OK, INVALID),
+    )
+    row = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    if row is not None:
+        config = json.loads(row[0])
+        config.setdefault("holdout", False)
+        config.setdefault("loop", {}).setdefault("noise_runs", 1)
+        config["loop"].setdefault("confirm_runs", 0)
+        db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial, _training_runs]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean
 
 # Iteration statuses.
 BASELINE, KEEP, DISCARD, CRASH, INVALID = "baseline", "keep", "discard", "crash", "invalid"
@@ -16,7 +18,11 @@ PREDICTIONS, LOG = "predictions", "log"
 METRIC_SOURCES = (PREDICTIONS, LOG)
 SELF_REPORTED = "self-reported"
 # What a running loop is doing now (the store's `live` entry, the terminal's and dashboard's phase).
-PROPOSING, TRAINING = "proposing", "training"
+PROPOSING, TRAINING, CONFIRMING = "proposing", "training", "confirming"
+# Training run statuses (one run of train.py; CRASH as above).
+OK, TIMEOUT = "ok", "timeout"
+# The name of the holdout score of a decision metric, where a task scores one (never decides).
+HOLDOUT_PREFIX = "holdout_"
 
 
 @dataclass
@@ -43,6 +49,21 @@ class Usage:
 
 
 @dataclass
+class TrainingRun:
+    """One training of an iteration's train.py with one seed, scored by the orchestrator."""
+
+    status: str  # ok | crash | timeout
+    value: float | None  # the decision metric
+    reason: str | None
+    train_seconds: float
+    wall_seconds: float
+    peak_memory_mb: float | None
+    log_path: Path | str | None
+    seed: int | None = None  # AUTORESEARCH_SEED (None: a run recorded by a release without seeds)
+    metrics: dict[str, float] = field(default_factory=dict)  # the task's other scores
+
+
+@dataclass
 class Iteration:
     """One experiment of a run, as stored. Everything else (best, streaks, summaries) is derived."""
 
@@ -66,6 +87,19 @@ class Iteration:
     started_at: float = 0.0
     agent: str = ""  # the agent that proposed it, and its model ("" for the baseline / unknown)
     model: str = ""
+    runs: list[TrainingRun] = field(default_factory=list)  # its trainings, in order
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The mean of each other score over the runs that were scored."""
+        scored = [r.metrics for r in self.runs if r.status == OK]
+        names = dict.fromkeys(name for m in scored for name in m)
+        return {name: mean(m[name] for m in scored if name in m) for name in names}
+
+    @property
+    def repeat_seconds(self) -> float:
+        """Training time spent on runs after the first (noise and confirmation runs)."""
+        return sum(r.train_seconds for r in self.runs[1:])
 
     @property
     def description(self) -> str:

@@ -9,11 +9,13 @@ from pathlib import Path
 from autoresearch.condense import best_so_far, fmt
 from autoresearch.config import Config
 from autoresearch.export import hint
+from autoresearch.holdout import section as holdout_section
 from autoresearch.log_metrics import self_reported, source_note
 from autoresearch.records import BASELINE, KEEP, SELF_REPORTED, STATUSES, Iteration
 from autoresearch.runfacts import unified_diff
 from autoresearch.runs import agents_used, snapshot
 from autoresearch.safe_text import fenced, markdown_inline, one_line
+from autoresearch.status_table import noise_line
 from autoresearch.store import Store, write_atomically
 
 NEAR = 4  # points within this many margins of the kept range stay on the plot
@@ -133,9 +135,11 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
         f"- time: {sum(it.wall_seconds for it in history) / 60:.1f} min "
         f"(agent {sum(it.agent_seconds for it in history) / 60:.1f}, "
         f"training {sum(it.train_seconds for it in history) / 60:.1f})",
+        f"- {noise_line(snap)}",
         "",
         "![progress](progress.png)",
         "",
+        *holdout_section(history, cfg, best["iteration"]),
         "## How it got there: every kept change",
         "",
     ]
@@ -154,14 +158,17 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
     lines += [
         "## All experiments",
         "",
-        f"| iter | status | {column} | description |",
-        "|---|---|---|---|",
+        f"| iter | status | {column} | runs | description |",
+        "|---|---|---|---|---|",
     ]
     for it in history:
         text = markdown_inline(it.description)
         if it.reason and it.status not in (BASELINE, KEEP):
             text += f" ({markdown_inline(it.reason[:120])})"
-        lines.append(f"| {it.iteration} | {it.status} | {fmt(it.value)} | {text} |")
+        runs = str(len(it.runs))
+        if len(it.runs) > 1:
+            runs += ": " + ", ".join(fmt(r.value) for r in it.runs)
+        lines.append(f"| {it.iteration} | {it.status} | {fmt(it.value)} | {runs} | {text} |")
     winner = next((it for it in history if it.iteration == best["iteration"]), None)
     if base and winner and winner.iteration != base.iteration:
         diff = unified_diff(base.train_py, winner.train_py)

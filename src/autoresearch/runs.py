@@ -12,7 +12,9 @@ from autoresearch.agents.factory import choose
 from autoresearch.condense import best_so_far
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
 from autoresearch.log_metrics import self_reported
-from autoresearch.records import BASELINE, FINISHED, KEEP, RUNNING, Iteration
+from autoresearch.noise import estimate
+from autoresearch.records import BASELINE, CONFIRMING, FINISHED, KEEP, RUNNING, TRAINING, Iteration
+from autoresearch.runner.local import LOG_NAME
 from autoresearch.runstate import RunBusy, state
 from autoresearch.stops import baseline_failed
 from autoresearch.store import Store, list_runs, new_run_id, runs_dir
@@ -177,7 +179,10 @@ def describe_settings(cfg: Config) -> str:
     return (
         f"agent {agent}, {plural(cfg.loop.iterations, 'iteration')}{cost}, "
         f"budget {cfg.budget_secs:g}s "
-        f"+ {cfg.grace_secs:g}s grace, context {cfg.loop.context}"
+        f"+ {cfg.grace_secs:g}s grace, context {cfg.loop.context}, "
+        f"{plural(cfg.loop.noise_runs, 'baseline run')}, "
+        f"{plural(cfg.loop.confirm_runs, 'confirmation run')}"
+        + ("" if cfg.holdout else ", no holdout")
     )
 
 
@@ -206,6 +211,13 @@ def live_phase(store: Store, run_state: str) -> dict | None:
     return {**live, "elapsed_secs": round(max(0.0, time.time() - live["started_at"]), 1)}
 
 
+def live_log(store: Store, live: dict | None) -> Path | None:
+    """The training log of the run in flight (a confirmation run's own), if one is training."""
+    if not live or live["phase"] not in (TRAINING, CONFIRMING):
+        return None
+    return store.run_dir(live["iteration"], live.get("run", 1) - 1) / LOG_NAME
+
+
 def eta_secs(history: list[Iteration], planned: int, live: dict | None) -> float | None:
     """Seconds until the planned iterations are done, at the mean pace of the recorded ones."""
     if not history:
@@ -232,6 +244,7 @@ def snapshot(store: Store) -> dict:
         None,
     )
     costs = [it.usage.cost_usd for it in history]
+    noise = estimate(history)
     return {
         "run": store.run_id,
         "state": run_state,
@@ -247,6 +260,9 @@ def snapshot(store: Store) -> dict:
         },
         "best": {"iteration": best_it, "value": best},
         "cost_usd": None if None in costs else round(sum(costs), 6),
+        "noise": {"sigma": noise.sigma, "runs": noise.runs},
+        "train_seconds": round(sum(it.train_seconds for it in history), 3),
+        "repeat_seconds": round(sum(it.repeat_seconds for it in history), 3),
         "iterations": [_entry(it) for it in history],
     }
 
@@ -256,6 +272,9 @@ def _entry(it: Iteration) -> dict:
         "iteration": it.iteration,
         "status": it.status,
         "value": it.value,
+        "values": [r.value for r in it.runs],
+        "seeds": [r.seed for r in it.runs],
+        "metrics": it.metrics,
         "reason": it.reason,
         "description": it.description,
         "explanation": it.explanation,

@@ -70,8 +70,23 @@ def render(snap: dict, console: Console, wide: bool = False) -> None:
         else "no score yet"
     )
     stop = one_line(snap["stop_reason"] or "")
+    console.print(Text(noise_line(snap)))
     console.print(Text(f"best {metric}: {where}; cost {cost}; {stop}"))
     if snap["live"]:
         now = one_line(phase_text(snap["live"], snap["live"]["elapsed_secs"]))
         eta = f"; ETA {clock(snap['eta_secs'])}" if snap["eta_secs"] else ""
         console.print(Text(f"now: {now}{eta}"))
+
+
+def noise_line(snap: dict) -> str:
+    """The noise floor and the training time repeats took, in one line."""
+    noise = snap["noise"]
+    floor = (
+        f"noise: sigma {noise['sigma']:.4f} between seeds (from {noise['runs']} runs)"
+        if noise["sigma"] is not None
+        else "noise: not measured (no iteration with two runs)"
+    )
+    return (
+        f"{floor}; training {snap['train_seconds']:.1f} s, "
+        f"of which repeats (noise and confirmation runs) {snap['repeat_seconds']:.1f} s"
+    )

@@ -11,14 +11,14 @@ import os
 import sqlite3
 import time
 import urllib.parse
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from autoresearch import migrations
 from autoresearch.config import Config
-from autoresearch.records import BASELINE, KEEP, Iteration, Usage
+from autoresearch.records import BASELINE, KEEP, OK, Iteration, TrainingRun, Usage
 from autoresearch.runner.local import LOG_NAME
 from autoresearch.safe_text import encode
 from autoresearch.workspace import STATE_DIR
@@ -26,7 +26,9 @@ from autoresearch.workspace import STATE_DIR
 RUNS = "runs"
 DB_NAME = "run.db"
 _USAGE = ("tokens_in", "tokens_out", "tokens_cached", "cost_usd")
-_COLUMNS = [f.name for f in fields(Iteration) if f.name != "usage"] + list(_USAGE)
+_COLUMNS = [f.name for f in fields(Iteration) if f.name not in ("usage", "runs")] + list(_USAGE)
+_RUN_COLUMNS = [f.name for f in fields(TrainingRun)]
+RUNS_FOLDER = "runs"  # iterations/NNNN/runs/K/: the logs of an iteration's runs after its first
 # Columns a history listing needs: not the prompts and raw outputs, which can be large.
 _LIGHT = [c for c in _COLUMNS if c not in ("prompt", "raw_output", "diff")]
 
@@ -171,8 +173,64 @@ class Store:
     def iteration_dir(self, n: int) -> Path:
         return self.dir / "iterations" / f"{n:04d}"
 
+    def run_dir(self, n: int, k: int) -> Path:
+        """Where run k of iteration n keeps its log and predictions (the first: the iteration's)."""
+        folder = self.iteration_dir(n)
+        return folder if k == 0 else folder / RUNS_FOLDER / str(k)
+
+    def record_run(self, n: int, k: int, run: TrainingRun) -> None:
+        """Run k of iteration n, as soon as it is scored (before the iteration's row)."""
+        row = {c: _to_sql(getattr(run, c)) for c in _RUN_COLUMNS}
+        log = _to_sql(str(run.log_path)) if run.log_path else None
+        row.update(metrics=json.dumps(run.metrics), log_path=log)
+        row.update(iteration=n, run=k, finished_at=time.time())
+        sql = f"INSERT INTO training_runs ({_names(row)}) VALUES ({', '.join('?' * len(row))})"
+        try:
+            with self.db:
+                self.db.execute(sql, list(row.values()))
+        except sqlite3.IntegrityError:
+            raise StoreError(f"run {k} of iteration {n} is already recorded") from None
+        except sqlite3.Error as err:
+            raise StoreError(_explain(self.path, err)) from None
+
+    def runs(self, n: int | None = None) -> dict[int, list[TrainingRun]]:
+        """The recorded training runs, in order, by iteration (of iteration n only, if given)."""
+        where, params = ("WHERE iteration = ?", (n,)) if n is not None else ("", ())
+        rows = self._query(
+            f"SELECT iteration, run, {_names(_RUN_COLUMNS)} FROM training_runs {where} "
+            "ORDER BY iteration, run",
+            params,
+        )
+        found: dict[int, list[TrainingRun]] = {}
+        for row in rows:
+            values = dict(zip(_RUN_COLUMNS, map(_from_sql, row[2:]), strict=True))
+            values["metrics"] = json.loads(values["metrics"] or "{}")
+            own = self.run_dir(row[0], row[1]) / LOG_NAME
+            if values["log_path"] and own.is_file():  # where the store keeps it, if moved
+                values["log_path"] = str(own)
+            found.setdefault(row[0], []).append(TrainingRun(**values))
+        return found
+
+    def drop_runs(self, n: int) -> None:
+        """Forget the runs of an unrecorded iteration whose proposal is not kept (pending)."""
+        self._query("DELETE FROM training_runs WHERE iteration = ?", (n,))
+
+    # --- the proposal in training: recorded so that a resume trains it without asking again ---
+    def set_pending(self, it: Iteration, notes: list[str]) -> None:
+        data = asdict(it)
+        data.pop("runs")
+        self.set(pending={"iteration": data, "notes": notes})
+
+    def pending(self, n: int) -> tuple[Iteration, list[str]] | None:
+        found = self.get("pending")
+        if not found or found["iteration"]["iteration"] != n:
+            return None
+        data = dict(found["iteration"])
+        return Iteration(**{**data, "usage": Usage(**data["usage"])}), list(found["notes"])
+
     def record(self, it: Iteration) -> None:
-        """Write the iteration's files, then its row. Refuses to record a number twice."""
+        """Write the iteration's files, then its row (its runs are recorded already); the
+        pending proposal is cleared with it. Refuses to record a number twice."""
         folder = self.iteration_dir(it.iteration)
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in [
@@ -191,6 +249,7 @@ class Store:
         try:
             with self.db:
                 self.db.execute(sql, list(row.values()))
+                self.db.execute("DELETE FROM meta WHERE key = 'pending'")
         except sqlite3.IntegrityError:
             raise StoreError(f"iteration {it.iteration} is already recorded") from None
         except sqlite3.Error as err:
@@ -210,9 +269,14 @@ class Store:
         found = [
             _to_iteration(dict(zip(columns, map(_from_sql, row), strict=True))) for row in rows
         ]
+        runs = self.runs()
         for it in found:  # the log is where the store keeps it, also in a moved workspace
+            it.runs = runs.get(it.iteration, [])
             own = self.iteration_dir(it.iteration) / LOG_NAME
-            if it.log_path and own.is_file():
+            failed = [r.log_path for r in it.runs if r.status != OK and r.log_path]
+            if failed:  # the log of the run that failed
+                it.log_path = str(failed[0])
+            elif it.log_path and own.is_file():
                 it.log_path = str(own)
         return found
 

@@ -141,15 +141,37 @@ def private_paths(workspace: Path, cfg: Config) -> list[Path]:
     return [(workspace / p).absolute() for p in found]
 
 
-def score(workspace: Path, cfg: Config, predictions: Path) -> tuple[float | None, str | None]:
-    """(value, None) for good predictions, (None, one-line reason) for bad ones."""
+HOLDOUT_ENV = "AUTORESEARCH_HOLDOUT"  # "0": the task scores no holdout (config `holdout`)
+
+
+def score(
+    workspace: Path, cfg: Config, predictions: Path
+) -> tuple[dict[str, float] | None, str | None]:
+    """({metric: value, ...}, None) for good predictions, (None, one-line reason) for bad ones.
+    score() may return one number (the decision metric) or a dict of numbers that holds it; the
+    orchestrator decides on cfg.metric alone. It runs with AUTORESEARCH_HOLDOUT set from the
+    config (in this process only: train.py never sees it)."""
     module = load_prepare(workspace)
-    with _data_env(workspace, cfg):
-        try:
-            value = float(module.score(predictions))
-        except Exception as err:  # noqa: BLE001 - bad predictions are a recorded crash
-            text = str(err).splitlines()[0] if str(err) else type(err).__name__
-            return None, f"bad predictions: {text}"
-    if not math.isfinite(value):
-        return None, f"bad predictions: the score is {value} (not a finite number)"
-    return value, None
+    saved = os.environ.get(HOLDOUT_ENV)
+    os.environ[HOLDOUT_ENV] = "1" if cfg.holdout else "0"
+    try:
+        with _data_env(workspace, cfg):
+            returned = module.score(predictions)
+            found = returned if isinstance(returned, dict) else {cfg.metric: returned}
+            scores = {str(name): float(value) for name, value in found.items()}
+    except Exception as err:  # noqa: BLE001 - bad predictions are a recorded crash
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return None, f"bad predictions: {text}"
+    finally:
+        if saved is None:
+            os.environ.pop(HOLDOUT_ENV, None)
+        else:
+            os.environ[HOLDOUT_ENV] = saved
+    if cfg.metric not in scores:
+        named = ", ".join(sorted(scores)) or "nothing"
+        return None, f"bad predictions: score() returned no '{cfg.metric}' (it returned {named})"
+    for name, value in scores.items():
+        if not math.isfinite(value):
+            what = "the score" if name == cfg.metric else f"the score '{name}'"
+            return None, f"bad predictions: {what} is {value} (not a finite number)"
+    return scores, None

@@ -33,6 +33,7 @@ ALLOWED_ENV = re.compile(
     r"|AUTORESEARCH_RUN"
 )
 EXPERIMENT_ENV = "AUTORESEARCH_EXPERIMENT"  # marks every process of one training run
+SEED_ENV = "AUTORESEARCH_SEED"  # the training run's seed (prepare.seed() returns it)
 WRAPPER_PROCESSES = 2  # bwrap and its PID-namespace init, when sandboxed
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -72,6 +73,7 @@ def training_env(
     workdir: Path,
     extra: dict[str, str] | None = None,
     passthrough: list[str] | tuple[str, ...] = (),
+    seed: int = 0,
 ) -> dict[str, str]:
     """A minimal environment: the allowlisted variables, what the user passes through, HOME in
     the experiment directory, and what train.py needs to know."""
@@ -79,6 +81,7 @@ def training_env(
     env.update(extra or {})
     env["HOME"] = str(workdir / HOME_NAME)
     env["TRAINING_BUDGET_SECS"] = f"{budget_secs:g}"
+    env[SEED_ENV] = str(seed)
     env["AUTORESEARCH_PREDICTIONS"] = str(workdir / PREDICTIONS_NAME)
     env["PYTHONUNBUFFERED"] = "1"
     return env

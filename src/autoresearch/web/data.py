@@ -5,9 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from autoresearch.records import TRAINING
-from autoresearch.runner.local import LOG_NAME
-from autoresearch.runs import live_phase, snapshot
+from autoresearch.runs import live_log, live_phase, snapshot
 from autoresearch.runstate import state
 from autoresearch.store import Store, StoreError, list_runs, runs_dir
 
@@ -97,8 +95,9 @@ def live(workspace: Path, run_id: str) -> dict:
         run_state = state(store)
         phase = live_phase(store, run_state)
         log = []
-        if phase and phase["phase"] == TRAINING:
-            text, _ = tail(store.iteration_dir(phase["iteration"]) / LOG_NAME, 8192)
+        path = live_log(store, phase)
+        if path is not None:
+            text, _ = tail(path, 8192)
             log = [line for line in text.splitlines() if line.strip()][-LIVE_LOG_LINES:]
         return {
             "run": run_id,

@@ -1,6 +1,6 @@
 """Fixed infrastructure for the Fashion-MNIST task. Agents never edit this file.
 
-train.py uses:    load_data(), save_predictions(preds), time_left(), budget_seconds()
+train.py uses:    load_data(), save_predictions(preds), time_left(), budget_seconds(), seed()
 the orchestrator: ensure_data() before training, score(path) after it, in its own process;
                   training_files() and private_paths() to build the sandbox: train.py sees a
                   cache (AUTORESEARCH_CACHE_DIR) holding only the training files, and none of
@@ -8,6 +8,12 @@ the orchestrator: ensure_data() before training, score(path) after it, in its ow
 
 Only numpy and the standard library are imported here, so the orchestrator can
 score without torch. Validation labels are never returned to train.py.
+
+The 10,000 test images are split into a decision half (val_accuracy: what keeps or discards an
+experiment) and a holdout half (holdout_val_accuracy: recorded, never shown to the agent, never
+deciding), 500 of each class in each, by a permutation seeded from the labels themselves: train.py
+predicts all 10,000 and cannot tell the halves apart. With AUTORESEARCH_HOLDOUT=0 (the config's
+`holdout = false`) score() decides on all 10,000, as the original protocol did.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 METRIC = "val_accuracy"
+HOLDOUT_METRIC = "holdout_" + METRIC
 DIRECTION = "maximize"
 NUM_CLASSES = 10
 NUM_VAL = 10_000
@@ -179,6 +186,11 @@ def budget_seconds() -> float:
     return float(os.environ.get("TRAINING_BUDGET_SECS", "300"))
 
 
+def seed() -> int:
+    """This training run's seed, given by the orchestrator (a different one for each repeat)."""
+    return int(os.environ.get("AUTORESEARCH_SEED", "0"))
+
+
 def time_left() -> float:
     """Seconds left of the budget, counted from when the orchestrator started this process."""
     started = float(os.environ.get("AUTORESEARCH_START_TIME", _IMPORTED_AT))
@@ -195,8 +207,10 @@ def save_predictions(preds) -> Path:
     return path
 
 
-def score(predictions_path: str | os.PathLike) -> float:
-    """Accuracy of the saved predictions against the validation labels.
+def score(predictions_path: str | os.PathLike) -> dict[str, float] | float:
+    """Accuracy of the saved predictions against the validation labels: on the decision half and
+    on the holdout half ({METRIC: ..., HOLDOUT_METRIC: ...}), or on all of them (one number)
+    when AUTORESEARCH_HOLDOUT is "0".
 
     Raises ValueError with a one-line reason for anything that is not 10,000 class indices.
     """
@@ -218,7 +232,27 @@ def score(predictions_path: str | os.PathLike) -> float:
             f"predictions must be class indices in 0..{NUM_CLASSES - 1}, "
             f"got values from {preds.min()} to {preds.max()}"
         )
-    return float((preds == load_labels()).mean())
+    correct = preds == load_labels()
+    if os.environ.get("AUTORESEARCH_HOLDOUT", "1") == "0":
+        return float(correct.mean())
+    decision = decision_half()
+    return {
+        METRIC: float(correct[decision].mean()),
+        HOLDOUT_METRIC: float(correct[~decision].mean()),
+    }
+
+
+@functools.cache
+def decision_half() -> np.ndarray:
+    """A fixed mask of the 5,000 images that decide (half of each class); the rest is the
+    holdout. Seeded from the labels, which train.py never sees."""
+    labels = load_labels()
+    rng = np.random.default_rng(np.frombuffer(hashlib.sha256(labels.tobytes()).digest(), np.uint32))
+    mask = np.zeros(len(labels), dtype=bool)
+    for cls in range(NUM_CLASSES):
+        members = np.flatnonzero(labels == cls)
+        mask[rng.permutation(members)[: len(members) // 2]] = True
+    return mask
 
 
 @functools.cache

@@ -43,7 +43,7 @@ async function getJSON(path) {
   return response.json();
 }
 
-const PHASES = { proposing: "agent thinking", training: "training" };
+const PHASES = { proposing: "agent thinking", training: "training", confirming: "confirming" };
 
 function phaseText(live, elapsed) {
   if (!live) return "";

@@ -1,0 +1,96 @@
+"""An iteration's training runs: the baseline's `noise_runs`, a candidate's first run and, when
+it would be kept, its `confirm_runs` more; each with its own seed and its own copy of the
+workspace, each recorded as soon as it is scored, so that a resume repeats none of them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+
+from autoresearch.decide import candidate, decide
+from autoresearch.experiment import FIXED_FILES, Trainer, read_plain
+from autoresearch.noise import estimate, scored
+from autoresearch.records import CONFIRMING, CRASH, OK, TRAINING, Iteration, TrainingRun
+from autoresearch.runstate import mark_inflight
+from autoresearch.store import Store
+
+NOISE_RUN, CONFIRMATION_RUN = "noise run", "confirmation run"
+SEEDS_PER_ITERATION = 1000  # run k of iteration n has seed n * 1000 + k: distinct, reproducible
+
+
+def seed_of(n: int, k: int) -> int:
+    return n * SEEDS_PER_ITERATION + k
+
+
+@dataclass
+class Trials:
+    trainer: Trainer
+    store: Store
+    fixed: dict[str, bytes | None]  # the run's prepare.py and program.md (None: absent)
+    # (folder name, train.py or None for the workspace's own) -> a fresh copy of the workspace
+    workdir: Callable[[str, str | None], Path]
+    say: Callable[[str], None]
+    phase: Callable[..., None]  # Loop.phase: what the run is doing now
+
+    def train(
+        self, it: Iteration, first: Path, incumbent: Iteration | None, history: list[Iteration]
+    ) -> None:
+        """Train it (its first run in `first`), decide, and set its runs, value and status."""
+        cfg = self.trainer.cfg
+        runs = self.store.runs(it.iteration).get(it.iteration, [])
+        if runs:
+            self.say(f"iteration {it.iteration}: {len(runs)} of its runs recorded before a stop")
+        wanted = cfg.loop.noise_runs if incumbent is None else 1
+        self._fill(it, runs, wanted, first, NOISE_RUN)
+        if incumbent is not None and cfg.loop.confirm_runs and candidate(cfg, runs[0], incumbent):
+            self._fill(it, runs, 1 + cfg.loop.confirm_runs, first, CONFIRMATION_RUN)
+        it.runs = runs
+        it.status, it.reason = decide(cfg, runs, incumbent, estimate([*history, it]))
+        values = scored(runs)
+        it.value = mean(values) if values and it.status != CRASH else None
+        it.train_seconds = round(sum(r.train_seconds for r in runs), 3)
+        memory = [r.peak_memory_mb for r in runs if r.peak_memory_mb is not None]
+        it.peak_memory_mb = max(memory) if memory else None
+        failed = [r for r in runs if r.status != OK]
+        it.log_path = str((failed or runs)[0].log_path) if runs else None
+
+    def _fill(
+        self, it: Iteration, runs: list[TrainingRun], wanted: int, first: Path, kind: str
+    ) -> None:
+        """Train runs until there are `wanted` or one fails."""
+        while len(runs) < wanted and all(r.status == OK for r in runs):
+            k = len(runs)
+            if k:
+                self.say(f"iteration {it.iteration}: {kind} {k + 1} of {wanted}")
+            code = it.train_py if it.iteration else None  # the baseline: as given, any bytes
+            workdir = first if k == 0 else self.workdir(f"{it.iteration:04d}-{k}", code)
+            cfg = self.trainer.cfg
+            self.phase(
+                CONFIRMING if kind == CONFIRMATION_RUN else TRAINING,
+                it.iteration,
+                description=it.description,
+                run=k + 1,
+                runs=wanted,
+                budget_secs=cfg.budget_secs,
+                grace_secs=cfg.grace_secs,
+            )
+            runs.append(self._run(it.iteration, k, workdir))
+            if k:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    def _run(self, n: int, k: int, workdir: Path) -> TrainingRun:
+        run = self.trainer.run(
+            workdir,
+            self.store.run_dir(n, k),
+            seed_of(n, k),
+            on_start=lambda pid: mark_inflight(self.store, n, pid),
+        )
+        tampered = [name for name in FIXED_FILES if read_plain(workdir / name) != self.fixed[name]]
+        if tampered:
+            run.status, run.value, run.metrics = CRASH, None, {}
+            run.reason = f"integrity: the experiment changed {', '.join(tampered)}"
+        self.store.record_run(n, k, run)
+        return run
