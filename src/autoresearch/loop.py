@@ -40,8 +40,9 @@ from autoresearch.runstate import (
     signal_of,
     tag_processes,
 )
-from autoresearch.stops import baseline_failed, failure_streak, log_tail
+from autoresearch.stops import baseline_failed, failure_streak, log_tail, plateau_stop
 from autoresearch.store import Store, incumbent
+from autoresearch.strategist import Strategist, TextAgent
 from autoresearch.workspace import changed_files, copy_for_experiment, fingerprint, snapshot
 
 SNAPSHOT = "workspace"  # the run's own copy of the workspace, taken when it starts
@@ -63,12 +64,14 @@ def unified_diff(old: str, new: str) -> str:
 
 class Loop:
     def __init__(
-        self, workspace: Path, cfg: Config, store: Store, agent: Agent, say: Callable[[str], None]
-    ):
+        self, workspace: Path, cfg: Config, store: Store, agent: Agent, say: Callable[[str], None],
+        strategist: TextAgent | None = None,
+    ):  # fmt: skip
         self.workspace, self.cfg, self.store, self.agent, self.say = (
             workspace, cfg, store, agent, say,
         )  # fmt: skip
         self.repo = ExperimentRepo(store.dir / "repo", create=store.recorded() == 0)
+        self.strategist = Strategist(cfg, store, self.repo, strategist, say)  # off without one
         self.source = store.dir / SNAPSHOT
         self.root = experiments_root(store.dir)
         self.trainer: Trainer | None = None
@@ -100,6 +103,7 @@ class Loop:
         if not self.source.is_dir():  # a new run, or one from a release without snapshots
             snapshot(self.workspace, self.source)
         self.fixed = {name: (self.source / name).read_bytes() for name in FIXED_FILES}
+        self.fixed["program.md"] = self.strategist.start(self.fixed["program.md"])
         task.ensure_data(self.workspace, self.cfg)
         self.trainer = Trainer.prepare(self.workspace, self.cfg, self.root)
         if self.trainer.warning:
@@ -127,10 +131,12 @@ class Loop:
         if baseline_failed(history[0]):
             return self._baseline_stop(history[0])
         while len(history) - 1 < self.cfg.loop.iterations:
-            spent = sum(it.usage.cost_usd or 0.0 for it in history)
-            limit = self.cfg.loop.max_cost_usd
-            if limit is not None and spent >= limit:
-                return LoopResult(FINISHED, f"cost limit reached: ${spent:.2f} of ${limit:.2f}")
+            over = self._cost_limit(history)
+            if over is None:  # the strategist, when due, costs too
+                self.fixed["program.md"] = self.strategist.revise(history)
+                over = self._cost_limit(history)
+            if over:
+                return LoopResult(FINISHED, over)
             try:
                 it = self._experiment(len(history), history)
             except AgentExhausted as err:
@@ -145,7 +151,20 @@ class Loop:
                     f"{plural(streak, 'iteration')} in a row failed the same way ({it.status}: "
                     f"{it.reason}); fix the cause, then run again to resume",
                 )
+            plateau = plateau_stop(
+                history, self.strategist.changed_after(), self.cfg.loop.stop_after
+            )
+            if plateau:
+                return LoopResult(FINISHED, plateau)
         return LoopResult(FINISHED, f"{plural(len(history) - 1, 'iteration')} done")
+
+    def _cost_limit(self, history: list[Iteration]) -> str | None:
+        """Why the run must stop for its cost (the agent's and the strategist's), or None."""
+        spent = sum(it.usage.cost_usd or 0.0 for it in history) + self.strategist.spent()
+        limit = self.cfg.loop.max_cost_usd
+        if limit is not None and spent >= limit:
+            return f"cost limit reached: ${spent:.2f} of ${limit:.2f}"
+        return None
 
     def _baseline_stop(self, it: Iteration) -> LoopResult:
         """A baseline that crashes or scores nothing: every experiment would start from it."""
@@ -162,7 +181,10 @@ class Loop:
 
     # --- one iteration ---
     def _workdir(self, n: int, train_py: str | None) -> Path:
-        return copy_for_experiment(self.source, self.root / f"{n:04d}", train_py)
+        workdir = copy_for_experiment(self.source, self.root / f"{n:04d}", train_py)
+        if self.strategist.on:  # program.md with the strategy the iteration runs under
+            (workdir / "program.md").write_bytes(self.fixed["program.md"])
+        return workdir
 
     def _note_workspace_changes(self) -> None:
         """A user may edit the workspace during a run: the run keeps its own copy, and says so."""
@@ -277,6 +299,7 @@ class Loop:
     def _record(self, it: Iteration, history: list[Iteration]) -> None:
         """Files, git, then the row; appended to history, results.tsv rewritten from it."""
         it.wall_seconds = round(time.time() - it.started_at, 3)
+        it.strategy = self.strategist.version
         if it.train_py:
             parent = next((h for h in history if h.iteration == it.parent), None)
             files: dict[str, str | bytes] = dict(self.fixed)

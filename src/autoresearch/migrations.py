@@ -42,7 +42,26 @@ def _initial(db: sqlite3.Connection) -> None:
             db.execute(f'ALTER TABLE iterations ADD COLUMN "{column}"')
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial]
+# The strategy columns besides the key (after_iteration) and version.
+STRATEGY_COLUMNS = (
+    "trigger", "text", "reasoning", "reason", "reply", "prompt", "agent", "model", "seconds",
+    "commit", "created_at", "tokens_in", "tokens_out", "tokens_cached", "cost_usd",
+)  # fmt: skip
+
+
+def _strategies(db: sqlite3.Connection) -> None:
+    """The outer loop: a row per strategy (the run's initial one, each strategist call, one per
+    point of the run), and the version each iteration ran under."""
+    db.execute(
+        "CREATE TABLE strategies "
+        "(after_iteration INTEGER PRIMARY KEY, version INTEGER UNIQUE, "
+        + ", ".join(f'"{column}"' for column in STRATEGY_COLUMNS)
+        + ")"
+    )
+    db.execute("ALTER TABLE iterations ADD COLUMN strategy INTEGER")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial, _strategies]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -108,6 +108,20 @@ def check_agent(workspace: Path, cfg: Config) -> str:
     return f"{notice}; {answer}" if notice else answer
 
 
+def check_strategist(workspace: Path, cfg: Config) -> str:
+    """Who strategises; a strategist agent of its own answers a tiny request too."""
+    from autoresearch import strategist
+    from autoresearch.agents.base import AgentError
+
+    if strategist.who(cfg) is None or strategist.agent_config(cfg) == cfg.agent:
+        return strategist.describe(cfg)
+    try:
+        answer = strategist.build(cfg, workspace, None).check()
+    except AgentError as err:
+        raise ValueError(str(err)) from None
+    return f"{strategist.describe(cfg)}; {answer}"
+
+
 CHECKS: list[tuple[str, Callable[[Path, Config], str]]] = [
     ("workspace", check_files),
     ("interpreter", check_interpreter),

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from autoresearch import migrations
 from autoresearch.config import Config
-from autoresearch.records import BASELINE, KEEP, Iteration, Usage
+from autoresearch.records import BASELINE, KEEP, Iteration, Strategy, Usage
 from autoresearch.runner.local import LOG_NAME
 from autoresearch.safe_text import encode
 from autoresearch.workspace import STATE_DIR
@@ -29,6 +29,7 @@ _USAGE = ("tokens_in", "tokens_out", "tokens_cached", "cost_usd")
 _COLUMNS = [f.name for f in fields(Iteration) if f.name != "usage"] + list(_USAGE)
 # Columns a history listing needs: not the prompts and raw outputs, which can be large.
 _LIGHT = [c for c in _COLUMNS if c not in ("prompt", "raw_output", "diff")]
+_STRATEGY = [f.name for f in fields(Strategy) if f.name != "usage"] + list(_USAGE)
 
 
 def _names(columns) -> str:
@@ -207,6 +208,32 @@ class Store:
             own = self.iteration_dir(it.iteration) / LOG_NAME
             if it.log_path and own.is_file():
                 it.log_path = str(own)
+        return found
+
+    # --- strategies (the outer loop) ---
+    def record_strategy(self, strategy: Strategy) -> None:
+        """One row per point of the run: a second call after the same iteration is refused."""
+        row = {c: _to_sql(getattr(strategy, c)) for c in _STRATEGY if c not in _USAGE}
+        row.update({k: getattr(strategy.usage, k) for k in _USAGE})
+        sql = f"INSERT INTO strategies ({_names(row)}) VALUES ({', '.join('?' * len(row))})"
+        try:
+            with self.db:
+                self.db.execute(sql, list(row.values()))
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"a strategy after iteration {strategy.after_iteration} is already recorded"
+            ) from None
+        except sqlite3.Error as err:
+            raise StoreError(_explain(self.path, err)) from None
+
+    def strategies(self) -> list[Strategy]:
+        """Every strategy and strategist call, oldest first."""
+        rows = self._query(f"SELECT {_names(_STRATEGY)} FROM strategies ORDER BY after_iteration")
+        found = []
+        for row in rows:
+            values = dict(zip(_STRATEGY, map(_from_sql, row), strict=True))
+            usage = Usage(*(values.pop(k) for k in _USAGE))
+            found.append(Strategy(**values, usage=usage))
         return found
 
 
