@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
-from fake_llm_server import FakeLLMServer, anthropic_reply, openai_reply
+from fake_llm_server import FakeLLMServer, anthropic_reply, hang, openai_reply
+from test_resume import Cli, reaper, wait_until  # noqa: F401 - reaper: kills what a test leaves
 from typer.testing import CliRunner
 
 from autoresearch.cli import app
@@ -354,3 +356,38 @@ def test_with_replay_the_strategist_is_off_and_status_says_so(ws, tmp_path):
     assert "refs/heads/strategy" not in git(ws, "for-each-ref")
     shown = cli.invoke(app, ["strategy", str(ws), "--export", str(tmp_path / "p.md")])
     assert shown.exit_code == 1 and "has no strategy versions" in shown.stderr
+
+
+@pytest.mark.parametrize("moment", ["during", "after"])
+def test_a_sigkill_around_a_strategist_call_neither_loses_nor_doubles_a_version(
+    ws, tmp_path, server, moment
+):
+    props = replay_workspace(ws, tmp_path, 4)
+    strategist = {"agent": "anthropic", "base_url": server.url, "every": 2, "plateau": 0}
+    configure(ws, props, strategist=strategist)
+    flags = ["--iterations", "4", "--budget", "5", "--grace", "1"]
+    server.add(CHECK_OK["anthropic"], hang() if moment == "during" else anthropic_reply(GOOD_REPLY))
+    first = Cli(ws, *flags)
+    if moment == "during":
+        first.wait_for(r"^after iteration 2: asking the strategist")
+        wait_until(lambda: len(server.requests) == 2)  # the orchestrator waits for its answer
+    else:
+        first.wait_for(r"^strategy version 1: ")
+    first.kill()
+    code = first.finish()
+    assert code == -signal.SIGKILL or (moment == "after" and code == 0)
+    recorded = [s["version"] for s in status(ws)["strategist"]["strategies"]]
+    assert recorded == ([0] if moment == "during" else [0, 1])
+
+    server.add(CHECK_OK["anthropic"])
+    if moment == "during":
+        server.add(anthropic_reply(GOOD_REPLY))
+    again = Cli(ws, *flags)
+    assert again.finish() == 0, again.seen
+    snap = status(ws)
+    calls = snap["strategist"]["strategies"]
+    assert [(s["version"], s["after_iteration"]) for s in calls] == [(0, -1), (1, 2)]
+    assert [it["strategy"] for it in snap["iterations"]] == [0, 0, 0, 1, 1]
+    assert len(server.requests) == (4 if moment == "during" else 3)  # asked once per start
+    assert git(ws, "rev-list", "--count", "refs/heads/strategy").strip() == "2"
+    assert NEW_STRATEGY in prompt_of(ws, 3)

@@ -98,7 +98,7 @@ def doctor(
         **{"agent.name": agent, "agent.model": model},
     )
     failed = False
-    extra = [("agent", preflight.check_agent), ("strategist", preflight.check_strategist)]
+    extra = preflight.agent_checks(cfg)
     for check in preflight.run_checks(directory, cfg, extra):
         mark = ("ok  ", "green") if check.ok else ("FAIL", "red")
         out.print(Text.assemble(mark, f" {check.name}: {one_line(check.detail)}"))

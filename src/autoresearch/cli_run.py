@@ -153,7 +153,7 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
             check_cost_limit(thinker, cfg.loop.max_cost_usd)
     except AgentError as e:
         raise fail(str(e), EXIT_REFUSED) from None
-    checks = [("agent", preflight.check_agent), ("strategist", preflight.check_strategist)]
+    checks = preflight.agent_checks(cfg)
     problem = preflight.first_failure(directory, cfg, checks)
     if problem:
         raise fail(f"{problem.name}: {problem.detail}", EXIT_REFUSED)

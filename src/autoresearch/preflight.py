@@ -108,13 +108,19 @@ def check_agent(workspace: Path, cfg: Config) -> str:
     return f"{notice}; {answer}" if notice else answer
 
 
+def agent_checks(cfg: Config) -> list[tuple[str, Callable[[Path, Config], str]]]:
+    """The agent's check, and the strategist's where it has an agent of its own."""
+    from autoresearch.strategist import has_own_agent
+
+    own = [("strategist", check_strategist)] if has_own_agent(cfg) else []
+    return [("agent", check_agent), *own]
+
+
 def check_strategist(workspace: Path, cfg: Config) -> str:
-    """Who strategises; a strategist agent of its own answers a tiny request too."""
+    """The strategist's own agent answers a tiny request."""
     from autoresearch import strategist
     from autoresearch.agents.base import AgentError
 
-    if strategist.who(cfg) is None or strategist.agent_config(cfg) == cfg.agent:
-        return strategist.describe(cfg)
     try:
         answer = strategist.build(cfg, workspace, None).check()
     except AgentError as err:

@@ -64,6 +64,11 @@ def agent_config(cfg: Config) -> AgentConfig:
     return cfg.agent.model_copy(update=update)
 
 
+def has_own_agent(cfg: Config) -> bool:
+    """Whether the strategist needs an agent besides the run's (so a check of its own)."""
+    return who(cfg) is not None and agent_config(cfg) != cfg.agent
+
+
 def build(cfg: Config, workspace: Path, agent) -> TextAgent | None:
     """The strategist's agent: the run's own one where the settings are the same, else its own
     (AgentError when it cannot work); None when the strategist is off."""
