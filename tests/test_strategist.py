@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fake_llm_server import FakeLLMServer, anthropic_reply, hang, openai_reply
+from fake_llm_server import FakeLLMServer, anthropic_reply, error_reply, hang, openai_reply
 from test_resume import Cli, reaper, wait_until  # noqa: F401 - reaper: kills what a test leaves
 from typer.testing import CliRunner
 
@@ -342,6 +342,29 @@ def test_the_strategists_cost_counts_toward_the_cost_limit(ws, tmp_path, server)
     assert snap["cost_usd"] == pytest.approx(0.21)
 
 
+def test_a_strategist_with_an_unknown_price_refuses_a_cost_limit_before_any_training(ws, tmp_path):
+    strategist = {"agent": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "llama-local"}
+    configure(ws, replay_workspace(ws, tmp_path, 1), strategist=strategist)
+    result = run(ws, "--iterations", "1", "--max-cost", "1")
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert "cannot be enforced" in line and "llama-local" in line
+    assert not (ws / ".autoresearch" / "runs").exists()
+
+
+def test_a_key_the_strategist_has_rejected_mid_run_stops_the_run_in_one_line(ws, tmp_path, server):
+    strategist = {"agent": "anthropic", "base_url": server.url, "every": 1}
+    configure(ws, replay_workspace(ws, tmp_path, 3), strategist=strategist)
+    server.add(CHECK_OK["anthropic"], error_reply(401, "invalid x-api-key"))
+    result = run(ws, "--iterations", "3")
+    assert result.exit_code == 3 and "Traceback" not in result.output  # an early stop
+    snap = status(ws)
+    assert snap["state"] == "stopped"
+    assert "the strategist: anthropic API: authentication failed" in snap["stop_reason"]
+    assert [it["iteration"] for it in snap["iterations"]] == [0, 1]
+    assert [s["version"] for s in snap["strategist"]["strategies"]] == [0]
+
+
 def test_with_replay_the_strategist_is_off_and_status_says_so(ws, tmp_path):
     configure(ws, replay_workspace(ws, tmp_path, 1))
     result = run(ws, "--iterations", "1")
@@ -352,7 +375,7 @@ def test_with_replay_the_strategist_is_off_and_status_says_so(ws, tmp_path):
         "off (the replay agent has no LLM; set [strategist] agent"
     )
     assert snap["strategist"]["strategies"] == [] and snap["iterations"][1]["strategy"] is None
-    assert "strategist: off (the replay agent has no LLM" in result.stderr
+    assert "context full; strategist off (the replay agent has no LLM" in result.stderr
     assert "refs/heads/strategy" not in git(ws, "for-each-ref")
     shown = cli.invoke(app, ["strategy", str(ws), "--export", str(tmp_path / "p.md")])
     assert shown.exit_code == 1 and "has no strategy versions" in shown.stderr

@@ -167,8 +167,7 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
         say(line)
     if chosen.store is None:
         say(f"run {store.run_id}: new")
-    say(f"settings: {describe_settings(cfg)}")
-    say(f"strategist: {strategist.describe(cfg)}")
+    say(f"settings: {describe_settings(cfg)}; strategist {strategist.describe(cfg)}")
     try:
         result = Loop(directory, cfg, store, agent, say=say, strategist=thinker).run()
     except (RunBusy, RunRefused) as e:

@@ -131,12 +131,13 @@ class Loop:
         if baseline_failed(history[0]):
             return self._baseline_stop(history[0])
         while len(history) - 1 < self.cfg.loop.iterations:
-            over = self._cost_limit(history)
-            if over is None:  # the strategist, when due, costs too
+            stop = self._cost_limit(history)
+            if stop is None:  # the strategist, when due (it costs too); then a plateau
                 self.fixed["program.md"] = self.strategist.revise(history)
-                over = self._cost_limit(history)
-            if over:
-                return LoopResult(FINISHED, over)
+                since, limit = self.strategist.changed_after(), self.cfg.loop.stop_after
+                stop = self._cost_limit(history) or plateau_stop(history, since, limit)
+            if stop:
+                return LoopResult(FINISHED, stop)
             try:
                 it = self._experiment(len(history), history)
             except AgentExhausted as err:
@@ -151,11 +152,6 @@ class Loop:
                     f"{plural(streak, 'iteration')} in a row failed the same way ({it.status}: "
                     f"{it.reason}); fix the cause, then run again to resume",
                 )
-            plateau = plateau_stop(
-                history, self.strategist.changed_after(), self.cfg.loop.stop_after
-            )
-            if plateau:
-                return LoopResult(FINISHED, plateau)
         return LoopResult(FINISHED, f"{plural(len(history) - 1, 'iteration')} done")
 
     def _cost_limit(self, history: list[Iteration]) -> str | None:

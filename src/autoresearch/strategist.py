@@ -227,7 +227,9 @@ class Strategist:
     def _ask(self, prompt: str) -> Answer:
         try:
             return self.llm.complete(prompt)
-        except (AgentError, KeyboardInterrupt):
+        except AgentError as err:  # it cannot work at all (a rejected key): the run stops
+            raise AgentError(f"the strategist: {err}") from None
+        except KeyboardInterrupt:
             raise
         except Exception as err:  # noqa: BLE001 - a broken call is a recorded, rejected one
             return Answer(None, reason=f"the strategist failed: {type(err).__name__}: {err}")
