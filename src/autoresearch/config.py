@@ -91,7 +91,7 @@ class StrategistConfig(_Section):
     # unset: the run's own agent when it is one of STRATEGIST_AGENTS; "none": off
     agent: Literal["claude", "anthropic", "openai", "none"] | None = None
     model: str | None = None  # unset: the run's model (same agent), else that agent's default
-    base_url: str | None = None  # unset: agent.base_url
+    base_url: str | None = None  # unset: agent.base_url where it is the run's agent
     every: int = Field(default=5, ge=0, le=1_000_000)  # after every N iterations (0: never)
     plateau: int = Field(default=4, ge=0, le=1_000_000)  # after N without a keep (0: never)
 

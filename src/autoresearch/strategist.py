@@ -57,10 +57,12 @@ def describe(cfg: Config) -> str:
 def agent_config(cfg: Config) -> AgentConfig:
     """The [agent] settings the strategist's agent is built with: the run's, with its own name,
     model and server."""
-    name = who(cfg) or cfg.agent.name
-    chosen = cfg.strategist
-    model = chosen.model or (cfg.agent.model if name == cfg.agent.name else None)
-    update = {"name": name, "model": model, "base_url": chosen.base_url or cfg.agent.base_url}
+    name, chosen = who(cfg) or cfg.agent.name, cfg.strategist
+    same = name == cfg.agent.name
+    model = chosen.model or (cfg.agent.model if same else None)
+    update = {"name": name, "model": model, "base_url": chosen.base_url or (
+        cfg.agent.base_url if same else None
+    )}  # fmt: skip
     return cfg.agent.model_copy(update=update)
 
 
@@ -208,14 +210,13 @@ class Strategist:
 
     def prompt(self, history: list[Iteration], why: str) -> str:
         current = self.newest()
-        fixed = self.program.before.rstrip().rsplit("\n", 1)[0].rstrip()
-        if self.program.after.strip():
-            fixed += "\n\n" + self.program.after.strip()
+        head = "\n".join(self.program.before.splitlines()[:-1]).strip()  # not the heading
+        fixed = "\n\n".join(part for part in (head, self.program.after.strip()) if part)
         return template("strategist.txt").substitute(
             budget=f"{self.cfg.budget_secs:g}",
             metric=self.cfg.metric,
             direction="higher is better" if self.cfg.direction == "maximize" else "lower is better",
-            fixed=fixed,
+            fixed=fixed or "(program.md has nothing besides its strategy)",
             version=current.version,
             strategy=current.text,
             versions=render_versions(self.strategies, history, self.cfg),
