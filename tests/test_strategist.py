@@ -22,6 +22,7 @@ from autoresearch.cli import app
 from autoresearch.config import Config
 from autoresearch.program_sections import NO_STRATEGY, Program, Rejected, parse_reply
 from autoresearch.records import DISCARD, KEEP, PLATEAU, SCHEDULE, Iteration, Strategy
+from autoresearch.store import Store
 from autoresearch.strategist import due
 from autoresearch.strategy_history import render_history
 
@@ -228,6 +229,13 @@ def test_on_schedule_a_new_strategy_reaches_the_next_prompt_and_a_rules_rewrite_
     asked = server.requests[1].body["messages"][0]["content"]
     assert "### Iteration 2: discard" in asked and "Predict class 2." in asked
     assert "Start from the weak baseline" in asked  # the current strategy
+    store = Store(run_dir(ws), readonly=True)
+    try:
+        kept = store.strategies(full=True)
+    finally:
+        store.close()
+    assert kept[1].prompt == asked and kept[1].reasoning == GOOD_REPLY.split("\n")[0]
+    assert [s.reply for s in kept[1:]] == [GOOD_REPLY, RULES_REPLY]  # rejected ones too
     for n in (1, 2):
         assert "Start from the weak baseline" in prompt_of(ws, n)
     for n in (3, 4, 5):

@@ -226,12 +226,14 @@ class Store:
         except sqlite3.Error as err:
             raise StoreError(_explain(self.path, err)) from None
 
-    def strategies(self) -> list[Strategy]:
-        """Every strategy and strategist call, oldest first."""
-        rows = self._query(f"SELECT {_names(_STRATEGY)} FROM strategies ORDER BY after_iteration")
+    def strategies(self, full: bool = False) -> list[Strategy]:
+        """Every strategy and strategist call, oldest first. full=False: without the prompts and
+        replies, which can be large."""
+        columns = _STRATEGY if full else [c for c in _STRATEGY if c not in ("prompt", "reply")]
+        rows = self._query(f"SELECT {_names(columns)} FROM strategies ORDER BY after_iteration")
         found = []
         for row in rows:
-            values = dict(zip(_STRATEGY, map(_from_sql, row), strict=True))
+            values = dict(zip(columns, map(_from_sql, row), strict=True))
             usage = Usage(*(values.pop(k) for k in _USAGE))
             found.append(Strategy(**values, usage=usage))
         return found
