@@ -1,6 +1,7 @@
 """The orchestrator's own time per iteration (all but agent and training), against history size.
 
 python benchmarks/loop_overhead.py [--history 10 100 1000] [--iterations 7] [--data-dir DIR]
+                                   [--strategist]
 
 For each history size H: a fresh workspace and run with H recorded iterations (realistic
 explanations, train.py texts, prompts; recorded through Loop._record, so with git commits and
@@ -9,6 +10,11 @@ answers at once and a train.py that only saves constant predictions. Overhead is
 one iteration minus the agent's own time and train_seconds; the components are timed by wrapping
 the functions the loop calls. exit-detect is how late the runner noticed train.py had exited
 (counted in train_seconds, so not in the overhead; shown for information).
+
+--strategist: a strategist (answering at once) is called before every timed iteration, the worst
+case (the default schedule calls it every 5): its part of the overhead is `strategist` (the
+prompt it reads, checking its reply, recording and committing the version); the sizes of its
+prompt and of the research agent's prompt are printed in characters.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from autoresearch import config, experiment, loop, task, workspace
-from autoresearch.agents.base import Proposal, Request
+from autoresearch.agents.base import Answer, Proposal, Request
 from autoresearch.gitrepo import ExperimentRepo
 from autoresearch.records import CRASH, DISCARD, INVALID, KEEP, Iteration, Usage
 from autoresearch.store import Store, incumbent, runs_dir
@@ -51,7 +57,7 @@ IDEAS = [
     "Add label smoothing of 0.1 to the cross-entropy loss",
     "Replace the linear model with a small two-layer convolutional network",
 ]
-COMPONENTS = ["prompt", "copy", "fingerprint", "score", "git", "record", "results"]
+COMPONENTS = ["prompt", "copy", "fingerprint", "score", "git", "record", "results", "strategist"]
 
 
 def explanation(rng: random.Random, i: int) -> str:
@@ -94,6 +100,24 @@ class InstantAgent:
 
     def check(self) -> str:
         return "instant"
+
+
+class InstantStrategist:
+    """Answers at once with a new strategy each time (so every call makes a version)."""
+
+    name = "instant"
+    model = "instant"
+
+    def __init__(self) -> None:
+        self.calls, self.prompt_chars = 0, 0
+
+    def complete(self, prompt: str) -> Answer:
+        self.calls += 1
+        self.prompt_chars = len(prompt)
+        text = (
+            f"Reasoning {self.calls}.\n\n## Strategy\n" + " ".join(IDEAS) + f" (call {self.calls})"
+        )
+        return Answer(text, Usage(tokens_in=len(prompt) // 4, tokens_out=300, cost_usd=0.01))
 
 
 class Probe:
@@ -150,16 +174,18 @@ def fill(the_loop: loop.Loop, size: int) -> list[Iteration]:
     return history
 
 
-def measure(size: int, iterations: int, probe: Probe) -> list[dict[str, float]]:
+def measure(size: int, iterations: int, probe: Probe, strategist: bool) -> list[dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp) / "ws"
         workspace.init(ws, "fashion-mnist", sys.executable)
         (ws / "train.py").write_text(FAST_TRAIN)
-        cfg = config.load(ws, {"budget_secs": 300, "grace_secs": 30})
+        every = {"strategist.every": 1, "strategist.plateau": 0} if strategist else {}
+        cfg = config.load(ws, {"budget_secs": 300, "grace_secs": 30, **every})
         task.ensure_data(ws, cfg)
         store = Store.create(runs_dir(ws) / "bench", cfg.model_dump())
         agent = InstantAgent()
-        the_loop = loop.Loop(ws, cfg, store, agent, say=lambda _: None)
+        thinker = InstantStrategist() if strategist else None
+        the_loop = loop.Loop(ws, cfg, store, agent, say=lambda _: None, strategist=thinker)
         the_loop.start()
         started = time.perf_counter()
         history = fill(the_loop, size)
@@ -167,6 +193,9 @@ def measure(size: int, iterations: int, probe: Probe) -> list[dict[str, float]]:
         print(f"history {size}: filled in {filled:.1f} s", flush=True)
         rows = []
         for _ in range(iterations):
+            started = time.perf_counter()  # the strategist's call, its git commit included
+            the_loop.fixed["program.md"] = the_loop.strategist.revise(history)
+            thinking = time.perf_counter() - started
             probe.spent.clear()
             started = time.perf_counter()
             it = the_loop._experiment(len(history), history)
@@ -175,9 +204,12 @@ def measure(size: int, iterations: int, probe: Probe) -> list[dict[str, float]]:
             log = Path(it.log_path).read_text().split()
             start, end = float(log[log.index("START") + 1]), float(log[log.index("EXIT") + 1])
             row = {label: probe.spent[label] for label in COMPONENTS}
-            row["overhead"] = total - agent.seconds - it.train_seconds
+            row["strategist"] = thinking
+            row["overhead"] = total + thinking - agent.seconds - it.train_seconds
             row["other"] = row["overhead"] - sum(row[label] for label in COMPONENTS)
             row["exit-detect"] = start + it.train_seconds - end
+            row["prompt chars"] = len(it.prompt)
+            row["strategist chars"] = thinker.prompt_chars if thinker else 0
             rows.append(row)
         store.close()
         return rows
@@ -188,6 +220,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--iterations", type=int, default=7, help="timed iterations per size")
     parser.add_argument("--data-dir", default=os.environ.get("AUTORESEARCH_DATA_DIR"))
+    parser.add_argument("--strategist", action="store_true", help="a strategist call each time")
     args = parser.parse_args()
     data = args.data_dir or next((str(p) for p in DATA_CANDIDATES if p.is_dir()), None)
     if data:
@@ -207,14 +240,24 @@ def main() -> None:
         probe.wrap(owner, attr, label)
     columns = ["overhead", *COMPONENTS, "other", "exit-detect"]
     lines = [" ".join(f"{c:>11}" for c in ["history", *columns])]
+    sizes: list[str] = []
     with tempfile.TemporaryDirectory() as cache:
         os.environ.setdefault("AUTORESEARCH_CACHE_DIR", cache)
         for size in args.history:
-            rows = measure(size, args.iterations, probe)
+            rows = measure(size, args.iterations, probe, args.strategist)
             medians = [statistics.median(row[c] for row in rows) * 1000 for c in columns]
             lines.append(" ".join([f"{size:>11}", *(f"{m:>8.1f} ms" for m in medians)]))
+            sizes.append(
+                f"history {size}: research prompt {rows[-1]['prompt chars']:,} characters"
+                + (
+                    f", strategist prompt {rows[-1]['strategist chars']:,}"
+                    if args.strategist
+                    else ""
+                )
+            )
     print(f"median of {args.iterations} iterations; overhead = wall - agent - train_seconds")
     print("\n".join(lines))
+    print("\n".join(sizes))
 
 
 if __name__ == "__main__":

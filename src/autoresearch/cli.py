@@ -117,7 +117,7 @@ def doctor(
         **{"agent.name": agent, "agent.model": model},
     )
     failed = False
-    extra = [("agent", preflight.check_agent)]
+    extra = preflight.agent_checks(cfg)
     for check in preflight.run_checks(directory, cfg, extra):
         mark = ("ok  ", "green") if check.ok else ("FAIL", "red")
         out.print(Text.assemble(mark, f" {check.name}: {one_line(check.detail)}"))
@@ -339,6 +339,40 @@ def compare(
     else:
         render(cmp, out)
     err.print(one_line(f"wrote {path}"))
+
+
+@app.command()
+def strategy(
+    directory: Workspace = Path("."),
+    run_id: RunId = None,
+    export_to: Annotated[
+        Path | None,
+        typer.Option("--export", help="Write the newest version as a program.md to this file."),
+    ] = None,
+) -> None:
+    """The run's strategy versions (and rejected strategist replies), oldest first."""
+    from autoresearch.export import ExportError, write
+    from autoresearch.runs import open_run, snapshot
+    from autoresearch.status_table import strategy_lines
+    from autoresearch.strategist import program_of
+
+    try:
+        store = open_run(directory, run_id)
+        snap = snapshot(store)
+        versions = [s for s in store.strategies() if s.version is not None]
+        if export_to is not None:
+            if not versions:
+                raise ExportError(f"run {store.run_id} has no strategy versions (strategist "
+                                  f"{snap['strategist']['detail']})")  # fmt: skip
+            path = export_to / "program.md" if export_to.is_dir() else export_to
+            written = write(program_of(store, versions[-1]), path)
+            err.print(one_line(f"wrote {written}: program.md with strategy version "
+                               f"{versions[-1].version} of run {store.run_id}"))  # fmt: skip
+            return
+    except (ConfigError, ExportError) as e:
+        raise fail(str(e)) from None
+    for line in strategy_lines(snap):
+        out.print(Text(line))
 
 
 def main() -> None:

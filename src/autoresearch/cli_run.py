@@ -11,7 +11,7 @@ from typing import Annotated, TextIO
 import typer
 
 from autoresearch import config as config_mod
-from autoresearch import preflight
+from autoresearch import preflight, strategist
 from autoresearch.cli_common import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -157,23 +157,30 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
     try:  # a cost limit that cannot be enforced is refused before anything is asked or run
         agent, _ = build(cfg.agent, directory)
         check_cost_limit(agent, cfg.loop.max_cost_usd)
+        thinker = strategist.build(cfg, directory, agent)
+        if thinker is not None and thinker is not agent:
+            check_cost_limit(thinker, cfg.loop.max_cost_usd)
     except AgentError as e:
         raise fail(str(e), EXIT_REFUSED) from None
-    problem = preflight.first_failure(directory, cfg, [("agent", preflight.check_agent)])
+    checks = preflight.agent_checks(cfg)
+    problem = preflight.first_failure(directory, cfg, checks)
     if problem:
         raise fail(f"{problem.name}: {problem.detail}", EXIT_REFUSED)
     if not cfg.agent.model and getattr(agent, "model", None):
         cfg.agent.model = agent.model  # the agent's default model, frozen with the run
+    if thinker is not None and not cfg.strategist.model and getattr(thinker, "model", None):
+        cfg.strategist.model = thinker.model  # likewise the strategist's
     store = chosen.store or create(directory, cfg, file_cfg)
     say.open(store.dir)
     for line in chosen.lines:
         say(line)
     if chosen.store is None:
         say(f"run {store.run_id}: new")
-    say(f"settings: {describe_settings(cfg)}")
+    say(f"settings: {describe_settings(cfg)}; strategist {strategist.describe(cfg)}")
     try:
         with for_console(err, store, cfg, store.iterations(), say) as display:
-            result = Loop(directory, cfg, store, agent, say=say, display=display).run()
+            loop = Loop(directory, cfg, store, agent, say, display=display, strategist=thinker)
+            result = loop.run()
     except (RunBusy, RunRefused) as e:
         say.keep(f"error: {e}")
         raise fail(str(e), EXIT_REFUSED) from None

@@ -86,6 +86,23 @@ class LoopConfig(_Section):
     confirm_runs: int = Field(default=2, ge=0, le=100)
     # Stop after this many invalid or crash iterations in a row failing the same way (0: never).
     max_consecutive_failures: int = Field(default=5, ge=0, le=1_000_000)
+    # End the run after this many iterations without a keep since the last strategy change (0: off).
+    stop_after: int = Field(default=0, ge=0, le=1_000_000)
+
+
+# The agents that can strategise: those with an LLM that answers in text.
+STRATEGIST_AGENTS = ("claude", "anthropic", "openai")
+
+
+class StrategistConfig(_Section):
+    """The outer loop: who rewrites program.md's `## Strategy` section, and when."""
+
+    # unset: the run's own agent when it is one of STRATEGIST_AGENTS; "none": off
+    agent: Literal["claude", "anthropic", "openai", "none"] | None = None
+    model: str | None = None  # unset: the run's model (same agent), else that agent's default
+    base_url: str | None = None  # unset: agent.base_url where it is the run's agent
+    every: int = Field(default=5, ge=0, le=1_000_000)  # after every N iterations (0: never)
+    plateau: int = Field(default=4, ge=0, le=1_000_000)  # after N without a keep (0: never)
 
 
 class Config(_Section):
@@ -112,6 +129,7 @@ class Config(_Section):
     holdout: bool = True
     loop: LoopConfig = LoopConfig()
     agent: AgentConfig = AgentConfig()
+    strategist: StrategistConfig = StrategistConfig()
 
     @field_validator("metrics")
     @classmethod

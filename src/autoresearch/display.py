@@ -18,12 +18,25 @@ from rich.text import Text
 
 from autoresearch.condense import best_so_far, fmt
 from autoresearch.config import Config
-from autoresearch.records import BASELINE, CONFIRMING, KEEP, PROPOSING, TRAINING, Iteration
+from autoresearch.records import (
+    BASELINE,
+    CONFIRMING,
+    KEEP,
+    PROPOSING,
+    STRATEGIST,
+    TRAINING,
+    Iteration,
+)
 from autoresearch.runs import eta_secs, live_log
 from autoresearch.safe_text import one_line
 from autoresearch.store import Store
 
-LABELS = {PROPOSING: "agent thinking", TRAINING: "training", CONFIRMING: "confirming"}
+LABELS = {
+    PROPOSING: "agent thinking",
+    TRAINING: "training",
+    CONFIRMING: "confirming",
+    STRATEGIST: "strategist thinking",
+}
 SPARKS = "▁▂▃▄▅▆▇█"
 TREND_WINDOW = 5  # the trend: how much the best moved over the last this many iterations
 LOG_LINES = 5

@@ -42,8 +42,9 @@ from autoresearch.runstate import (
     signal_of,
     tag_processes,
 )
-from autoresearch.stops import baseline_failed, failure_streak, log_tail
+from autoresearch.stops import baseline_failed, failure_streak, log_tail, plateau_stop
 from autoresearch.store import Store, incumbent
+from autoresearch.strategist import Strategist, TextAgent
 from autoresearch.trials import Trials
 from autoresearch.workspace import changed_files, copy_for_experiment, fingerprint, snapshot
 
@@ -66,12 +67,15 @@ class Loop:
         agent: Agent,
         say: Callable[[str], None],
         display=None,  # the terminal's view of the run (display.py), told each phase and record
+        strategist: TextAgent | None = None,
     ):
         self.workspace, self.cfg, self.store, self.agent, self.say = (
             workspace, cfg, store, agent, say,
         )  # fmt: skip
         self.display = display
         self.repo = ExperimentRepo(store.dir / "repo", create=store.recorded() == 0)
+        # off without an agent of its own
+        self.strategist = Strategist(cfg, store, self.repo, strategist, say, self.phase)
         self.source = store.dir / SNAPSHOT
         self.root = experiments_root(store.dir)
         self.trainer: Trainer | None = None
@@ -107,6 +111,7 @@ class Loop:
         if not self.source.is_dir():  # a new run, or one from a release without snapshots
             snapshot(self.workspace, self.source)
         self.fixed = {name: read_plain(self.source / name) for name in FIXED_FILES}  # None: absent
+        self.fixed["program.md"] = self.strategist.start(self.fixed["program.md"])
         task.ensure_data(self.workspace, self.cfg)
         self.trainer = Trainer.prepare(self.workspace, self.cfg, self.root)
         if self.trainer.warning:
@@ -137,10 +142,13 @@ class Loop:
         if baseline_failed(history[0]):
             return self._baseline_stop(history[0])
         while len(history) - 1 < self.cfg.loop.iterations:
-            spent = sum(it.usage.cost_usd or 0.0 for it in history)
-            limit = self.cfg.loop.max_cost_usd
-            if limit is not None and spent >= limit:
-                return LoopResult(FINISHED, f"cost limit reached: ${spent:.2f} of ${limit:.2f}")
+            stop = self._cost_limit(history)
+            if stop is None:  # the strategist, when due (it costs too); then a plateau
+                self.fixed["program.md"] = self.strategist.revise(history)
+                since, limit = self.strategist.changed_after(), self.cfg.loop.stop_after
+                stop = self._cost_limit(history) or plateau_stop(history, since, limit)
+            if stop:
+                return LoopResult(FINISHED, stop)
             try:
                 it = self._experiment(len(history), history)
             except AgentExhausted as err:
@@ -156,6 +164,14 @@ class Loop:
                     f"{it.reason}); fix the cause, then run again to resume",
                 )
         return LoopResult(FINISHED, f"{plural(len(history) - 1, 'iteration')} done")
+
+    def _cost_limit(self, history: list[Iteration]) -> str | None:
+        """Why the run must stop for its cost (the agent's and the strategist's), or None."""
+        spent = sum(it.usage.cost_usd or 0.0 for it in history) + self.strategist.spent()
+        limit = self.cfg.loop.max_cost_usd
+        if limit is not None and spent >= limit:
+            return f"cost limit reached: ${spent:.2f} of ${limit:.2f}"
+        return None
 
     def _baseline_stop(self, it: Iteration) -> LoopResult:
         """A baseline that crashes or scores nothing: every experiment would start from it."""
@@ -180,7 +196,10 @@ class Loop:
 
     # --- one iteration ---
     def _copy(self, name: str, train_py: str | None) -> Path:
-        return copy_for_experiment(self.source, self.root / name, train_py)
+        workdir = copy_for_experiment(self.source, self.root / name, train_py)
+        if self.strategist.on:  # program.md with the strategy the iteration runs under
+            (workdir / "program.md").write_bytes(self.fixed["program.md"])
+        return workdir
 
     def _workdir(self, n: int, train_py: str | None) -> Path:
         return self._copy(f"{n:04d}", train_py)
@@ -300,6 +319,7 @@ class Loop:
     def _record(self, it: Iteration, history: list[Iteration]) -> None:
         """Files, git, then the row; appended to history, results.tsv rewritten from it."""
         it.wall_seconds = round(time.time() - it.started_at, 3)
+        it.strategy = self.strategist.version
         if it.train_py:
             parent = next((h for h in history if h.iteration == it.parent), None)
             files: dict[str, str | bytes] = {k: v for k, v in self.fixed.items() if v is not None}

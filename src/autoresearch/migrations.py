@@ -74,7 +74,32 @@ def _training_runs(db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial, _training_runs]
+# The strategy columns besides the key (after_iteration) and version.
+STRATEGY_COLUMNS = (
+    "trigger", "text", "reasoning", "reason", "reply", "prompt", "agent", "model", "seconds",
+    "commit", "created_at", "tokens_in", "tokens_out", "tokens_cached", "cost_usd",
+)  # fmt: skip
+
+
+def _strategies(db: sqlite3.Connection) -> None:
+    """3: the outer loop: a row per strategy (the run's initial one, each strategist call, one per
+    point of the run), and the version each iteration ran under. An older run's settings get the
+    strategist off, as it ran."""
+    db.execute(
+        "CREATE TABLE strategies "
+        "(after_iteration INTEGER PRIMARY KEY, version INTEGER UNIQUE, "
+        + ", ".join(f'"{column}"' for column in STRATEGY_COLUMNS)
+        + ")"
+    )
+    db.execute("ALTER TABLE iterations ADD COLUMN strategy INTEGER")
+    row = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    if row is not None:
+        config = json.loads(row[0])
+        config.setdefault("strategist", {"agent": "none"})
+        db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial, _training_runs, _strategies]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

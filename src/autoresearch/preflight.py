@@ -179,6 +179,26 @@ def check_agent(workspace: Path, cfg: Config) -> str:
     return f"{notice}; {answer}" if notice else answer
 
 
+def agent_checks(cfg: Config) -> list[tuple[str, Callable[[Path, Config], str]]]:
+    """The agent's check, and the strategist's where it has an agent of its own."""
+    from autoresearch.strategist import has_own_agent
+
+    own = [("strategist", check_strategist)] if has_own_agent(cfg) else []
+    return [("agent", check_agent), *own]
+
+
+def check_strategist(workspace: Path, cfg: Config) -> str:
+    """The strategist's own agent answers a tiny request."""
+    from autoresearch import strategist
+    from autoresearch.agents.base import AgentError
+
+    try:
+        answer = strategist.build(cfg, workspace, None).check()
+    except AgentError as err:
+        raise ValueError(str(err)) from None
+    return f"{strategist.describe(cfg)}; {answer}"
+
+
 CHECKS: list[tuple[str, Callable[[Path, Config], str]]] = [
     ("workspace", check_files),
     ("interpreter", check_interpreter),

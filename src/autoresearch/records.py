@@ -18,11 +18,13 @@ PREDICTIONS, LOG = "predictions", "log"
 METRIC_SOURCES = (PREDICTIONS, LOG)
 SELF_REPORTED = "self-reported"
 # What a running loop is doing now (the store's `live` entry, the terminal's and dashboard's phase).
-PROPOSING, TRAINING, CONFIRMING = "proposing", "training", "confirming"
+PROPOSING, TRAINING, CONFIRMING, STRATEGIST = "proposing", "training", "confirming", "strategist"
 # Training run statuses (one run of train.py; CRASH as above).
 OK, TIMEOUT = "ok", "timeout"
 # The name of the holdout score of a decision metric, where a task scores one (never decides).
 HOLDOUT_PREFIX = "holdout_"
+# Why a strategy version exists: the run's program.md, the strategist's schedule, a plateau.
+PROGRAM, SCHEDULE, PLATEAU = "program.md", "schedule", "plateau"
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Iteration:
     started_at: float = 0.0
     agent: str = ""  # the agent that proposed it, and its model ("" for the baseline / unknown)
     model: str = ""
+    strategy: int | None = None  # the strategy version it ran under (None: no strategist)
     runs: list[TrainingRun] = field(default_factory=list)  # its trainings, in order
 
     @property
@@ -106,6 +109,36 @@ class Iteration:
         """The first non-empty line of the explanation, without markdown decoration."""
         for line in self.explanation.splitlines():
             line = line.strip().strip("#*_` ").strip()
+            if line:
+                return line
+        return ""
+
+
+@dataclass
+class Strategy:
+    """One strategy of a run: its initial one (from program.md), or one strategist call. A call
+    whose reply was rejected has no version (reason says why): the previous strategy stayed."""
+
+    after_iteration: int  # the last iteration recorded when it was written (-1: before any)
+    trigger: str  # PROGRAM | SCHEDULE | PLATEAU
+    version: int | None = None
+    text: str = ""  # the body of program.md's `## Strategy` section
+    reasoning: str = ""  # what the strategist said before the section
+    reason: str | None = None  # why the reply was rejected
+    reply: str = ""  # the strategist's whole reply
+    prompt: str = ""
+    usage: Usage = field(default_factory=Usage)
+    agent: str = ""
+    model: str = ""
+    seconds: float = 0.0
+    commit: str | None = None  # program.md with this strategy, on the run's `strategy` branch
+    created_at: float = 0.0
+
+    @property
+    def description(self) -> str:
+        """The first non-empty line of the strategy, without markdown decoration."""
+        for line in self.text.splitlines():
+            line = line.strip().strip("#*_`- ").strip()
             if line:
                 return line
         return ""

@@ -11,12 +11,13 @@ from autoresearch.config import Config
 from autoresearch.export import hint
 from autoresearch.holdout import section as holdout_section
 from autoresearch.log_metrics import self_reported, source_note
-from autoresearch.records import BASELINE, KEEP, SELF_REPORTED, STATUSES, Iteration
+from autoresearch.records import BASELINE, KEEP, SELF_REPORTED, STATUSES, Iteration, Strategy
 from autoresearch.runfacts import unified_diff
 from autoresearch.runs import agents_used, snapshot
 from autoresearch.safe_text import fenced, markdown_inline, one_line
-from autoresearch.status_table import noise_line
+from autoresearch.status_table import noise_line, strategist_line
 from autoresearch.store import Store, write_atomically
+from autoresearch.strategy_history import tally
 
 NEAR = 4  # points within this many margins of the kept range stay on the plot
 LABEL_CHARS = 40  # a keep's label: the start of its description
@@ -131,7 +132,10 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
         f"- baseline: {fmt(base.value if base else None)}; best: {best_at}",
         f"- agents: {markdown_inline(agents_used(snap['iterations']) or 'none yet')}",
         *way_out,
-        "- agent cost: " + ("unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"),
+        "- cost: "
+        + ("unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}")
+        + " (agent and strategist)",
+        f"- strategist: {markdown_inline(strategist_line(snap['strategist']))}",
         f"- time: {sum(it.wall_seconds for it in history) / 60:.1f} min "
         f"(agent {sum(it.agent_seconds for it in history) / 60:.1f}, "
         f"training {sum(it.train_seconds for it in history) / 60:.1f})",
@@ -169,11 +173,32 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
         if len(it.runs) > 1:
             runs += ": " + ", ".join(fmt(r.value) for r in it.runs)
         lines.append(f"| {it.iteration} | {it.status} | {fmt(it.value)} | {runs} | {text} |")
+    lines += _timeline(store.strategies(), history, cfg)
     winner = next((it for it in history if it.iteration == best["iteration"]), None)
     if base and winner and winner.iteration != base.iteration:
         diff = unified_diff(base.train_py, winner.train_py)
         lines += ["", "## The best train.py against the baseline", "", fenced(diff, "diff")]
     return "\n".join(lines) + "\n"
+
+
+def _timeline(strategies: list[Strategy], history: list[Iteration], cfg: Config) -> list[str]:
+    """Each strategy version, what it said, and what the iterations under it achieved; the
+    rejected strategist replies, one line each."""
+    if not strategies:
+        return []
+    lines = ["", "## Strategy timeline", ""]
+    for s in strategies:
+        where = "before any iteration" if s.after_iteration < 0 else (
+            f"after iteration {s.after_iteration}"
+        )  # fmt: skip
+        if s.version is None:
+            reason = markdown_inline((s.reason or "")[:200])
+            lines += [f"- {where} ({s.trigger}): reply rejected, the strategy stayed: {reason}", ""]
+            continue
+        result = tally(s.version, history, cfg).line()
+        lines += [f"### Version {s.version}, {where} ({s.trigger}): {result}", ""]
+        lines += [fenced(s.text.strip()), ""]
+    return lines
 
 
 def write_report(store: Store, folder: Path | None = None) -> Path:

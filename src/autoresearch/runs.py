@@ -13,11 +13,21 @@ from autoresearch.condense import best_so_far
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
 from autoresearch.log_metrics import self_reported
 from autoresearch.noise import estimate
-from autoresearch.records import BASELINE, CONFIRMING, FINISHED, KEEP, RUNNING, TRAINING, Iteration
+from autoresearch.records import (
+    BASELINE,
+    CONFIRMING,
+    FINISHED,
+    KEEP,
+    RUNNING,
+    TRAINING,
+    Iteration,
+    Strategy,
+)
 from autoresearch.runner.local import LOG_NAME
 from autoresearch.runstate import RunBusy, state
 from autoresearch.stops import baseline_failed
 from autoresearch.store import Store, list_runs, new_run_id, runs_dir
+from autoresearch.strategist import describe, who
 
 # Settings a resume may change; every other one is frozen when a run starts, so that its
 # iterations stay comparable and `autoresearch run WS` goes on exactly as it started.
@@ -243,8 +253,10 @@ def snapshot(store: Store) -> dict:
         (it.iteration for it in history if it.status in (BASELINE, KEEP) and it.value == best),
         None,
     )
+    strategies = store.strategies()
     costs = [it.usage.cost_usd for it in history]
     noise = estimate(history)
+    thinking = [s.usage.cost_usd for s in strategies]
     return {
         "run": store.run_id,
         "state": run_state,
@@ -259,11 +271,39 @@ def snapshot(store: Store) -> dict:
             "self_reported": self_reported(cfg),
         },
         "best": {"iteration": best_it, "value": best},
-        "cost_usd": None if None in costs else round(sum(costs), 6),
+        "cost_usd": _total(costs + thinking),
         "noise": {"sigma": noise.sigma, "runs": noise.runs},
         "train_seconds": round(sum(it.train_seconds for it in history), 3),
         "repeat_seconds": round(sum(it.repeat_seconds for it in history), 3),
         "iterations": [_entry(it) for it in history],
+        "strategist": {
+            "state": "on" if who(cfg) else "off",
+            "detail": describe(cfg),
+            "cost_usd": _total(thinking),
+            "strategies": [_strategy(s) for s in strategies],
+        },
+    }
+
+
+def _total(costs: list[float | None]) -> float | None:
+    return None if None in costs else round(sum(costs), 6)
+
+
+def _strategy(s: Strategy) -> dict:
+    return {
+        "version": s.version,
+        "after_iteration": s.after_iteration,
+        "trigger": s.trigger,
+        "text": s.text,
+        "reasoning": s.reasoning,
+        "reason": s.reason,
+        "agent": s.agent,
+        "model": s.model,
+        "cost_usd": s.usage.cost_usd,
+        "tokens_in": s.usage.tokens_in,
+        "tokens_out": s.usage.tokens_out,
+        "seconds": s.seconds,
+        "commit": s.commit,
     }
 
 
@@ -287,4 +327,5 @@ def _entry(it: Iteration) -> dict:
         "wall_seconds": it.wall_seconds,
         "agent": it.agent,
         "model": it.model,
+        "strategy": it.strategy,
     }

@@ -64,6 +64,7 @@ def render(snap: dict, console: Console, wide: bool = False) -> None:
     agents = agents_used(snap["iterations"])
     if agents:
         console.print(Text(one_line(f"agents: {agents}")))
+    console.print(Text(one_line(f"strategist: {strategist_line(snap['strategist'])}")))
     where = (
         f"{_num(best['value'])} at iteration {best['iteration']}"
         if best["iteration"] is not None
@@ -90,3 +91,39 @@ def noise_line(snap: dict) -> str:
         f"{floor}; training {snap['train_seconds']:.1f} s, "
         f"of which repeats (noise and confirmation runs) {snap['repeat_seconds']:.1f} s"
     )
+
+
+def strategist_line(strategist: dict) -> str:
+    """ "anthropic (model), every 5 iterations ...; version 2 of 2, 1 reply rejected, $0.04" """
+    calls = strategist["strategies"]
+    versions = [s["version"] for s in calls if s["version"] is not None]
+    if not calls:
+        return strategist["detail"]
+    cost = strategist["cost_usd"]
+    parts = [strategist["detail"], f"version {versions[-1]} in force"]
+    rejected = len(calls) - len(versions)
+    if rejected:
+        parts.append(f"{rejected} repl{'y' if rejected == 1 else 'ies'} rejected")
+    parts.append("cost unknown" if cost is None else f"cost ${cost:.2f}")
+    return "; ".join(parts)
+
+
+def strategy_lines(snap: dict) -> list[str]:
+    """What `autoresearch strategy` prints: each version with its text, each rejected reply."""
+    strategist = snap["strategist"]
+    lines = [one_line(f"run {snap['run']}: strategist {strategist_line(strategist)}")]
+    for s in strategist["strategies"]:
+        where = "before any iteration" if s["after_iteration"] < 0 else (
+            f"after iteration {s['after_iteration']}"
+        )  # fmt: skip
+        who = " ".join(part for part in (s["agent"], s["model"]) if part)
+        cost = "" if not who else (
+            ", cost unknown" if s["cost_usd"] is None else f", ${s['cost_usd']:.4f}"
+        )  # fmt: skip
+        head = f"{where} ({s['trigger']}{f', {who}' if who else ''}{cost})"
+        if s["version"] is None:
+            lines += ["", one_line(f"rejected {head}: {s['reason']}")]
+            continue
+        lines += ["", one_line(f"version {s['version']}, {head}:")]
+        lines += [f"    {one_line(line)}" for line in s["text"].splitlines()]
+    return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from autoresearch.records import CRASH, INVALID, Iteration
+from autoresearch.records import BASELINE, CRASH, INVALID, KEEP, Iteration
 
 TAIL_LINES = 15
 TAIL_BYTES = 16_384
@@ -39,6 +39,20 @@ def failure_streak(history: list[Iteration]) -> int:
             break
         streak += 1
     return streak
+
+
+def plateau_stop(history: list[Iteration], changed_after: int, limit: int) -> str | None:
+    """Why the run ends on a plateau: `limit` iterations without a keep since the last keep and
+    the last strategy change (after iteration changed_after); None while it has not (or 0)."""
+    last = history[-1].iteration if history else 0
+    keep = next((it.iteration for it in reversed(history) if it.status in (KEEP, BASELINE)), 0)
+    since = max(keep, changed_after)
+    if not limit or last - since < limit:
+        return None
+    change = f"the strategy changed after iteration {changed_after}" if changed_after > keep else (
+        "the last keep" if keep else "the baseline"
+    )  # fmt: skip
+    return f"plateau: {last - since} iterations without a keep since {change} ([loop] stop_after)"
 
 
 def baseline_failed(it: Iteration) -> bool:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from autoresearch import migrations
 from autoresearch.config import Config
-from autoresearch.records import BASELINE, KEEP, OK, Iteration, TrainingRun, Usage
+from autoresearch.records import BASELINE, KEEP, OK, Iteration, Strategy, TrainingRun, Usage
 from autoresearch.runner.local import LOG_NAME
 from autoresearch.safe_text import encode
 from autoresearch.workspace import STATE_DIR
@@ -31,6 +31,7 @@ _RUN_COLUMNS = [f.name for f in fields(TrainingRun)]
 RUNS_FOLDER = "runs"  # iterations/NNNN/runs/K/: the logs of an iteration's runs after its first
 # Columns a history listing needs: not the prompts and raw outputs, which can be large.
 _LIGHT = [c for c in _COLUMNS if c not in ("prompt", "raw_output", "diff")]
+_STRATEGY = [f.name for f in fields(Strategy) if f.name != "usage"] + list(_USAGE)
 
 
 def _names(columns) -> str:
@@ -278,6 +279,34 @@ class Store:
                 it.log_path = str(failed[0])
             elif it.log_path and own.is_file():
                 it.log_path = str(own)
+        return found
+
+    # --- strategies (the outer loop) ---
+    def record_strategy(self, strategy: Strategy) -> None:
+        """One row per point of the run: a second call after the same iteration is refused."""
+        row = {c: _to_sql(getattr(strategy, c)) for c in _STRATEGY if c not in _USAGE}
+        row.update({k: getattr(strategy.usage, k) for k in _USAGE})
+        sql = f"INSERT INTO strategies ({_names(row)}) VALUES ({', '.join('?' * len(row))})"
+        try:
+            with self.db:
+                self.db.execute(sql, list(row.values()))
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"a strategy after iteration {strategy.after_iteration} is already recorded"
+            ) from None
+        except sqlite3.Error as err:
+            raise StoreError(_explain(self.path, err)) from None
+
+    def strategies(self, full: bool = False) -> list[Strategy]:
+        """Every strategy and strategist call, oldest first. full=False: without the prompts and
+        replies, which can be large."""
+        columns = _STRATEGY if full else [c for c in _STRATEGY if c not in ("prompt", "reply")]
+        rows = self._query(f"SELECT {_names(columns)} FROM strategies ORDER BY after_iteration")
+        found = []
+        for row in rows:
+            values = dict(zip(columns, map(_from_sql, row), strict=True))
+            usage = Usage(*(values.pop(k) for k in _USAGE))
+            found.append(Strategy(**values, usage=usage))
         return found
 
 

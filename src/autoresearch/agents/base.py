@@ -46,6 +46,15 @@ class Proposal:
     notes: list[str] = field(default_factory=list)  # one-line warnings for the user (each once)
 
 
+@dataclass
+class Answer:
+    """A text-only reply (the strategist's). text None: the call failed, reason says why."""
+
+    text: str | None
+    usage: Usage = field(default_factory=Usage)
+    reason: str | None = None
+
+
 class AgentExhausted(AgentError):
     """The agent has nothing more to propose (a replay that has played every file)."""
 
@@ -66,3 +75,18 @@ class Agent(Protocol):
     def unpriced(self) -> str | None:
         """Why this agent's spending would be unknown (so no cost limit can hold), or None."""
         ...
+
+
+class TextAgent(Protocol):
+    """An agent that can also answer a prompt in text, with no tools (the strategist)."""
+
+    name: str
+    model: str | None
+
+    def complete(self, prompt: str) -> Answer:
+        """One answer; a failed call is an Answer with a reason, AgentError as in propose."""
+        ...
+
+    def check(self) -> str: ...
+
+    def unpriced(self) -> str | None: ...

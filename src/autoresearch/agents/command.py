@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from autoresearch.agents.base import AgentError, Proposal, Request
+from autoresearch.agents.base import AgentError, Answer, Proposal, Request
 from autoresearch.agents.cli_output import (
     Outcome,
     blocked,
@@ -49,6 +49,11 @@ CLAUDE_ARGS = (
     "-p --output-format json --allowedTools Read(./**) Grep Glob Edit(./train.py) "
     "--disallowedTools Bash WebFetch WebSearch"
 ).split()
+# Text only, for the strategist: `--tools ""` leaves Claude Code no built-in tool at all (it can
+# only answer), and --strict-mcp-config with no --mcp-config no MCP server from the user's
+# settings either (claude --help: "--tools <tools...> ... Use \"\" to disable all tools";
+# "--strict-mcp-config: Only use MCP servers from --mcp-config").
+CLAUDE_TEXT_ARGS = ["-p", "--output-format", "json", "--tools", "", "--strict-mcp-config"]
 # `codex exec` (openai/codex, codex-rs/exec/src/cli.rs): --json prints JSONL events (turn.completed
 # carries usage), --output-last-message FILE gets the final message, --skip-git-repo-check allows a
 # folder outside git, PROMPT "-" reads the prompt from stdin. Its sandbox is read-only by default;
@@ -195,6 +200,18 @@ class CommandAgent:
             reverted=reverted,
             notes=notes,
         )
+
+    def complete(self, prompt: str) -> Answer:
+        """The claude CLI's answer in text mode (no tools), run in an empty folder."""
+        if self.preset != "claude":
+            raise AgentError(f"the {self.name} agent has no text-only mode")
+        model = ["--model", self.cfg.model] if self.cfg.model else []
+        with tempfile.TemporaryDirectory(prefix="autoresearch-text-") as tmp:
+            run = self._run([self.executable, *CLAUDE_TEXT_ARGS, *model], prompt, Path(tmp))
+        if run.returncode is None:
+            return Answer(None, reason=f"claude timed out after {self.cfg.timeout_secs:g} s")
+        outcome = claude_outcome(run)
+        return Answer(outcome.explanation, outcome.usage, outcome.reason)
 
     def unpriced(self) -> str | None:
         if self.preset == "claude":

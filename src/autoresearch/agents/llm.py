@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any
 
 from autoresearch.agents import pricing
-from autoresearch.agents.base import AgentError, Proposal, Request
+from autoresearch.agents.base import AgentError, Answer, Proposal, Request
 from autoresearch.agents.edits import Edit, EditError, apply_edit
 from autoresearch.agents.validate import code_problem
 from autoresearch.config import AgentConfig
@@ -153,6 +153,19 @@ class APIAgent:
         counted = f"{replies} replies" if replies > 1 else "1 reply"
         reason = f"no usable edit in {counted}: {first_line(problem)}"
         return self._invalid(reason, transcript, usage)
+
+    def complete(self, prompt: str) -> Answer:
+        """One text-only request, with the retries and within the time of a proposal."""
+        deadline = time.monotonic() + self.cfg.timeout_secs
+        try:
+            reply = self._call([Turn("user", prompt)], self.cfg.max_tokens, deadline)
+        except CallFailed as err:
+            return Answer(None, reason=str(err))
+        usage = self._priced(reply)
+        if reply.truncated:
+            limit = f"the reply was cut off at the output limit ({self.cfg.max_tokens} tokens)"
+            return Answer(reply.text, usage, reason=limit)
+        return Answer(reply.text, usage)
 
     def check(self) -> str:
         started = time.monotonic()

@@ -43,7 +43,12 @@ async function getJSON(path) {
   return response.json();
 }
 
-const PHASES = { proposing: "agent thinking", training: "training", confirming: "confirming" };
+const PHASES = {
+  proposing: "agent thinking",
+  training: "training",
+  confirming: "confirming",
+  strategist: "strategist thinking",
+};
 
 function phaseText(live, elapsed) {
   if (!live) return "";
