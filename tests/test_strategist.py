@@ -383,7 +383,7 @@ def test_with_replay_the_strategist_is_off_and_status_says_so(ws, tmp_path):
         "off (the replay agent has no LLM; set [strategist] agent"
     )
     assert snap["strategist"]["strategies"] == [] and snap["iterations"][1]["strategy"] is None
-    assert "context full; strategist off (the replay agent has no LLM" in result.stderr
+    assert "confirmation runs; strategist off (the replay agent has no LLM" in result.stderr
     assert "refs/heads/strategy" not in git(ws, "for-each-ref")
     shown = cli.invoke(app, ["strategy", str(ws), "--export", str(tmp_path / "p.md")])
     assert shown.exit_code == 1 and "has no strategy versions" in shown.stderr

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from statistics import mean
 
+from autoresearch.condense import fmt
 from autoresearch.config import Config
-from autoresearch.context import fmt
 from autoresearch.noise import Noise, margin, scored
 from autoresearch.records import CRASH, DISCARD, KEEP, OK, TIMEOUT, Iteration, TrainingRun
 

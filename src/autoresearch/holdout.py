@@ -4,8 +4,8 @@ it), and the kept trajectory on both."""
 
 from __future__ import annotations
 
+from autoresearch.condense import fmt
 from autoresearch.config import Config
-from autoresearch.context import fmt
 from autoresearch.records import BASELINE, HOLDOUT_PREFIX, KEEP, Iteration
 from autoresearch.safe_text import markdown_inline
 

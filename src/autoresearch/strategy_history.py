@@ -10,8 +10,9 @@ import difflib
 from collections import Counter
 from dataclasses import dataclass
 
+from autoresearch.condense import best_so_far, compact_line, fmt, summary
 from autoresearch.config import Config
-from autoresearch.context import best_so_far, compact_line, fmt, summary
+from autoresearch.context import noise_text
 from autoresearch.records import CRASH, DISCARD, INVALID, KEEP, Iteration, Strategy
 from autoresearch.stops import failure_kind
 
@@ -79,7 +80,7 @@ def render_history(history: list[Iteration], cfg: Config) -> str:
     by_number = {it.iteration: it for it in history}
     recent = history[-RECENT:]
     compact = history[max(0, len(history) - RECENT - COMPACT) : len(history) - len(recent)]
-    parts = [summary(history, cfg.better, cfg.metric)]
+    parts = [summary(history, cfg.better, cfg.metric) + "\n" + noise_text(history, cfg.metric)]
     keeps = _keeps(history, cfg.better)
     parts.append("## What was kept, with the gain over the best before it\n" + (
         "\n".join(keeps) if keeps else "Nothing yet: no experiment beat the baseline."
