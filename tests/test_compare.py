@@ -91,7 +91,9 @@ def test_the_table_holds_what_each_run_store_says(runs_to_compare):
         gain = curve[-1] - curve[0]
         expect = next((n for n, b in enumerate(curve) if b - curve[0] >= 0.95 * gain), None)
         assert row["iterations_to_gain"] == (expect if gain else None)
-        assert row["holdout"] == {}  # this release's task scores one metric
+        # the template's hidden holdout, at the best iteration
+        best = entries[snap["best"]["iteration"]]["metrics"]
+        assert row["holdout"] == best and set(best) == {"holdout_val_accuracy"}
     assert by_id[ids["claude"]]["cost_usd"] == pytest.approx(2 * 0.0123)
     assert by_id[ids["hpo"]]["cost_usd"] == 0
     assert by_id[ids["replay"]]["context"] == "full"
@@ -110,10 +112,13 @@ def test_the_table_holds_what_each_run_store_says(runs_to_compare):
         replay_dir = row["settings"]["agent.replay_dir"] or "(unset)"
         assert differs == f"{run_id} differs in: agent.replay_dir {replay_dir}"
         to_gain = "-" if row["iterations_to_gain"] is None else str(row["iterations_to_gain"])
-        assert line.split() == [
-            run_id, name, f"{row['budget_secs']:g}", "s", row["context"], "2", str(row["keeps"]),
-            f"{row['best']:.4f}", f"@{row['best_iteration']}", *costs[name], to_gain,
+        expected = [
+            run_id, name, f"{row['budget_secs']:g}", "s", row["context"], row["strategist"], "2",
+            str(row["keeps"]), f"{row['best']:.4f}", f"@{row['best_iteration']}",
+            f"{row['holdout']['holdout_val_accuracy']:.4f}", *costs[name], to_gain,
         ]  # fmt: skip
+        cells = iter(line.split())  # in this order, with the confirmation settings among them
+        assert all(any(cell == want for cell in cells) for want in expected), line
     assert "budgets differ (3 s, 4 s)" in result.stdout
     assert f"wrote {ws / '.autoresearch' / 'compare.png'}" in result.stderr
 

@@ -157,6 +157,9 @@ def test_hpo_agent_short_run_and_resume_on_real_data(ws):
     assert len(list((ws / ".autoresearch" / "runs").iterdir())) == 1
     assert [it["iteration"] for it in snap["iterations"]] == [0, 1, 2]
     assert snap["iterations"][:2] == first
+    again = cli.invoke(app, args)  # no --iterations: the run remembers the 2 it was resumed with
+    assert again.exit_code == 0 and "agent hpo, 2 iterations" in again.output
+    assert status(ws)["iterations_planned"] == 2 and len(status(ws)["iterations"]) == 3
     for it in snap["iterations"][1:]:
         assert it["status"] in ("keep", "discard", "crash") and it["explanation"].startswith(
             "HPO (TPE"

@@ -150,7 +150,7 @@ def test_no_op_changes_are_not_kept_and_a_real_improvement_is(ws, known, tmp_pat
     assert snap["repeat_seconds"] > 0
     table = cli.invoke(app, ["status", str(ws)]).output
     assert f"noise: sigma {snap['noise']['sigma']:.4f} between seeds" in table
-    assert f"of which repeats (noise and confirmation runs) {snap['repeat_seconds']:.1f} s" in table
+    assert f"of it repeats {snap['repeat_seconds']:.1f} s" in table
 
     # The same proposals, one run each, as before confirmation: a lucky no-op run is kept.
     once = loop_run(ws, no_ops, tmp_path, "noise_runs = 1", "confirm_runs = 0")

@@ -170,6 +170,8 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
         cfg.agent.model = agent.model  # the agent's default model, frozen with the run
     if thinker is not None and not cfg.strategist.model and getattr(thinker, "model", None):
         cfg.strategist.model = thinker.model  # likewise the strategist's
+    if chosen.store is not None:  # what a resume changed (--iterations, ...) holds from now on
+        chosen.store.set(config=cfg.model_dump())
     store = chosen.store or create(directory, cfg, file_cfg)
     say.open(store.dir)
     for line in chosen.lines:

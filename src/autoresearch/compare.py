@@ -115,9 +115,13 @@ def cumulative_cost(snap: dict) -> list[float] | None:
     """What the run had spent after each iteration (None: a cost is unknown). A strategist's
     calls (where a release reports them in `status --json`) count after the iteration they
     followed, so that the last equals the run's cost."""
+    if not snap["iterations"]:
+        return []
     spent: dict[int, float | None] = {e["iteration"]: e["cost_usd"] for e in snap["iterations"]}
+    first = snap["iterations"][0]["iteration"]
     for version in (snap.get("strategist") or {}).get("strategies", []):
-        n, cost = version["after_iteration"], version["cost_usd"]
+        # the run's own strategy (version 0) comes before any iteration: it counts with the first
+        n, cost = max(version["after_iteration"], first), version["cost_usd"]
         spent[n] = None if spent.get(n) is None or cost is None else spent[n] + cost
     if None in spent.values():
         return None

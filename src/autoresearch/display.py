@@ -148,7 +148,7 @@ class Display:
 
     # --- plain mode: a heartbeat while a phase goes on ---
     def __enter__(self) -> Display:
-        self._thread = threading.Thread(target=self._tick, daemon=True)
+        self._thread = threading.Thread(target=self._work, daemon=True)
         self._thread.start()
         return self
 
@@ -157,7 +157,7 @@ class Display:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def _tick(self) -> None:
+    def _work(self) -> None:
         while not self._stop.wait(self.heartbeat):
             line, log = self.phase_line(time.time()), self.log_path()
             if line:
@@ -175,20 +175,16 @@ class LiveDisplay(Display):
 
     def __enter__(self) -> LiveDisplay:
         self.view.start()
-        self._thread = threading.Thread(target=self._redraw, daemon=True)
-        self._thread.start()
-        return self
+        return super().__enter__()
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        super().__exit__(*exc)
         try:
             self.view.stop()
         except OSError:
             pass  # the terminal is gone (SIGHUP)
 
-    def _redraw(self) -> None:
+    def _work(self) -> None:
         while not self._stop.wait(1 / REFRESH_PER_SEC):
             try:
                 self.view.update(self.render(time.time()), refresh=True)

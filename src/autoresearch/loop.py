@@ -89,7 +89,7 @@ class Loop:
             kill_leftover(self.store)
             self.start()
             # the iterations this session goes to (a resume may raise them), for status and serve
-            self.store.set(state=RUNNING, stop_reason=None, planned=self.cfg.loop.iterations)
+            self.store.set(state=RUNNING, stop_reason=None)
             try:
                 result = self._iterate_until_done()
             except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP

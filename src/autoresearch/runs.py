@@ -246,7 +246,7 @@ def snapshot(store: Store) -> dict:
     history = store.iterations()
     run_state = state(store)
     live = live_phase(store, run_state)
-    planned = store.get("planned", cfg.loop.iterations)  # as the last session of the run set it
+    planned = cfg.loop.iterations
     bests = best_so_far(history, cfg.better)
     best = bests[-1] if bests else None
     best_it = next(

@@ -54,42 +54,43 @@ def render(snap: dict, console: Console, wide: bool = False) -> None:
             Text(one_line(text), no_wrap=not wide, overflow="fold" if wide else "ellipsis"),
         )
     console.print(table, soft_wrap=False)  # the table fits the width; no line runs past it
+    lines = []
     if marked:
-        note = (
+        lines.append(
             f"* {metric} is {SELF_REPORTED}: read from train.py's log, not scored by autoresearch"
         )
-        console.print(Text(note))
     best = snap["best"]
     cost = "unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}"
     agents = agents_used(snap["iterations"])
     if agents:
-        console.print(Text(one_line(f"agents: {agents}")))
-    console.print(Text(one_line(f"strategist: {strategist_line(snap['strategist'])}")))
+        lines.append(f"agents: {agents}")
+    lines.append(f"strategist: {strategist_line(snap['strategist'])}")
     where = (
         f"{_num(best['value'])} at iteration {best['iteration']}"
         if best["iteration"] is not None
         else "no score yet"
     )
-    stop = one_line(snap["stop_reason"] or "")
-    console.print(Text(noise_line(snap)))
-    console.print(Text(f"best {metric}: {where}; cost {cost}; {stop}"))
+    lines.append(noise_line(snap))
+    lines.append(f"best {metric}: {where}; cost {cost}; {snap['stop_reason'] or ''}")
     if snap["live"]:
-        now = one_line(phase_text(snap["live"], snap["live"]["elapsed_secs"]))
+        now = phase_text(snap["live"], snap["live"]["elapsed_secs"])
         eta = f"; ETA {clock(snap['eta_secs'])}" if snap["eta_secs"] else ""
-        console.print(Text(f"now: {now}{eta}"))
+        lines.append(f"now: {now}{eta}")
+    for line in lines:  # wrapped on a terminal; whole through a pipe, for grep
+        console.print(Text(one_line(line)), soft_wrap=not console.is_terminal)
 
 
 def noise_line(snap: dict) -> str:
     """The noise floor and the training time repeats took, in one line."""
     noise = snap["noise"]
     floor = (
-        f"noise: sigma {noise['sigma']:.4f} between seeds (from {noise['runs']} runs)"
+        f"noise: sigma {noise['sigma']:.4f} between seeds ({noise['runs']} runs)"
         if noise["sigma"] is not None
-        else "noise: not measured (no iteration with two runs)"
+        else "noise: not measured yet (no iteration has two runs)"
     )
     return (
         f"{floor}; training {snap['train_seconds']:.1f} s, "
-        f"of which repeats (noise and confirmation runs) {snap['repeat_seconds']:.1f} s"
+        f"of it repeats {snap['repeat_seconds']:.1f} s"
     )
 
 
