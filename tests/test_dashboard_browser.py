@@ -69,10 +69,16 @@ def test_the_dashboard_follows_a_run(served, browser):
     assert page.locator("svg.chart .point.status-keep").count() == 1
     assert "best val_accuracy" in page.locator("#summary").inner_text()
     assert page.locator("#iterations tbody tr").count() == 3
+    # the run's noise floor (3 baseline runs) as a band, its hidden holdout as a kept trajectory
+    assert page.locator("svg.chart polygon.noise").count() == 1
+    assert page.locator("svg.chart polyline.holdout").count() == 1
+    assert "noise sigma" in page.locator("#summary").inner_text()
 
     page.locator("#iterations tr[data-iteration='1']").click()
     diff = page.locator("#detail pre.diff")
     diff.wait_for()
+    facts = page.locator("#detail").inner_text()
+    assert "holdout_val_accuracy" in facts and "seeds" in facts
     assert "+LEARNING_RATE = 0.001" in diff.inner_text()
     assert "Adam converge faster." in page.locator("#detail pre.explanation").inner_text()
     assert "epoch 1" in page.locator("#detail pre.log").inner_text()

@@ -93,7 +93,8 @@ function drawChart(container, snap, onPick) {
     mark.append(el("svg:title", {}, tip));
     svg.append(mark);
   }
-  for (const s of snap.strategies || []) {  // a new strategy takes effect after this iteration
+  const versions = ((snap.strategist && snap.strategist.strategies) || []).filter((s) => s.version !== null && s.after_iteration >= 0);
+  for (const s of versions) {  // a new strategy takes effect after this iteration
     const sx = x(s.after_iteration + 0.5);
     svg.append(el("svg:line", { x1: sx, x2: sx, y1: M.top, y2: H - M.bottom, class: "strategy" },
       el("svg:title", {}, `strategy version ${s.version}`)));

@@ -61,11 +61,15 @@ function render() {
 }
 
 function renderStrategies() {
-  const versions = snap.strategies || [];
-  document.getElementById("strategies").hidden = !versions.length;
-  document.getElementById("strategy-list").replaceChildren(...versions.map((s) =>
-    el("li", {}, el("b", {}, `version ${s.version}`), ` after iteration ${s.after_iteration}`,
-      s.reason ? ` (${s.reason})` : "", el("pre", {}, s.text || ""))));
+  // every strategist call (status --json's strategist.strategies); version null: a rejected reply
+  const calls = (snap.strategist && snap.strategist.strategies) || [];
+  document.getElementById("strategies").hidden = !calls.length;
+  document.getElementById("strategy-list").replaceChildren(...calls.map((s) => {
+    const when = s.after_iteration < 0 ? " (program.md)" : ` after iteration ${s.after_iteration} (${s.trigger})`;
+    return s.version === null
+      ? el("li", { class: "rejected" }, el("b", {}, "rejected"), when, `: ${s.reason || ""}`)
+      : el("li", {}, el("b", {}, `version ${s.version}`), when, el("pre", {}, s.text || ""));
+  }));
 }
 
 async function pick(n) {
@@ -92,7 +96,7 @@ function detail(it) {
   if (it.seeds) metrics.push(["seeds", it.seeds.join(", ")]);
   for (const [name, value] of Object.entries(it.metrics || {})) if (name !== it.metric.name) metrics.push([name, num(value)]);
   if (it.reason) metrics.push(["reason", it.reason]);
-  if (it.strategy_version !== undefined && it.strategy_version !== null) metrics.push(["strategy version", it.strategy_version]);
+  if (it.strategy !== undefined && it.strategy !== null) metrics.push(["strategy version", it.strategy]);
   const diff = (it.diff || "").split("\n").map((line) =>
     el("span", { class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : "" }, line + "\n"));
   return [
