@@ -95,6 +95,16 @@ def run(
     ] = None,
     replay_dir: Annotated[str | None, typer.Option(help="The replay agent's folder.")] = None,
     sandbox: Sandbox = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Experiments training at once (2 or more: on Ray).")
+    ] = None,
+    asynchronous: Annotated[
+        bool | None,
+        typer.Option("--async/--no-async", help="The agent proposes while experiments train."),
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="An existing Ray cluster to train on.")
+    ] = None,
     new: Annotated[bool, typer.Option("--new", help="Start a new run, not resume.")] = False,
 ) -> None:
     """Run the research loop; run it again (with no flags) to resume an unfinished run."""
@@ -113,6 +123,9 @@ def run(
         "loop.context_tokens": context_tokens,
         "agent.replay_dir": replay_dir,
         "sandbox": sandbox,
+        "run.workers": workers,
+        "run.asynchronous": asynchronous,
+        "run.ray_address": ray_address,
     }
     say = Say()
     try:

@@ -32,6 +32,9 @@ FLAGS = {
     "agent.model": "--model",
     "agent.replay_dir": "--replay-dir",
     "sandbox": "--sandbox",
+    "run.workers": "--workers",
+    "run.asynchronous": "--async",
+    "run.ray_address": "--ray-address",
 }
 DAY = 86_400
 
@@ -105,6 +108,32 @@ class StrategistConfig(_Section):
     plateau: int = Field(default=4, ge=0, le=1_000_000)  # after N without a keep (0: never)
 
 
+class RunConfig(_Section):
+    """Who trains what, when: one trainer in step with the agent, or several on Ray."""
+
+    workers: int = Field(default=1, ge=1, le=10_000)  # experiments training at once (2+: Ray)
+    # The agent proposes while experiments train (on when workers > 1; with 1, opt in).
+    asynchronous: bool = False
+    # An existing Ray cluster ("auto", "ray://host:10001", "host:6379"); unset: RAY_ADDRESS, else
+    # a local one started by the run (only when workers > 1 or asynchronous needs Ray).
+    ray_address: str | None = None
+
+    @property
+    def parallel(self) -> bool:
+        """Training runs in the background while the agent proposes."""
+        return self.workers > 1 or self.asynchronous or self.ray_address is not None
+
+
+class Resources(_Section):
+    """What each experiment asks of its node (on Ray) and how many threads it may use."""
+
+    cpus: float = Field(default=1, gt=0, le=10_000)
+    gpus: float = Field(default=0, ge=0, le=1_000)
+    # OMP/MKL/OpenBLAS/torch thread counts; unset: cpus (rounded up) on Ray, train.py's own default
+    # otherwise
+    threads: int | None = Field(default=None, ge=1, le=10_000)
+
+
 class Config(_Section):
     metric: str = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
@@ -130,6 +159,8 @@ class Config(_Section):
     loop: LoopConfig = LoopConfig()
     agent: AgentConfig = AgentConfig()
     strategist: StrategistConfig = StrategistConfig()
+    run: RunConfig = RunConfig()
+    resources: Resources = Resources()
 
     @field_validator("metrics")
     @classmethod

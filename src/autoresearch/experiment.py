@@ -21,6 +21,7 @@ from autoresearch.runner.local import (
     HOME_NAME,
     LOG_NAME,
     PREDICTIONS_NAME,
+    THREAD_ENV,
     run_training,
     training_env,
 )
@@ -77,6 +78,7 @@ class Trainer:
     command: TrainCommand | None = None
     secret: list[Path] = field(default_factory=list)
     data: Path | None = None  # the data view; None: the task names no training files
+    threads: int | None = None  # exported as THREAD_ENV; None: train.py's own default
 
     @property
     def python(self) -> str:
@@ -88,6 +90,7 @@ class Trainer:
         sandboxed, warning = sandbox.resolve(cfg.sandbox)
         command = train_command.resolve(workspace, cfg)
         trainer = cls(workspace, cfg, root, sandboxed, warning, command)
+        trainer.threads = cfg.resources.threads
         trainer.secret = [workspace / ".autoresearch", *task.private_paths(workspace, cfg)]
         files = task.training_files(workspace, cfg)
         if files is not None:
@@ -103,6 +106,8 @@ class Trainer:
         elif (configured := task.data_dir(self.workspace, self.cfg)) is not None:
             extra["AUTORESEARCH_DATA_DIR"] = configured
         extra.update(self.command.env)
+        if self.threads is not None:
+            extra.update(dict.fromkeys(THREAD_ENV, str(self.threads)))
         if self.sandboxed:  # no network there: Hugging Face libraries read their cache at once
             extra["HF_HUB_OFFLINE"] = "1"
         return training_env(self.cfg.budget_secs, workdir, extra, self.cfg.env_passthrough, seed)

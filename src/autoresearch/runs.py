@@ -31,7 +31,15 @@ from autoresearch.strategist import describe, who
 
 # Settings a resume may change; every other one is frozen when a run starts, so that its
 # iterations stay comparable and `autoresearch run WS` goes on exactly as it started.
-MUTABLE = ("loop.iterations", "loop.max_cost_usd", "loop.context_tokens")
+MUTABLE = (
+    "loop.iterations",
+    "loop.max_cost_usd",
+    "loop.context_tokens",
+    # where and how many at once: not what an experiment is
+    "run.workers",
+    "run.asynchronous",
+    "run.ray_address",
+)
 
 
 class RunRefused(Exception):

@@ -34,6 +34,15 @@ ALLOWED_ENV = re.compile(
 )
 EXPERIMENT_ENV = "AUTORESEARCH_EXPERIMENT"  # marks every process of one training run
 SEED_ENV = "AUTORESEARCH_SEED"  # the training run's seed (prepare.seed() returns it)
+# The thread counts of OpenMP, MKL, OpenBLAS, numexpr and Accelerate (torch's come from OpenMP's):
+# set to [resources] threads so that experiments sharing a node never oversubscribe its cores.
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
 WRAPPER_PROCESSES = 2  # bwrap and its PID-namespace init, when sandboxed
 PR_SET_CHILD_SUBREAPER = 36
 
