@@ -1,0 +1,95 @@
+"""The Ray cluster a run trains on: an existing one (`--ray-address`, RAY_ADDRESS) or one started
+on this machine; Ray is an optional extra, imported only here and by the modules that run on it."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+INSTALL = "pip install 'autoresearch[ray]'"
+REACH_SECS = 5  # Ray itself retries an unreachable address for a minute or more
+NAMESPACE = "autoresearch"
+
+
+class ClusterError(Exception):
+    """A one-line problem with Ray or the cluster."""
+
+
+@dataclass
+class Node:
+    node_id: str
+    host: str
+    cpus: float
+    gpus: float
+
+
+def ray_module():
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError(f"training on Ray needs Ray installed: {INSTALL}") from None
+    return ray
+
+
+def address_of(configured: str | None) -> str | None:
+    """The cluster to join: the configured address, else RAY_ADDRESS; None starts a local one."""
+    return configured or os.environ.get("RAY_ADDRESS") or None
+
+
+def connect(configured: str | None, cpus: int | None = None):
+    """ray, initialised against the cluster (once per process); cpus caps a local one."""
+    ray = ray_module()
+    if ray.is_initialized():
+        return ray
+    address = address_of(configured)
+    if address:
+        _check_reachable(address)
+    local = {} if address else {"num_cpus": cpus, "include_dashboard": False}
+    try:
+        ray.init(
+            address=address,
+            namespace=NAMESPACE,
+            logging_level="ERROR",
+            log_to_driver=False,
+            configure_logging=False,
+            **local,
+        )
+    except Exception as err:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ...
+        where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ClusterError(f"could not reach {where}: {first}") from None
+    return ray
+
+
+def nodes(ray) -> list[Node]:
+    """The cluster's live nodes."""
+    return [
+        Node(
+            n["NodeID"],
+            n.get("NodeManagerHostname") or n.get("NodeManagerAddress", "?"),
+            n.get("Resources", {}).get("CPU", 0.0),
+            n.get("Resources", {}).get("GPU", 0.0),
+        )
+        for n in ray.nodes()
+        if n.get("Alive")
+    ]
+
+
+def on_node(remote, node_id: str):
+    """The remote function, pinned to one node (no fallback elsewhere)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return remote.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False))
+
+
+def _check_reachable(address: str) -> None:
+    """A host:port address (or ray://host:port) that refuses connections, said at once."""
+    hostport = address.removeprefix("ray://").rsplit("/", 1)[0]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "local": Ray resolves them itself
+    try:
+        socket.create_connection((host, int(port)), timeout=REACH_SECS).close()
+    except OSError as err:
+        raise ClusterError(f"could not reach the Ray cluster at {address}: {err}") from None
