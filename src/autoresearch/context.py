@@ -99,11 +99,13 @@ def truncated_entry(it: Iteration) -> str:
     return f"- {it.iteration}: {it.status} {fmt(it.value)} {first}"
 
 
-def render_recent(recent: list[Iteration], tokens: int, metric: str, by_number) -> list[str]:
+def render_recent(
+    recent: list[Iteration], tokens: int, metric: str, by_number, better
+) -> list[str]:
     """The recent iterations in tokens: a compact line each, then each (the newest first) with
     more and more detail while it fits, so that all of them get some before any gets the most.
     The incumbent's log is left to How it ran."""
-    best = incumbent(list(by_number.values()))
+    best = incumbent(list(by_number.values()), better)
     entries = [compact_line(it) for it in recent]
     spent = sum(estimate(e) + 2 for e in entries)
     for detail in DETAILS:
@@ -136,17 +138,21 @@ def render_history(
     room = tokens - estimate(stats) - estimate(empty)
     shortest = estimate(render_older(older, 0, better, by_number))
     recent_room = max(0, room - shortest)
-    whole = render_recent(recent, recent_room, metric, by_number)
+    whole = render_recent(recent, recent_room, metric, by_number, better)
     whole_cost = sum(estimate(e) + 2 for e in whole)
     older_text = render_older(older, room - whole_cost, better, by_number)
     if older_text.startswith(ONE_LINE_EACH) or not older:
         entries = whole  # everything fits: the recent ones need not give way
     else:  # share what is left between the recent and the older iterations
-        entries = render_recent(recent, int(recent_room * RECENT_SHARE), metric, by_number)
+        entries = render_recent(
+            recent, int(recent_room * RECENT_SHARE), metric, by_number, better
+        )
         spent = sum(estimate(e) + 2 for e in entries)
         older_text = render_older(older, room - spent, better, by_number)
         # what the older ones left unused goes back to the recent ones
-        entries = render_recent(recent, room - estimate(older_text), metric, by_number)
+        entries = render_recent(
+            recent, room - estimate(older_text), metric, by_number, better
+        )
     return frame.substitute(
         summary=stats, older=older_text, recent_count=len(recent), recent="\n\n".join(entries)
     )

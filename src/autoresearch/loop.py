@@ -234,7 +234,7 @@ class Loop:
         return it
 
     def _experiment(self, n: int, history: list[Iteration]) -> Iteration:
-        parent = incumbent(history)
+        parent = incumbent(history, self.cfg.better)
         found = self.store.pending(n)  # a proposal in training when the run stopped
         if found is None:
             self.store.drop_runs(n)  # none can belong to a proposal that was never stored

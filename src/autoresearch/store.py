@@ -7,10 +7,8 @@ before the row, so a crash in between leaves at worst an unrecorded iteration th
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
-import urllib.parse
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -21,6 +19,15 @@ from autoresearch.config import Config
 from autoresearch.records import BASELINE, KEEP, OK, Iteration, Strategy, TrainingRun, Usage
 from autoresearch.runner.local import LOG_NAME
 from autoresearch.safe_text import encode
+from autoresearch.store_file import (
+    UNTOUCHED,
+    StoreError,
+    explain,
+    from_sql,
+    open_db,
+    to_sql,
+    write_atomically,
+)
 from autoresearch.workspace import STATE_DIR
 
 RUNS = "runs"
@@ -36,10 +43,6 @@ _STRATEGY = [f.name for f in fields(Strategy) if f.name != "usage"] + list(_USAG
 
 def _names(columns) -> str:
     return ", ".join(f'"{c}"' for c in columns)
-
-
-class StoreError(Exception):
-    """The run store cannot be opened or used."""
 
 
 def runs_dir(workspace: Path) -> Path:
@@ -68,14 +71,14 @@ class Store:
     def __init__(self, run_dir: Path, readonly: bool = False):
         self.dir = run_dir
         self.path = run_dir / DB_NAME
-        self.db = _open(self.path, readonly)
+        self.db = open_db(self.path, readonly)
         try:
             tables = {row[0] for row in self._query("SELECT name FROM sqlite_master")}
             if not {"meta", "iterations"} <= tables:
-                raise StoreError(f"{self.path}: not an autoresearch run store; {_UNTOUCHED}")
+                raise StoreError(f"{self.path}: not an autoresearch run store; {UNTOUCHED}")
             self._bring_up_to_date(readonly)
             if self.get("config") is None:
-                raise StoreError(f"{self.path}: has no run settings; {_UNTOUCHED}")
+                raise StoreError(f"{self.path}: has no run settings; {UNTOUCHED}")
         except BaseException:
             self.db.close()
             raise
@@ -94,7 +97,7 @@ class Store:
         except migrations.SchemaError as err:
             raise StoreError(f"{self.path}: {err}") from None
         except sqlite3.Error as err:
-            raise StoreError(_explain(self.path, err)) from None
+            raise StoreError(explain(self.path, err)) from None
 
     @classmethod
     def create(cls, run_dir: Path, config: dict) -> Store:
@@ -135,7 +138,7 @@ class Store:
                 return []
             return self.db.execute(sql, params).fetchall()
         except sqlite3.Error as err:
-            raise StoreError(_explain(self.path, err)) from None
+            raise StoreError(explain(self.path, err)) from None
 
     # --- meta: the run's settings and state ---
     def get(self, key: str, default=None):
@@ -144,7 +147,7 @@ class Store:
             return json.loads(rows[0][0]) if rows else default
         except (TypeError, ValueError):
             raise StoreError(
-                f"{self.path}: its '{key}' setting is unreadable; {_UNTOUCHED}"
+                f"{self.path}: its '{key}' setting is unreadable; {UNTOUCHED}"
             ) from None
 
     def set(self, **items) -> None:
@@ -163,7 +166,7 @@ class Store:
             where = ".".join(str(p) for p in problem["loc"])
             raise StoreError(
                 f"{self.path}: its run settings are unreadable ({where}: {problem['msg']}); "
-                f"{_UNTOUCHED}"
+                f"{UNTOUCHED}"
             ) from None
 
     def recorded(self) -> int:
@@ -181,8 +184,8 @@ class Store:
 
     def record_run(self, n: int, k: int, run: TrainingRun) -> None:
         """Run k of iteration n, as soon as it is scored (before the iteration's row)."""
-        row = {c: _to_sql(getattr(run, c)) for c in _RUN_COLUMNS}
-        log = _to_sql(str(run.log_path)) if run.log_path else None
+        row = {c: to_sql(getattr(run, c)) for c in _RUN_COLUMNS}
+        log = to_sql(str(run.log_path)) if run.log_path else None
         row.update(metrics=json.dumps(run.metrics), log_path=log)
         row.update(iteration=n, run=k, finished_at=time.time())
         sql = f"INSERT INTO training_runs ({_names(row)}) VALUES ({', '.join('?' * len(row))})"
@@ -192,7 +195,7 @@ class Store:
         except sqlite3.IntegrityError:
             raise StoreError(f"run {k} of iteration {n} is already recorded") from None
         except sqlite3.Error as err:
-            raise StoreError(_explain(self.path, err)) from None
+            raise StoreError(explain(self.path, err)) from None
 
     def runs(self, n: int | None = None) -> dict[int, list[TrainingRun]]:
         """The recorded training runs, in order, by iteration (of iteration n only, if given)."""
@@ -204,7 +207,7 @@ class Store:
         )
         found: dict[int, list[TrainingRun]] = {}
         for row in rows:
-            values = dict(zip(_RUN_COLUMNS, map(_from_sql, row[2:]), strict=True))
+            values = dict(zip(_RUN_COLUMNS, map(from_sql, row[2:]), strict=True))
             values["metrics"] = json.loads(values["metrics"] or "{}")
             own = self.run_dir(row[0], row[1]) / LOG_NAME
             if values["log_path"] and own.is_file():  # where the store keeps it, if moved
@@ -216,22 +219,32 @@ class Store:
         """Forget the runs of an unrecorded iteration whose proposal is not kept (pending)."""
         self._query("DELETE FROM training_runs WHERE iteration = ?", (n,))
 
-    # --- the proposal in training: recorded so that a resume trains it without asking again ---
+    # --- proposals in training: recorded so that a resume trains them without asking again ---
+    def _pending(self) -> dict[str, dict]:
+        found = self.get("pending") or {}
+        # a release before parallel runs kept one: {"iteration": ..., "notes": ...}
+        return {str(found["iteration"]["iteration"]): found} if "iteration" in found else found
+
     def set_pending(self, it: Iteration, notes: list[str]) -> None:
         data = asdict(it)
         data.pop("runs")
-        self.set(pending={"iteration": data, "notes": notes})
+        self.set(pending={**self._pending(), str(it.iteration): {"iteration": data, "notes": notes}})
 
     def pending(self, n: int) -> tuple[Iteration, list[str]] | None:
-        found = self.get("pending")
-        if not found or found["iteration"]["iteration"] != n:
+        found = self._pending().get(str(n))
+        if found is None:
             return None
         data = dict(found["iteration"])
         return Iteration(**{**data, "usage": Usage(**data["usage"])}), list(found["notes"])
 
+    def pending_numbers(self) -> list[int]:
+        """The iterations proposed, valid and not recorded yet, oldest first."""
+        return sorted(int(n) for n in self._pending())
+
     def record(self, it: Iteration) -> None:
         """Write the iteration's files, then its row (its runs are recorded already); the
         pending proposal is cleared with it. Refuses to record a number twice."""
+        left = {n: p for n, p in self._pending().items() if n != str(it.iteration)}
         folder = self.iteration_dir(it.iteration)
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in [
@@ -243,18 +256,20 @@ class Store:
         ]:
             if text:
                 write_atomically(folder / name, encode(text))
-        row = {c: _to_sql(getattr(it, c)) for c in _COLUMNS if c not in _USAGE}
+        row = {c: to_sql(getattr(it, c)) for c in _COLUMNS if c not in _USAGE}
         row.update({k: getattr(it.usage, k) for k in _USAGE})
         row["finished_at"] = time.time()
         sql = f"INSERT INTO iterations ({_names(row)}) VALUES ({', '.join('?' * len(row))})"
         try:
             with self.db:
                 self.db.execute(sql, list(row.values()))
-                self.db.execute("DELETE FROM meta WHERE key = 'pending'")
+                self.db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'pending'", (json.dumps(left),)
+                )
         except sqlite3.IntegrityError:
             raise StoreError(f"iteration {it.iteration} is already recorded") from None
         except sqlite3.Error as err:
-            raise StoreError(_explain(self.path, err)) from None
+            raise StoreError(explain(self.path, err)) from None
 
     def iterations(self, full: bool = False) -> list[Iteration]:
         """Every recorded iteration, oldest first. full=False leaves out prompt, raw output, diff."""
@@ -267,9 +282,7 @@ class Store:
 
     def _load(self, columns: list[str], where: str, params=()) -> list[Iteration]:
         rows = self._query(f"SELECT {_names(columns)} FROM iterations {where}", params)
-        found = [
-            _to_iteration(dict(zip(columns, map(_from_sql, row), strict=True))) for row in rows
-        ]
+        found = [_to_iteration(dict(zip(columns, map(from_sql, row), strict=True))) for row in rows]
         runs = self.runs()
         for it in found:  # the log is where the store keeps it, also in a moved workspace
             it.runs = runs.get(it.iteration, [])
@@ -284,7 +297,7 @@ class Store:
     # --- strategies (the outer loop) ---
     def record_strategy(self, strategy: Strategy) -> None:
         """One row per point of the run: a second call after the same iteration is refused."""
-        row = {c: _to_sql(getattr(strategy, c)) for c in _STRATEGY if c not in _USAGE}
+        row = {c: to_sql(getattr(strategy, c)) for c in _STRATEGY if c not in _USAGE}
         row.update({k: getattr(strategy.usage, k) for k in _USAGE})
         sql = f"INSERT INTO strategies ({_names(row)}) VALUES ({', '.join('?' * len(row))})"
         try:
@@ -295,7 +308,7 @@ class Store:
                 f"a strategy after iteration {strategy.after_iteration} is already recorded"
             ) from None
         except sqlite3.Error as err:
-            raise StoreError(_explain(self.path, err)) from None
+            raise StoreError(explain(self.path, err)) from None
 
     def strategies(self, full: bool = False) -> list[Strategy]:
         """Every strategy and strategist call, oldest first. full=False: without the prompts and
@@ -304,89 +317,10 @@ class Store:
         rows = self._query(f"SELECT {_names(columns)} FROM strategies ORDER BY after_iteration")
         found = []
         for row in rows:
-            values = dict(zip(columns, map(_from_sql, row), strict=True))
+            values = dict(zip(columns, map(from_sql, row), strict=True))
             usage = Usage(*(values.pop(k) for k in _USAGE))
             found.append(Strategy(**values, usage=usage))
         return found
-
-
-_UNTOUCHED = "it was left as it is: restore it from a backup, or start a new run with --new"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def _check_header(path: Path) -> None:
-    """A missing, empty, foreign or truncated file, found before SQLite could misread it."""
-    try:
-        with open(path, "rb") as f:
-            header = f.read(100)
-            size = os.fstat(f.fileno()).st_size
-    except OSError as err:
-        raise StoreError(f"{path}: cannot be read: {err.strerror}") from None
-    if not header:
-        raise StoreError(f"{path}: is empty; {_UNTOUCHED}")
-    if not header.startswith(_SQLITE_MAGIC):
-        raise StoreError(f"{path}: not an SQLite database; {_UNTOUCHED}")
-    if len(header) < 100:
-        raise StoreError(f"{path}: is truncated ({size} bytes); {_UNTOUCHED}")
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    valid = header[24:28] == header[92:96]  # the page count is valid only when these agree
-    if valid and size < pages * page_size:
-        raise StoreError(
-            f"{path}: is truncated ({size} of {pages * page_size} bytes); {_UNTOUCHED}"
-        )
-
-
-def _open(path: Path, readonly: bool) -> sqlite3.Connection:
-    """A connection to an existing store. Read-only: opened as usual where the folder is
-    writable (so closing it leaves no -wal/-shm files behind) but refusing writes; else
-    SQLite's read-only, then immutable, mode (a read-only file system)."""
-    _check_header(path)
-    uri = "file:" + urllib.parse.quote(str(path.absolute()))
-    if not readonly:
-        modes = ["?mode=rw"]
-    elif os.access(path.parent, os.W_OK) and os.access(path, os.W_OK):
-        modes = ["?mode=rw", "?mode=ro"]
-    else:
-        modes = ["?mode=ro", "?mode=ro&immutable=1"]
-    for mode in modes:
-        try:
-            db = sqlite3.connect(uri + mode, uri=True, timeout=30, isolation_level=None)
-        except sqlite3.Error as err:
-            raise StoreError(_explain(path, err)) from None
-        try:
-            db.execute("SELECT count(*) FROM sqlite_master").fetchall()
-            db.execute("PRAGMA query_only=ON" if readonly else "PRAGMA synchronous=FULL")
-            return db
-        except sqlite3.Error as err:
-            db.close()
-            if mode == modes[-1]:
-                raise StoreError(_explain(path, err)) from None
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _explain(path: Path, err: sqlite3.Error) -> str:
-    text = str(err)
-    if "disk is full" in text:
-        return f"{path}: cannot be written: {text} (free some space, then run again)"
-    if "readonly" in text or "read-only" in text:
-        return f"{path}: cannot be written: {text}"
-    return f"{path}: cannot be read ({text}); {_UNTOUCHED}"
-
-
-def _to_sql(value):
-    """Text SQLite cannot hold as TEXT (lone surrogates: undecodable bytes) is kept as a BLOB."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "surrogatepass")
-    return value
-
-
-def _from_sql(value):
-    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
 
 
 def _to_iteration(row: dict) -> Iteration:
@@ -399,24 +333,13 @@ def _to_iteration(row: dict) -> Iteration:
     return Iteration(**row, usage=usage)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """path holds data, or what it held before: never a part (a full disk, a kill mid-write)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path}: {err.strerror or err}") from None
-
-
-def incumbent(history: list[Iteration]) -> Iteration | None:
-    """The iteration new proposals start from: the last keep, else the baseline."""
-    for it in reversed(history):
-        if it.status in (KEEP, BASELINE):
-            return it
-    return history[0] if history else None
+def incumbent(history: list[Iteration], better) -> Iteration | None:
+    """The iteration new proposals start from: the best keep, else the baseline (better: the
+    run's Config.better). A keep only ever beats the best at its time, so this is the last keep
+    recorded, in whichever order history lists them: a parallel run records out of order."""
+    best = None
+    for it in history:
+        if it.status in (KEEP, BASELINE) and it.value is not None:
+            if best is None or better(it.value, best.value):
+                best = it
+    return best or (history[0] if history else None)
