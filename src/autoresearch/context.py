@@ -144,15 +144,11 @@ def render_history(
     if older_text.startswith(ONE_LINE_EACH) or not older:
         entries = whole  # everything fits: the recent ones need not give way
     else:  # share what is left between the recent and the older iterations
-        entries = render_recent(
-            recent, int(recent_room * RECENT_SHARE), metric, by_number, better
-        )
+        entries = render_recent(recent, int(recent_room * RECENT_SHARE), metric, by_number, better)
         spent = sum(estimate(e) + 2 for e in entries)
         older_text = render_older(older, room - spent, better, by_number)
         # what the older ones left unused goes back to the recent ones
-        entries = render_recent(
-            recent, room - estimate(older_text), metric, by_number, better
-        )
+        entries = render_recent(recent, room - estimate(older_text), metric, by_number, better)
     return frame.substitute(
         summary=stats, older=older_text, recent_count=len(recent), recent="\n\n".join(entries)
     )
@@ -198,19 +194,35 @@ def noise_text(history: list[Iteration], metric: str) -> str:
     return shown + "\n"
 
 
-def render_prompt(program: str, incumbent: Iteration, history: list[Iteration], cfg) -> str:
+def in_flight_text(in_flight: list[Iteration]) -> str:
+    """The experiments proposed and not recorded yet (a parallel run), one line each."""
+    if not in_flight:
+        return ""
+    lines = [
+        f"- iteration {it.iteration} (from iteration {it.parent}): "
+        + ((it.explanation.strip().splitlines() or ["(no explanation)"])[0][:200])
+        for it in in_flight
+    ]
+    return template("in_flight.txt").substitute(experiments="\n".join(lines))
+
+
+def render_prompt(
+    program: str, incumbent: Iteration, history: list[Iteration], cfg, in_flight=()
+) -> str:
     """The whole prompt, at most cfg.loop.context_tokens tokens (estimated); ContextTooSmall
-    where even its shortest form does not fit."""
+    where even its shortest form does not fit. in_flight: the experiments training now."""
     budget = cfg.loop.context_tokens
     stable = render_stable(program, incumbent, cfg)
     frame = template("iteration_history.txt")
-    floor = noise_text(history, cfg.metric)
-    empty = frame.substitute(history="", metric=cfg.metric, noise=floor)
+    floor, training = noise_text(history, cfg.metric), in_flight_text(list(in_flight))
+    empty = frame.substitute(history="", metric=cfg.metric, noise=floor, in_flight=training)
     room = budget - estimate(stable) - 1 - estimate(empty)
     history_text = render_history(
         history, cfg.loop.context, cfg.loop.recent_window, cfg.better, cfg.metric, room
     )
-    varying = frame.substitute(history=history_text, metric=cfg.metric, noise=floor)
+    varying = frame.substitute(
+        history=history_text, metric=cfg.metric, noise=floor, in_flight=training
+    )
     prompt = f"{stable}\n{varying}"
     needed = estimate(prompt)
     if needed > budget:

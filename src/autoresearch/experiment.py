@@ -22,9 +22,11 @@ from autoresearch.runner.local import (
     LOG_NAME,
     PREDICTIONS_NAME,
     THREAD_ENV,
+    RunResult,
     run_training,
     training_env,
 )
+from autoresearch.runstate import RUN_ENV
 from autoresearch.train_command import TrainCommand
 
 FIXED_FILES = ("prepare.py", "program.md")
@@ -79,6 +81,7 @@ class Trainer:
     secret: list[Path] = field(default_factory=list)
     data: Path | None = None  # the data view; None: the task names no training files
     threads: int | None = None  # exported as THREAD_ENV; None: train.py's own default
+    tag: str | None = None  # RUN_ENV for train.py where this process lacks it (a Ray node)
 
     @property
     def python(self) -> str:
@@ -108,6 +111,8 @@ class Trainer:
         extra.update(self.command.env)
         if self.threads is not None:
             extra.update(dict.fromkeys(THREAD_ENV, str(self.threads)))
+        if self.tag is not None:
+            extra[RUN_ENV] = self.tag
         if self.sandboxed:  # no network there: Hugging Face libraries read their cache at once
             extra["HF_HUB_OFFLINE"] = "1"
         return training_env(self.cfg.budget_secs, workdir, extra, self.cfg.env_passthrough, seed)
@@ -137,13 +142,18 @@ class Trainer:
         started = time.time()
         workdir, out_dir = workdir.absolute(), out_dir.absolute()
         out_dir.mkdir(parents=True, exist_ok=True)
+        result = self.execute(workdir, out_dir / LOG_NAME, seed, on_start)
+        return self.conclude(result, workdir, out_dir, seed, started)
+
+    def execute(self, workdir: Path, log_path: Path, seed: int, on_start=None) -> RunResult:
+        """Only the training (here, or on a Ray node: runner/node.py): no scoring."""
         self.prepare_home(workdir)
-        result = run_training(
+        return run_training(
             self.python,
             workdir,
             self.cfg.budget_secs,
             self.cfg.grace_secs,
-            out_dir / LOG_NAME,
+            log_path,
             max_log_bytes=self.cfg.max_log_bytes,
             env=self.env(workdir, seed),
             wrap=self.wrap(workdir),
@@ -151,6 +161,11 @@ class Trainer:
             on_start=on_start,
             command=self.command.argv,
         )
+
+    def conclude(
+        self, result: RunResult, workdir: Path, out_dir: Path, seed: int, started: float
+    ) -> TrainingRun:
+        """How a training ended, scored here: the predictions in workdir, the log in out_dir."""
         scores, reason, status = None, None, OK
         logged = read_metrics(result.log_path, self.cfg.metrics)[0] if self.cfg.metrics else {}
         if result.limit_reason:

@@ -33,15 +33,19 @@ from autoresearch.records import (
 )
 from autoresearch.results import write_results
 from autoresearch.runfacts import unified_diff
+from autoresearch.runner.cluster import ClusterError
+from autoresearch.runner.engines import engine_for
 from autoresearch.runs import RunRefused, plural
 from autoresearch.runstate import (
     RunLock,
     describe,
     kill_leftover,
     mark_inflight,
+    run_tag,
     signal_of,
     tag_processes,
 )
+from autoresearch.scheduler import Scheduler
 from autoresearch.stops import baseline_failed, failure_streak, log_tail, plateau_stop
 from autoresearch.store import Store, incumbent
 from autoresearch.strategist import Strategist, TextAgent
@@ -49,6 +53,18 @@ from autoresearch.trials import Trials
 from autoresearch.workspace import changed_files, copy_for_experiment, fingerprint, snapshot
 
 SNAPSHOT = "workspace"  # the run's own copy of the workspace, taken when it starts
+
+
+@dataclass
+class Asked:
+    """A proposal asked for: what the agent was given, and what checking its answer needs."""
+
+    n: int
+    parent: Iteration
+    request: Request
+    workdir: Path
+    before: dict[str, str]  # the workdir's fingerprint when the agent got it
+    started: float
 
 
 @dataclass
@@ -80,6 +96,7 @@ class Loop:
         self.root = experiments_root(store.dir)
         self.trainer: Trainer | None = None
         self.trials: Trials | None = None
+        self.engine = None  # runner/engines.py: where runs train while the agent proposes
         self.fixed: dict[str, bytes | None] = {}  # the run's prepare.py and program.md (start())
         self.seen_workspace: dict[str, str] | None = None
 
@@ -100,6 +117,8 @@ class Loop:
             except ContextTooSmall as err:
                 result = LoopResult(STOPPED, str(err))
             self.store.set(state=result.state, stop_reason=result.message, live=None)
+            if self.engine is not None:
+                self.engine.close()
             kill_leftover(self.store)  # an agent or training a signal left behind
             shutil.rmtree(self.root, ignore_errors=True)  # the data view; made again on resume
             return result
@@ -116,7 +135,15 @@ class Loop:
         self.trainer = Trainer.prepare(self.workspace, self.cfg, self.root)
         if self.trainer.warning:
             self.say(f"warning: {self.trainer.warning}")
-        self.trials = Trials(self.trainer, self.store, self.fixed, self._copy, self.say, self.phase)
+        self.trials = Trials(
+            self.trainer, self.store, self.fixed, self.copy_workspace, self.say, self.phase
+        )
+        if self.cfg.run.parallel:
+            try:
+                self.engine = engine_for(self.trainer, self.cfg, run_tag(self.store.dir))
+            except ClusterError as err:
+                raise RunRefused(str(err)) from None
+            self.say(f"training on {self.engine.where}, {plural(self.engine.slots, 'worker')}")
 
     def _check_prepare_unchanged(self, prepare: Path) -> None:
         """prepare.py defines the metric: a run's iterations are only comparable under one."""
@@ -132,40 +159,66 @@ class Loop:
 
     def _iterate_until_done(self) -> LoopResult:
         history = self.store.iterations()
-        if not history:
-            self._record(self._baseline(), history)
-        else:  # a kill after an iteration's row, before its last writes: bring them in step
-            kept = [it for it in history if it.status in (KEEP, BASELINE) and it.commit]
-            if kept:
-                self.repo.set_ref("refs/heads/best", kept[-1].commit)
+        if history:  # a kill after an iteration's row, before its last writes: bring them in step
+            best = incumbent(history, self.cfg.better)
+            if best.commit:
+                self.repo.set_ref("refs/heads/best", best.commit)
             write_results(self.store.dir / "results.tsv", history, self.cfg)
+        if self.engine is not None:
+            return Scheduler(self, self.engine).run(history)
+        if not history:
+            self.record(self._baseline(), history)
         if baseline_failed(history[0]):
-            return self._baseline_stop(history[0])
+            return self.baseline_stop(history[0])
         while len(history) - 1 < self.cfg.loop.iterations:
-            stop = self._cost_limit(history)
-            if stop is None:  # the strategist, when due (it costs too); then a plateau
-                self.fixed["program.md"] = self.strategist.revise(history)
-                since, limit = self.strategist.changed_after(), self.cfg.loop.stop_after
-                stop = self._cost_limit(history) or plateau_stop(history, since, limit)
+            stop = self.before_proposal(history)
             if stop:
                 return LoopResult(FINISHED, stop)
             try:
-                it = self._experiment(len(history), history)
+                it = self._experiment(self.next_number(history), history)
             except AgentExhausted as err:
                 return LoopResult(FINISHED, str(err))
-            it.agent = self.agent.name
-            it.model = getattr(self.agent, "model", None) or self.cfg.agent.model or ""
-            self._record(it, history)
-            streak, limit = failure_streak(history), self.cfg.loop.max_consecutive_failures
-            if limit and streak >= limit:
-                return LoopResult(
-                    STOPPED,
-                    f"{plural(streak, 'iteration')} in a row failed the same way ({it.status}: "
-                    f"{it.reason}); fix the cause, then run again to resume",
-                )
+            self.record(it, history)
+            if stop := self.streak_stop(history):
+                return LoopResult(STOPPED, stop)
         return LoopResult(FINISHED, f"{plural(len(history) - 1, 'iteration')} done")
 
-    def _cost_limit(self, history: list[Iteration]) -> str | None:
+    def before_proposal(self, history: list[Iteration]) -> str | None:
+        """Why no more proposals may be asked for (the cost, a plateau), after the strategist
+        when it is due (it costs too); None to go on."""
+        stop = self.cost_limit(history)
+        if stop is None:
+            self.fixed["program.md"] = self.strategist.revise(history)
+            since, limit = self.strategist.changed_after(), self.cfg.loop.stop_after
+            stop = self.cost_limit(history) or plateau_stop(history, since, limit)
+        return stop
+
+    def streak_stop(self, history: list[Iteration]) -> str | None:
+        """Why the run must stop after its last record: failures in a row, the same way."""
+        streak, limit, last = (
+            failure_streak(history),
+            self.cfg.loop.max_consecutive_failures,
+            history[-1],
+        )
+        if limit and streak >= limit:
+            return (
+                f"{plural(streak, 'iteration')} in a row failed the same way ({last.status}: "
+                f"{last.reason}); fix the cause, then run again to resume"
+            )
+        return None
+
+    def next_number(self, history: list[Iteration]) -> int:
+        """The next iteration to train: the oldest proposal a stop left untrained, else a new
+        number (a parallel run may have recorded later ones first)."""
+        recorded = {it.iteration for it in history}
+        left = [n for n in self.store.pending_numbers() if n not in recorded]
+        return left[0] if left else self.new_number(history)
+
+    def new_number(self, history: list[Iteration]) -> int:
+        """A number no iteration has, recorded or proposed."""
+        return max({it.iteration for it in history} | set(self.store.pending_numbers())) + 1
+
+    def cost_limit(self, history: list[Iteration]) -> str | None:
         """Why the run must stop for its cost (the agent's and the strategist's), or None."""
         spent = sum(it.usage.cost_usd or 0.0 for it in history) + self.strategist.spent()
         limit = self.cfg.loop.max_cost_usd
@@ -173,7 +226,7 @@ class Loop:
             return f"cost limit reached: ${spent:.2f} of ${limit:.2f}"
         return None
 
-    def _baseline_stop(self, it: Iteration) -> LoopResult:
+    def baseline_stop(self, it: Iteration) -> LoopResult:
         """A baseline that crashes or scores nothing: every experiment would start from it."""
         tail = log_tail(it.log_path)
         if tail:
@@ -195,14 +248,14 @@ class Loop:
             self.display.phase(live)
 
     # --- one iteration ---
-    def _copy(self, name: str, train_py: str | None) -> Path:
+    def copy_workspace(self, name: str, train_py: str | None) -> Path:
         workdir = copy_for_experiment(self.source, self.root / name, train_py)
         if self.strategist.on:  # program.md with the strategy the iteration runs under
             (workdir / "program.md").write_bytes(self.fixed["program.md"])
         return workdir
 
-    def _workdir(self, n: int, train_py: str | None) -> Path:
-        return self._copy(f"{n:04d}", train_py)
+    def workdir(self, n: int, train_py: str | None) -> Path:
+        return self.copy_workspace(f"{n:04d}", train_py)
 
     def _note_workspace_changes(self) -> None:
         """A user may edit the workspace during a run: the run keeps its own copy, and says so."""
@@ -217,17 +270,22 @@ class Loop:
             )
             self.seen_workspace = now
 
-    def _baseline(self) -> Iteration:
-        started = time.time()
-        workdir = self._workdir(0, None)
+    def baseline_iteration(self) -> tuple[Iteration, Path]:
+        """Iteration 0, and the copy of the workspace it trains in first."""
+        workdir = self.workdir(0, None)
         it = Iteration(
             iteration=0,
             status=BASELINE,
             explanation="Baseline: train.py as given, unchanged.",
             train_py=decode_source((workdir / "train.py").read_bytes()),  # a BOM, as Python
-            started_at=started,
+            started_at=time.time(),
+            strategy=self.strategist.version,
         )
         self.say("iteration 0: training the baseline")
+        return it, workdir
+
+    def _baseline(self) -> Iteration:
+        it, workdir = self.baseline_iteration()
         self.trials.train(it, workdir, None, [])
         if it.status != CRASH:
             it.status = BASELINE
@@ -240,7 +298,7 @@ class Loop:
             self.store.drop_runs(n)  # none can belong to a proposal that was never stored
             it, notes, workdir = self._proposal(n, parent, history)
         else:
-            (it, notes), workdir = found, self._workdir(n, found[0].train_py)
+            (it, notes), workdir = found, self.workdir(n, found[0].train_py)
             self.say(f"iteration {n}: resuming the proposal recorded before the stop")
         if it.reason is None:
             self.say(f"iteration {n}: training: {it.description[:80]}")
@@ -254,20 +312,31 @@ class Loop:
     ) -> tuple[Iteration, list[str], Path]:
         """Ask the agent and check its proposal; a valid one is stored (pending) before any
         training, so that a resume trains it without asking again."""
+        asked = self.ask(n, parent, history)
+        return self.accept(asked, self.propose(asked.request))
+
+    def ask(self, n: int, parent: Iteration, history: list[Iteration], in_flight=()) -> Asked:
+        """The request for iteration n's proposal (in_flight: the experiments proposed and not
+        recorded yet, which the prompt lists)."""
         started = time.time()
         self._note_workspace_changes()
-        workdir = self._workdir(n, parent.train_py)
-        before = fingerprint(workdir)
+        workdir = self.workdir(n, parent.train_py)
         program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")
-        prompt = render_prompt(program, parent, history, self.cfg)
+        prompt = render_prompt(program, parent, history, self.cfg, in_flight)
         self.say(f"iteration {n}: asking {self.agent.name} for a proposal")
         self.phase(PROPOSING, n, agent=self.agent.name)
-        proposal = self._propose(Request(
+        request = Request(
             iteration=n, prompt=prompt, train_py=parent.train_py, workdir=workdir,
             history=history, metric=self.cfg.metric, direction=self.cfg.direction,
             secret=self.trainer.secret, wrap=self._agent_wrap(workdir),
             stable_prompt=render_stable(program, parent, self.cfg),
-        ))  # fmt: skip
+        )  # fmt: skip
+        return Asked(n, parent, request, workdir, fingerprint(workdir), started)
+
+    def accept(self, asked: Asked, proposal: Proposal) -> tuple[Iteration, list[str], Path]:
+        """The agent's answer checked: an iteration (invalid, with its reason, or pending), the
+        notes to record with it, and the copy of the workspace it trains in."""
+        n, parent, workdir = asked.n, asked.parent, asked.workdir
         for note in proposal.notes:
             self.say(f"iteration {n}: note: {note}")
         it = Iteration(
@@ -276,16 +345,19 @@ class Loop:
             parent=parent.iteration,
             explanation=proposal.explanation,
             train_py=proposal.train_py or "",
-            prompt=prompt,
+            prompt=asked.request.prompt,
             raw_output=proposal.raw_output,
             usage=proposal.usage,
-            agent_seconds=round(time.time() - started, 3),
-            started_at=started,
+            agent_seconds=round(time.time() - asked.started, 3),
+            started_at=asked.started,
+            agent=self.agent.name,
+            model=getattr(self.agent, "model", None) or self.cfg.agent.model or "",
+            strategy=self.strategist.version,
         )
         it.diff = unified_diff(parent.train_py, it.train_py) if it.train_py else ""
-        reverted = [*proposal.reverted, *changed_files(before, fingerprint(workdir))]
+        reverted = [*proposal.reverted, *changed_files(asked.before, fingerprint(workdir))]
         if reverted:  # only train.py may change: start again from a clean copy
-            workdir = self._workdir(n, proposal.train_py)
+            workdir = self.workdir(n, proposal.train_py)
         it.reason = check_proposal(proposal, parent.train_py)
         notes = list(proposal.notes)
         if reverted:
@@ -295,7 +367,7 @@ class Loop:
             self.store.set_pending(it, notes)
         return it, notes, workdir
 
-    def _propose(self, request: Request) -> Proposal:
+    def propose(self, request: Request) -> Proposal:
         try:
             return self.agent.propose(request)
         except (AgentError, KeyboardInterrupt):
@@ -316,10 +388,9 @@ class Loop:
         return wrap
 
     # --- recording ---
-    def _record(self, it: Iteration, history: list[Iteration]) -> None:
+    def record(self, it: Iteration, history: list[Iteration]) -> None:
         """Files, git, then the row; appended to history, results.tsv rewritten from it."""
         it.wall_seconds = round(time.time() - it.started_at, 3)
-        it.strategy = self.strategist.version
         if it.train_py:
             parent = next((h for h in history if h.iteration == it.parent), None)
             files: dict[str, str | bytes] = {k: v for k, v in self.fixed.items() if v is not None}

@@ -62,7 +62,7 @@ def tag_processes(folder: Path):
     """While inside, every process this one starts carries RUN_ENV naming folder (its run's or
     its baseline's)."""
     saved = os.environ.get(RUN_ENV)
-    os.environ[RUN_ENV] = str(folder.resolve())
+    os.environ[RUN_ENV] = run_tag(folder)
     try:
         yield
     finally:
@@ -76,16 +76,29 @@ def kill_leftover(store: Store) -> int | None:
     """SIGKILL the process group a killed orchestrator left training, and any other process of
     this run still alive (an agent it was waiting for). Returns the training pid, if any."""
     pid = _kill_training(store)
-    tag = str(store.dir.resolve())
+    kill_tagged(run_tag(store.dir))
+    return pid
+
+
+def run_tag(folder: Path) -> str:
+    """RUN_ENV's value for the processes of the run (or baseline) in folder."""
+    return str(folder.resolve())
+
+
+def kill_tagged(tag: str) -> int:
+    """SIGKILL every process on this machine (but this one) whose environment says RUN_ENV=tag;
+    returns how many."""
+    killed = 0
     for proc in psutil.process_iter():
         if proc.pid == os.getpid():
             continue
         try:
             if proc.environ().get(RUN_ENV) == tag:
                 proc.kill()
+                killed += 1
         except psutil.Error:
             pass  # gone, a zombie, or someone else's
-    return pid
+    return killed
 
 
 def _kill_training(store: Store) -> int | None:

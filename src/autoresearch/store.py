@@ -228,7 +228,9 @@ class Store:
     def set_pending(self, it: Iteration, notes: list[str]) -> None:
         data = asdict(it)
         data.pop("runs")
-        self.set(pending={**self._pending(), str(it.iteration): {"iteration": data, "notes": notes}})
+        self.set(
+            pending={**self._pending(), str(it.iteration): {"iteration": data, "notes": notes}}
+        )
 
     def pending(self, n: int) -> tuple[Iteration, list[str]] | None:
         found = self._pending().get(str(n))

@@ -38,15 +38,74 @@ class Trials:
     def train(
         self, it: Iteration, first: Path, incumbent: Iteration | None, history: list[Iteration]
     ) -> None:
-        """Train it (its first run in `first`), decide, and set its runs, value and status."""
-        cfg = self.trainer.cfg
+        """Train it (its first run in `first`), one run after another, decide, and set its
+        runs, value and status."""
         runs = self.store.runs(it.iteration).get(it.iteration, [])
         if runs:
             self.say(f"iteration {it.iteration}: {len(runs)} of its runs recorded before a stop")
-        wanted = cfg.loop.noise_runs if incumbent is None else 1
-        self._fill(it, runs, wanted, first, NOISE_RUN)
-        if incumbent is not None and cfg.loop.confirm_runs and candidate(cfg, runs[0], incumbent):
-            self._fill(it, runs, 1 + cfg.loop.confirm_runs, first, CONFIRMATION_RUN)
+        while len(runs) < (wanted := self.wanted(runs, incumbent)):
+            k = len(runs)
+            code = it.train_py if it.iteration else None  # the baseline: as given, any bytes
+            workdir = first if k == 0 else self.workdir(f"{it.iteration:04d}-{k}", code)
+            self.announce(it, k, wanted, incumbent)
+            run = self.trainer.run(
+                workdir,
+                self.store.run_dir(it.iteration, k),
+                seed_of(it.iteration, k),
+                on_start=lambda pid: mark_inflight(self.store, it.iteration, pid),
+            )
+            runs.append(self.record(it.iteration, k, workdir, run))
+            if k:
+                shutil.rmtree(workdir, ignore_errors=True)
+        self.conclude(it, runs, incumbent, history)
+
+    def wanted(self, runs: list[TrainingRun], incumbent: Iteration | None) -> int:
+        """How many runs an iteration needs, given those recorded: the baseline's noise runs;
+        one, and the confirmation runs when the first would be kept; none after a failure."""
+        cfg = self.trainer.cfg
+        if any(r.status != OK for r in runs):
+            return len(runs)
+        if incumbent is None:
+            return cfg.loop.noise_runs
+        if runs and cfg.loop.confirm_runs and candidate(cfg, runs[0], incumbent):
+            return 1 + cfg.loop.confirm_runs
+        return 1
+
+    def announce(self, it: Iteration, k: int, wanted: int, incumbent: Iteration | None) -> None:
+        """Say and show that run k of it starts (of `wanted`)."""
+        kind = NOISE_RUN if incumbent is None else CONFIRMATION_RUN
+        if k:
+            self.say(f"iteration {it.iteration}: {kind} {k + 1} of {wanted}")
+        cfg = self.trainer.cfg
+        self.phase(
+            CONFIRMING if k and incumbent is not None else TRAINING,
+            it.iteration,
+            description=it.description,
+            run=k + 1,
+            runs=wanted,
+            budget_secs=cfg.budget_secs,
+            grace_secs=cfg.grace_secs,
+        )
+
+    def record(self, n: int, k: int, workdir: Path, run: TrainingRun) -> TrainingRun:
+        """Run k of iteration n, trained in workdir: an experiment that changed the fixed files
+        crashed; recorded at once."""
+        tampered = [name for name in FIXED_FILES if read_plain(workdir / name) != self.fixed[name]]
+        if tampered:
+            run.status, run.value, run.metrics = CRASH, None, {}
+            run.reason = f"integrity: the experiment changed {', '.join(tampered)}"
+        self.store.record_run(n, k, run)
+        return run
+
+    def conclude(
+        self,
+        it: Iteration,
+        runs: list[TrainingRun],
+        incumbent: Iteration | None,
+        history: list[Iteration],
+    ) -> None:
+        """Decide it against the incumbent (the best now) and set its value, status and facts."""
+        cfg = self.trainer.cfg
         it.runs = runs
         it.status, it.reason = decide(cfg, runs, incumbent, estimate([*history, it]))
         values = scored(runs)
@@ -56,41 +115,3 @@ class Trials:
         it.peak_memory_mb = max(memory) if memory else None
         failed = [r for r in runs if r.status != OK]
         it.log_path = str((failed or runs)[0].log_path) if runs else None
-
-    def _fill(
-        self, it: Iteration, runs: list[TrainingRun], wanted: int, first: Path, kind: str
-    ) -> None:
-        """Train runs until there are `wanted` or one fails."""
-        while len(runs) < wanted and all(r.status == OK for r in runs):
-            k = len(runs)
-            if k:
-                self.say(f"iteration {it.iteration}: {kind} {k + 1} of {wanted}")
-            code = it.train_py if it.iteration else None  # the baseline: as given, any bytes
-            workdir = first if k == 0 else self.workdir(f"{it.iteration:04d}-{k}", code)
-            cfg = self.trainer.cfg
-            self.phase(
-                CONFIRMING if kind == CONFIRMATION_RUN else TRAINING,
-                it.iteration,
-                description=it.description,
-                run=k + 1,
-                runs=wanted,
-                budget_secs=cfg.budget_secs,
-                grace_secs=cfg.grace_secs,
-            )
-            runs.append(self._run(it.iteration, k, workdir))
-            if k:
-                shutil.rmtree(workdir, ignore_errors=True)
-
-    def _run(self, n: int, k: int, workdir: Path) -> TrainingRun:
-        run = self.trainer.run(
-            workdir,
-            self.store.run_dir(n, k),
-            seed_of(n, k),
-            on_start=lambda pid: mark_inflight(self.store, n, pid),
-        )
-        tampered = [name for name in FIXED_FILES if read_plain(workdir / name) != self.fixed[name]]
-        if tampered:
-            run.status, run.value, run.metrics = CRASH, None, {}
-            run.reason = f"integrity: the experiment changed {', '.join(tampered)}"
-        self.store.record_run(n, k, run)
-        return run

@@ -90,3 +90,25 @@ def fingerprint(directory: Path, skip: tuple[str, ...] = ("train.py",)) -> dict[
 def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
     """Files added, removed or modified between two fingerprints."""
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def read_tree(directory: Path) -> dict[str, bytes]:
+    """Every regular file under directory, by relative path (links are not followed or kept):
+    an experiment as it is shipped to a Ray node."""
+    out = {}
+    for folder, dirs, names in os.walk(directory):
+        dirs[:] = [d for d in dirs if d not in IGNORED and not Path(folder, d).is_symlink()]
+        for name in names:
+            path = Path(folder, name)
+            if not name.endswith(".pyc") and path.is_file() and not path.is_symlink():
+                out[path.relative_to(directory).as_posix()] = path.read_bytes()
+    return out
+
+
+def write_tree(directory: Path, files: dict[str, bytes]) -> None:
+    """read_tree's files under directory (created)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        path = directory / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_new(path, data)

@@ -7,6 +7,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+from autoresearch.runstate import RUN_ENV
+
 INSTALL = "pip install 'autoresearch[ray]'"
 REACH_SECS = 5  # Ray itself retries an unreachable address for a minute or more
 NAMESPACE = "autoresearch"
@@ -45,10 +47,13 @@ def connect(configured: str | None, cpus: int | None = None):
     address = address_of(configured)
     if address:
         _check_reachable(address)
+    # "local": a cluster of its own (None would join one that `ray start` left on this machine)
     local = {} if address else {"num_cpus": cpus, "include_dashboard": False}
+    # A local cluster's processes must not carry the run's tag: a sweep would kill them.
+    tag = os.environ.pop(RUN_ENV, None)
     try:
         ray.init(
-            address=address,
+            address=address or "local",
             namespace=NAMESPACE,
             logging_level="ERROR",
             log_to_driver=False,
@@ -59,6 +64,9 @@ def connect(configured: str | None, cpus: int | None = None):
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ClusterError(f"could not reach {where}: {first}") from None
+    finally:
+        if tag is not None:
+            os.environ[RUN_ENV] = tag
     return ray
 
 
@@ -76,11 +84,12 @@ def nodes(ray) -> list[Node]:
     ]
 
 
-def on_node(remote, node_id: str):
-    """The remote function, pinned to one node (no fallback elsewhere)."""
+def on_node(remote, node_id: str, **options):
+    """The remote function (with Ray options), pinned to one node (no fallback elsewhere)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    return remote.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False))
+    pinned = NodeAffinitySchedulingStrategy(node_id, soft=False)
+    return remote.options(scheduling_strategy=pinned, **options)
 
 
 def _check_reachable(address: str) -> None:
