@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 INSTALL = "pip install 'autoresearch[ray]'"
 REACH_SECS = 5  # Ray itself retries an unreachable address for a minute or more
@@ -22,6 +24,12 @@ class Node:
     host: str
     cpus: float
     gpus: float
+    address: str = ""  # its IP address, as Ray knows it
+
+    @property
+    def label(self) -> str:
+        """How a person tells it apart: host, address, the start of its id."""
+        return f"{self.host} ({self.address or '?'}, {self.node_id[:8]})"
 
 
 def ray_module():
@@ -70,10 +78,16 @@ def nodes(ray) -> list[Node]:
             n.get("NodeManagerHostname") or n.get("NodeManagerAddress", "?"),
             n.get("Resources", {}).get("CPU", 0.0),
             n.get("Resources", {}).get("GPU", 0.0),
+            n.get("NodeManagerAddress", ""),
         )
         for n in ray.nodes()
         if n.get("Alive")
     ]
+
+
+def node_folder() -> Path:
+    """Where a node keeps what the orchestrator ships it (an experiment's files, the data)."""
+    return Path(tempfile.gettempdir()) / f"autoresearch-{os.getuid()}"
 
 
 def on_node(remote, node_id: str):
