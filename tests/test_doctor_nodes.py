@@ -84,3 +84,17 @@ def test_doctor_without_a_cluster_does_not_import_ray():
         "from autoresearch.runner import cluster; assert 'ray' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_cluster_without_the_gpus_an_experiment_asks_has_no_room(cfg):
+    from autoresearch.runner.cluster import Node
+    from autoresearch.runner.node_checks import NodeReport, resources_check, room
+
+    cfg.resources.gpus = 1
+    cpu_only, gpu = Node("a" * 56, "cpu", 8.0, 0.0, "10.0.0.2"), Node("b" * 56, "gpu", 8, 2, "")
+    reports = [NodeReport(cpu_only, [resources_check(cpu_only, cfg)])]
+    assert "no experiment lands here" in reports[0].checks[0].detail
+    check = room("10.0.0.2:6379", reports, cfg)
+    assert not check.ok and "asks 1 CPUs, 1 GPUs" in check.detail
+    reports.append(NodeReport(gpu, [resources_check(gpu, cfg)]))
+    assert room("10.0.0.2:6379", reports, cfg).detail.endswith("room for 2 experiment(s)")

@@ -10,6 +10,7 @@ GPUs enough for one experiment's `[resources]`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import shutil
 import sys
@@ -17,7 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoresearch import __version__, preflight, sandbox, task, train_command
+import autoresearch
+from autoresearch import preflight, sandbox, task, train_command
 from autoresearch.config import Config
 from autoresearch.experiment import FIXED_FILES, HOME_NAME
 from autoresearch.preflight import Check
@@ -40,7 +42,7 @@ class Shipment:
     files: dict[str, bytes]  # the experiment's copy of the workspace, by relative path
     modules: tuple[str, ...]  # what the training interpreter must import
     data_shipped: bool  # the task names its training files: they are sent with each experiment
-    version: str  # the orchestrator's autoresearch
+    version: str  # the orchestrator's autoresearch: its version and the digest of its files
 
 
 @dataclass
@@ -117,7 +119,7 @@ def _shipment(workspace: Path, cfg: Config) -> Shipment:
             if path.is_file() and not path.is_symlink()
         }
     shipped = task.training_files(workspace, cfg) is not None
-    return Shipment(str(workspace.absolute()), files, modules, shipped, __version__)
+    return Shipment(str(workspace.absolute()), files, modules, shipped, package_version())
 
 
 def _answer(ray, ref) -> list[Check]:
@@ -134,7 +136,8 @@ def _answer(ray, ref) -> list[Check]:
                 "autoresearch",
                 False,
                 f"Ray's worker there cannot run autoresearch ({lines[-1] if lines else err!r}); "
-                f"install autoresearch {__version__} in the Python that runs `ray start` there",
+                f"install autoresearch {package_version()} in the Python that runs `ray start` "
+                "there",
             )
         ]
 
@@ -177,14 +180,26 @@ def _check(name: str, fn) -> Check:
         return Check(name, False, str(err))
 
 
+def package_version() -> str:
+    """This autoresearch: its version and a digest of its files (a development checkout keeps
+    one version number while its code changes)."""
+    root = Path(autoresearch.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(f"{path.relative_to(root).as_posix()}\0".encode() + path.read_bytes())
+    return f"{autoresearch.__version__} ({digest.hexdigest()[:12]})"
+
+
 def _package(version: str) -> str:
+    here = package_version()
     python = f"Python {'.'.join(map(str, sys.version_info[:3]))} ({sys.executable})"
-    if __version__ != version:
+    if here != version:
         raise ValueError(
-            f"autoresearch {__version__} here under {python}, {version} in the orchestrator; "
-            "install the same version on every node"
+            f"autoresearch {here} here under {python}, {version} in the orchestrator; "
+            "install the same autoresearch on every node"
         )
-    return f"autoresearch {__version__} under {python}"
+    return f"autoresearch {here} under {python}, as in the orchestrator"
 
 
 def _temp(root: Path) -> str:
