@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import autoresearch
-from autoresearch import preflight, sandbox, task, train_command
+from autoresearch import preflight, sandbox, sandbox_check, task, train_command
 from autoresearch.config import Config
 from autoresearch.experiment import FIXED_FILES, HOME_NAME
 from autoresearch.preflight import Check
@@ -28,8 +28,14 @@ from autoresearch.runner.local import training_env
 from autoresearch.sandbox_check import UNSANDBOXED, hidden_paths, probe_inside
 from autoresearch.workspace import copy_for_experiment
 
-# A node's checks end within its probes' timeouts (interpreter, bwrap, sandboxed interpreter).
-ANSWER_SECS = preflight.PROBE_TIMEOUT_SECS + sandbox.PROBE_TIMEOUT_SECS + 200
+# A node's checks end within their probes' timeouts (the interpreter; bwrap and the interpreter's
+# paths; the interpreter inside bwrap), and a minute for Ray to start a worker there.
+ANSWER_SECS = (
+    preflight.PROBE_TIMEOUT_SECS
+    + 2 * sandbox.PROBE_TIMEOUT_SECS
+    + sandbox_check.PROBE_TIMEOUT_SECS
+    + 60
+)
 MIN_FREE_BYTES = 500 * 2**20  # an experiment's copy, its log and predictions, the data view
 _FAILURES = (ValueError, OSError, task.TaskError, sandbox.SandboxError)
 
@@ -50,10 +56,6 @@ class NodeReport:
     node: cluster.Node
     checks: list[Check]
 
-    @property
-    def ok(self) -> bool:
-        return all(check.ok for check in self.checks)
-
 
 def check_nodes(address: str | None, workspace: Path, cfg: Config) -> list[NodeReport]:
     """Every live node's checks (ClusterError when the cluster cannot be reached)."""
@@ -65,7 +67,8 @@ def check_nodes(address: str | None, workspace: Path, cfg: Config) -> list[NodeR
         found = cluster.nodes(ray)
         remote = ray.remote(num_cpus=0, max_retries=0)(run_checks)
         refs = [cluster.on_node(remote, node.node_id).remote(shipment, cfg) for node in found]
-        ray.wait(refs, num_returns=len(refs), timeout=ANSWER_SECS)
+        if refs:
+            ray.wait(refs, num_returns=len(refs), timeout=ANSWER_SECS)
         return [
             NodeReport(node, [*_answer(ray, ref), resources_check(node, cfg)])
             for node, ref in zip(found, refs, strict=True)
