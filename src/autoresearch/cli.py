@@ -19,23 +19,21 @@ from autoresearch.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_REFUSED,
-    AgentName,
     Budget,
     DataDir,
     Grace,
     Json,
-    Model,
     Python,
     RunId,
     Sandbox,
     Workspace,
     err,
     fail,
-    load_config,
     out,
     paths_from_cwd,
     signal_exit,
 )
+from autoresearch.cli_doctor import doctor
 from autoresearch.cli_run import run
 from autoresearch.cli_serve import serve
 from autoresearch.config import ConfigError
@@ -99,31 +97,7 @@ def init(
     out.print(f"next: autoresearch doctor {directory}")
 
 
-@app.command()
-def doctor(
-    directory: Workspace = Path("."),
-    python: Python = None,
-    data_dir: DataDir = None,
-    agent: AgentName = None,
-    model: Model = None,
-    sandbox: Sandbox = None,
-) -> None:
-    """Preflight: one line per check, the agent's included; exit 1 on a failure."""
-    cfg = load_config(
-        directory,
-        python=python,
-        data_dir=data_dir,
-        sandbox=sandbox,
-        **{"agent.name": agent, "agent.model": model},
-    )
-    failed = False
-    extra = preflight.agent_checks(cfg)
-    for check in preflight.run_checks(directory, cfg, extra):
-        mark = ("ok  ", "green") if check.ok else ("FAIL", "red")
-        out.print(Text.assemble(mark, f" {check.name}: {one_line(check.detail)}"))
-        failed |= not check.ok
-    if failed:
-        raise typer.Exit(EXIT_FAILED)
+app.command()(doctor)  # in cli_doctor.py
 
 
 def _baseline_folder(directory: Path) -> Path:

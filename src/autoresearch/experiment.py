@@ -6,7 +6,6 @@ import hashlib
 import os
 import shutil
 import signal
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from autoresearch.limits import Limits, default_memory_mb
 from autoresearch.log_metrics import read_metrics, score_from_log, self_reported
 from autoresearch.outputs import OutputError, collect_predictions
 from autoresearch.records import CRASH, OK, TIMEOUT, TrainingRun
+from autoresearch.runner.cluster import node_folder
 from autoresearch.runner.local import (
     HOME_NAME,
     LOG_NAME,
@@ -49,7 +49,7 @@ def experiments_root(key: Path) -> Path:
     """Where the experiment directories of one run (named by its store folder) live: outside
     the workspace and the store, so nothing train.py reaches by walking up is a record."""
     digest = hashlib.sha256(str(key.absolute()).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"autoresearch-{os.getuid()}" / f"{key.name}-{digest}"
+    return node_folder() / f"{key.name}-{digest}"
 
 
 def limits_of(cfg: Config) -> Limits:

@@ -58,6 +58,12 @@ def _probe(argv: list[str], cwd: Path | None = None, env=None) -> tuple[int | No
 
 
 def check_interpreter(workspace: Path, cfg: Config) -> str:
+    return interpreter_line(workspace, cfg, task.probe_modules(workspace, cfg), workspace)
+
+
+def interpreter_line(workspace: Path, cfg: Config, modules: tuple[str, ...], cwd: Path) -> str:
+    """The training command of workspace's configuration runs here and imports modules (in cwd,
+    a copy of the workspace: on a Ray node, the files shipped there)."""
     command = train_command.resolve(workspace, cfg)
     found = ""
     if cfg.command:
@@ -69,7 +75,7 @@ def check_interpreter(workspace: Path, cfg: Config) -> str:
             )
         found = f"command {shlex.join(cfg.command)} ({program}); "
     if command.uses_uv:
-        return found + _check_uv(workspace, cfg, command)
+        return found + _check_uv(workspace, command, modules, cwd)
     python = command.python
     resolved = shutil.which(python) if "/" not in python else python
     if not resolved or not os.access(resolved, os.X_OK) or os.path.isdir(resolved):
@@ -77,10 +83,9 @@ def check_interpreter(workspace: Path, cfg: Config) -> str:
             f"training interpreter '{cfg.python}' not found; set `python` in autoresearch.toml "
             "(or --python) to an interpreter that has torch installed"
         )
-    modules = task.probe_modules(workspace, cfg)
     try:
         argv, env = [resolved, "-c", _code(modules)], {**os.environ, **_NO_BYTECODE}
-        returncode, stdout, stderr = _probe(argv, cwd=workspace, env=env)
+        returncode, stdout, stderr = _probe(argv, cwd=cwd, env=env)
     except OSError as err:
         raise ValueError(f"training interpreter '{resolved}' does not run: {err}") from None
     if returncode is None:
@@ -123,7 +128,9 @@ def _imports(modules: tuple[str, ...]) -> str:
     return f" imports {', '.join(modules)}" if modules else ""
 
 
-def _check_uv(workspace: Path, cfg: Config, command: train_command.TrainCommand) -> str:
+def _check_uv(
+    workspace: Path, command: train_command.TrainCommand, modules: tuple[str, ...], cwd: Path
+) -> str:
     """`uv run` must find the workspace's synced environment and run it with no sync and no
     network, as it will in the sandbox."""
     venv = Path(command.env["UV_PROJECT_ENVIRONMENT"])
@@ -132,11 +139,10 @@ def _check_uv(workspace: Path, cfg: Config, command: train_command.TrainCommand)
             f"uv's project environment {venv} has no Python; run `uv sync` in {workspace} first "
             "(autoresearch runs it as it is: no sync, no network)"
         )
-    modules = task.probe_modules(workspace, cfg)
     env = {**os.environ, **command.env, **_NO_BYTECODE}
     argv = train_command.probe_argv(command, _code(modules))
     try:
-        returncode, stdout, stderr = _probe(argv, cwd=workspace, env=env)
+        returncode, stdout, stderr = _probe(argv, cwd=cwd, env=env)
     except OSError as err:
         raise ValueError(f"`{shlex.join(argv[:3])}` does not run: {err}") from None
     version = _version(stdout) if returncode == 0 else None

@@ -12,7 +12,7 @@ from autoresearch.experiment import Trainer, limits_of
 from autoresearch.limits import Enforcer
 from autoresearch.log_metrics import self_reported
 from autoresearch.probe import run_quietly
-from autoresearch.train_command import probe_argv, readonly_paths
+from autoresearch.train_command import TrainCommand, probe_argv, readonly_paths
 from autoresearch.workspace import copy_for_experiment
 
 PROBE_TIMEOUT_SECS = 180
@@ -42,27 +42,10 @@ def check_sandbox(workspace: Path, cfg: Config) -> str:
         trainer = Trainer.prepare(workspace, cfg, Path(tmp))
         workdir = copy_for_experiment(workspace, Path(tmp) / "probe")  # as an experiment's
         trainer.prepare_home(workdir)
-        modules = ", ".join(task.probe_modules(workspace, cfg))
-        code = (
-            f"import sys; {f'import {modules}; ' if modules else ''}print(sys.version.split()[0])"
-        )
-        argv = trainer.wrap(workdir)(probe_argv(trainer.command, code))
-        try:
-            status, _out, err = run_quietly(
-                argv, PROBE_TIMEOUT_SECS, cwd=workdir, env=trainer.env(workdir)
-            )
-        except OSError as error:
-            raise ValueError(f"the sandbox does not start: {error}") from None
-        hidden = [
-            str(p) for p in dict.fromkeys([*sandbox.private_roots(), *trainer.secret]) if p.exists()
-        ]
-        if status != 0:
-            last = (err.strip().splitlines() or ["timed out"])[-1]
-            raise ValueError(
-                f"the training interpreter {trainer.python} cannot import {modules} inside the "
-                f"sandbox ({last}); install it outside {', '.join(hidden)}, or set "
-                'sandbox = "none"'
-            )
+        hidden = hidden_paths(trainer.secret)
+        modules = task.probe_modules(workspace, cfg)
+        env = trainer.env(workdir)
+        probe_inside(trainer.wrap(workdir), trainer.command, workdir, env, modules, hidden)
         shown = [*trainer.command.readonly, *readonly_paths(cfg)]
         if self_reported(cfg):
             data = (
@@ -80,3 +63,30 @@ def check_sandbox(workspace: Path, cfg: Config) -> str:
         f"bubblewrap: no network, own PID and IPC namespaces, read-only system, writable "
         f"experiment folder only; hidden: {', '.join(hidden)}; {data}; {limited}"
     )
+
+
+def hidden_paths(secret: list[Path]) -> list[str]:
+    """What the sandbox hides from train.py (and that exists here)."""
+    return [str(p) for p in dict.fromkeys([*sandbox.private_roots(), *secret]) if p.exists()]
+
+
+def probe_inside(
+    wrap, command: TrainCommand, workdir: Path, env: dict, modules: tuple, hidden: list[str]
+) -> None:
+    """The training command's interpreter imports modules inside the sandbox (wrap builds its
+    command line), or ValueError saying what to do."""
+    names = ", ".join(modules)
+    code = f"import sys; {f'import {names}; ' if names else ''}print(sys.version.split()[0])"
+    try:
+        status, _out, err = run_quietly(
+            wrap(probe_argv(command, code)), PROBE_TIMEOUT_SECS, cwd=workdir, env=env
+        )
+    except OSError as error:
+        raise ValueError(f"the sandbox does not start: {error}") from None
+    if status != 0:
+        last = (err.strip().splitlines() or ["timed out"])[-1]
+        raise ValueError(
+            f"the training interpreter {command.python} cannot import {names} inside the "
+            f"sandbox ({last}); install it outside {', '.join(hidden)}, or set "
+            'sandbox = "none"'
+        )

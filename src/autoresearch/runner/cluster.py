@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from autoresearch.runstate import RUN_ENV
 
@@ -24,6 +26,12 @@ class Node:
     host: str
     cpus: float
     gpus: float
+    address: str = ""  # its IP address, as Ray knows it
+
+    @property
+    def label(self) -> str:
+        """How a person tells it apart: host, address, the start of its id."""
+        return f"{self.host} ({self.address or '?'}, {self.node_id[:8]})"
 
 
 def ray_module():
@@ -78,10 +86,17 @@ def nodes(ray) -> list[Node]:
             n.get("NodeManagerHostname") or n.get("NodeManagerAddress", "?"),
             n.get("Resources", {}).get("CPU", 0.0),
             n.get("Resources", {}).get("GPU", 0.0),
+            n.get("NodeManagerAddress", ""),
         )
         for n in ray.nodes()
         if n.get("Alive")
     ]
+
+
+def node_folder() -> Path:
+    """This machine's folder for experiments: the orchestrator's copies, and what a node is
+    shipped (an experiment's files, the data)."""
+    return Path(tempfile.gettempdir()) / f"autoresearch-{os.getuid()}"
 
 
 def on_node(remote, node_id: str, **options):
