@@ -1,7 +1,7 @@
 """The Fashion-MNIST template trained once on a CUDA GPU, as an experiment of a run trains it.
 
-python benchmarks/gpu_template.py [--budget 60] [--grace 30] [--data-dir DIR] [--sandbox auto|bwrap|none]
-                                  [--set BATCH_SIZE=512 --set HIDDEN_UNITS=512]
+python benchmarks/gpu_template.py [--budget 60] [--grace 30] [--data-dir DIR]
+                                  [--sandbox auto|bwrap|none] [--set BATCH_SIZE=512 ...]
 
 Prints the device train.py named in its log, val_accuracy (and the holdout), the epochs done, the
 training seconds and the peak GPU memory the experiment reports (results.tsv's memory_gb, from
