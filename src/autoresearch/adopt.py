@@ -19,7 +19,7 @@ from pathlib import Path
 
 from autoresearch import config
 from autoresearch.config import CONFIG_NAME
-from autoresearch.log_metrics import pattern_for
+from autoresearch.log_metrics import GPU_MEMORY, pattern_for
 from autoresearch.records import LOG
 from autoresearch.workspace import WorkspaceError
 
@@ -34,7 +34,6 @@ HOME_CACHE = re.compile(r"""~/\.cache/([\w.-]+)|["']\.cache["']\s*,\s*["']([\w.-
 HF_IMPORTS = re.compile(
     r"^\s*(from|import)\s+(kernels|huggingface_hub|transformers|datasets)\b", re.M
 )
-MEMORY = "peak_vram_mb"
 MIN_GRACE_SECS = 60
 UV_COMMAND = ["uv", "run", "train.py"]
 
@@ -173,8 +172,10 @@ def _toml(found: Found) -> str:
         f'direction = "{found.direction}"',
         f'metric_source = "{LOG}"   # self-reported: train.py evaluates itself and prints it',
     ]
-    if MEMORY in found.printed:
-        lines.append(f'memory_metric = "{MEMORY}"   # results.tsv memory_gb = {MEMORY} / 1024')
+    if GPU_MEMORY in found.printed:
+        lines.append(
+            f'memory_metric = "{GPU_MEMORY}"   # results.tsv memory_gb = {GPU_MEMORY} / 1024'
+        )
     if found.command:
         lines.append(f"command = {quoted(found.command)}")
     if found.python:

@@ -13,7 +13,7 @@ from pathlib import Path
 from autoresearch import sandbox, task, train_command
 from autoresearch.config import Config
 from autoresearch.limits import Limits, default_memory_mb
-from autoresearch.log_metrics import read_metrics, score_from_log, self_reported
+from autoresearch.log_metrics import peak_memory_mb, read_metrics, score_from_log, self_reported
 from autoresearch.outputs import OutputError, collect_predictions
 from autoresearch.records import CRASH, OK, TIMEOUT, TrainingRun
 from autoresearch.runner.cluster import node_folder
@@ -182,14 +182,13 @@ class Trainer:
             if scores is None:
                 status = CRASH
         others = {k: v for k, v in (scores or logged).items() if k != self.cfg.metric}
-        memory = self.cfg.memory_metric
         return TrainingRun(
             status=status,
             value=scores[self.cfg.metric] if scores else None,
             reason=reason,
             train_seconds=round(result.train_seconds, 3),
             wall_seconds=round(time.time() - started, 3),
-            peak_memory_mb=logged.get(memory) if memory else result.peak_memory_mb,
+            peak_memory_mb=peak_memory_mb(self.cfg, logged, result.log_path, result.peak_memory_mb),
             log_path=result.log_path,
             seed=seed,
             metrics=others,

@@ -23,6 +23,11 @@ def pattern_for(name: str) -> str:
     return rf"^{re.escape(name)}:\s*([-+0-9.eE]+)"
 
 
+# The summary line of the peak GPU memory in MB, as Karpathy's train.py prints it and the
+# Fashion-MNIST template does on CUDA: results.tsv's memory_gb when no memory_metric is set.
+GPU_MEMORY = "peak_vram_mb"
+
+
 def read_metrics(
     log_path: Path, patterns: dict[str, str]
 ) -> tuple[dict[str, float], dict[str, str]]:
@@ -50,6 +55,18 @@ def read_metrics(
         else:
             missing[name] = f"it is {value} (not a finite number)"
     return found, missing
+
+
+def peak_memory_mb(
+    cfg: Config, logged: dict[str, float], log_path: Path, rss_mb: float
+) -> float | None:
+    """An experiment's memory (results.tsv's memory_gb, in MB): its memory_metric when one is
+    configured (of the metrics logged); else the peak GPU memory train.py printed, when it
+    printed it (it trained on a GPU); else the peak RSS of its process tree."""
+    if cfg.memory_metric:
+        return logged.get(cfg.memory_metric)
+    found = read_metrics(log_path, {GPU_MEMORY: pattern_for(GPU_MEMORY)})[0]
+    return found.get(GPU_MEMORY, rss_mb)
 
 
 def score_from_log(log_path: Path, cfg: Config) -> tuple[dict[str, float] | None, str | None]:
