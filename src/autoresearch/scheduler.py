@@ -10,6 +10,7 @@ Everything that writes the store happens here, in the orchestrator's main thread
 from __future__ import annotations
 
 import shutil
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,7 +213,12 @@ class Scheduler:
                 return
             run = TrainingRun(
                 status=CRASH,
+                value=None,
                 reason=f"its worker died {plural(job.attempt, 'time')}: {err}",
+                train_seconds=0.0,
+                wall_seconds=round(time.time() - job.started, 3),
+                peak_memory_mb=None,
+                log_path=None,
                 seed=job.seed,
             )
         flight.done[job.k] = self.trials.record(job.n, job.k, job.workdir, run)

@@ -45,6 +45,7 @@ THREAD_ENV = (
 )
 WRAPPER_PROCESSES = 2  # bwrap and its PID-namespace init, when sandboxed
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -148,6 +149,17 @@ def _subreaper(on: bool) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
 
 
+def _child_setup(enforcer: Enforcer) -> Callable[[], None]:
+    """In the child, before exec: the limits, and SIGKILL when the process that started it dies
+    (a Ray worker killed mid-run, where no `finally` of ours runs)."""
+
+    def setup() -> None:
+        enforcer.preexec()
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    return setup
+
+
 def _kill_strays(token: str, seen: dict[int, psutil.Process]) -> None:
     """Kill and reap every descendant of ours that belongs to this training run."""
     try:
@@ -204,7 +216,7 @@ def run_training(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=enforcer.preexec,
+            preexec_fn=_child_setup(enforcer),
         )
     except BaseException:
         _subreaper(False)

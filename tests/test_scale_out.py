@@ -1,0 +1,132 @@
+"""Scale-out on a real local Ray cluster of two 1-CPU nodes: experiments trained at once and
+decided in the order they arrive, thread limits on the nodes, a worker killed mid-run, the
+orchestrator SIGKILLed and resumed; and what a run without Ray (or a reachable cluster) says."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+from contextlib import closing
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import single_run
+from test_resume import (  # noqa: F401 - autouse: known.npy in ws; reaper kills what is left
+    AUTORESEARCH,
+    Cli,
+    known_labels,
+    reaper,
+    wait_until,
+)
+
+from autoresearch.runner.local import SEED_ENV, THREAD_ENV
+from autoresearch.runstate import RUN_ENV
+
+pytest.importorskip("ray")
+
+# train.py without torch: sleeps, then gets the first CORRECT of every 10,000 right (known.npy is
+# the test labels, which only the test can write into the workspace: the scores are real).
+SCRIPT = """\
+import os, time
+import numpy as np
+import prepare
+
+CORRECT = {correct}
+SLEEP = {sleep}
+print("threads:", {threads}, flush=True)
+time.sleep(SLEEP)
+preds = np.full(10000, -1, dtype=np.int64)
+preds[:CORRECT] = np.load("known.npy")[:CORRECT]
+preds[preds < 0] = (np.load("known.npy")[preds < 0] + 1) % 10
+prepare.save_predictions(preds)
+"""
+THREADS = "[os.environ.get(k) for k in " + repr(list(THREAD_ENV)) + "]"
+
+
+def script(correct: int, sleep: float) -> str:
+    return SCRIPT.format(correct=correct, sleep=sleep, threads=THREADS)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two nodes of one CPU each: two experiments at once land on different nodes."""
+    from ray.cluster_utils import Cluster
+
+    made = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    made.add_node(num_cpus=1)
+    made.wait_for_nodes()
+    yield made.address
+    made.shutdown()
+
+
+def workspace(ws: Path, tmp_path: Path, plan: list[tuple[int, float]], extra: str = "") -> list:
+    """The baseline is plan[0]; proposals 1.. the rest (a replay agent). Returns agent flags."""
+    toml = ws / "autoresearch.toml"
+    toml.write_text("holdout = false\n" + toml.read_text())  # scores on all 10,000 labels
+    (ws / "train.py").write_text(script(*plan[0]))
+    single_run(ws)
+    with open(ws / "autoresearch.toml", "a") as f:
+        f.write(extra)
+    props = tmp_path / "proposals"
+    props.mkdir()
+    for k, (correct, sleep) in enumerate(plan[1:], start=1):
+        (props / f"{k:03d}-p.py").write_text(script(correct, sleep))
+        (props / f"{k:03d}-p.md").write_text(f"{correct} right, {sleep} s\n\nTo see.")
+    return ["--agent", "replay", "--replay-dir", str(props), "--iterations", str(len(plan) - 1)]
+
+
+def store(ws: Path) -> sqlite3.Connection:
+    (run,) = (ws / ".autoresearch" / "runs").iterdir()
+    return closing(sqlite3.connect(run / "run.db"))
+
+
+def iterations(ws: Path) -> dict[int, dict]:
+    with store(ws) as db:
+        rows = db.execute(
+            "SELECT iteration, status, value, reason, finished_at FROM iterations"
+        ).fetchall()
+    return {r[0]: dict(status=r[1], value=r[2], reason=r[3], finished_at=r[4]) for r in rows}
+
+
+def runs(ws: Path) -> list[tuple]:
+    with store(ws) as db:
+        return db.execute(
+            "SELECT iteration, run, status, wall_seconds, finished_at, log_path FROM training_runs"
+        ).fetchall()
+
+
+def test_two_workers_decide_in_arrival_order_and_the_best_never_moves_back(ws, tmp_path, cluster):
+    # 1 beats the baseline but trains slowly; 2, better, arrives first and is kept: 1 is then
+    # measured against 2, and discarded. Threads: [resources] threads = 2 reaches the nodes
+    # (Ray's own default for a 1-CPU task, and this test process's, is 1).
+    plan = [(1000, 0.1), (3000, 6.0), (5000, 0.1), (2000, 0.1)]
+    flags = workspace(ws, tmp_path, plan, "\n[resources]\nthreads = 2\n")
+    done = subprocess.run(
+        [AUTORESEARCH, "run", str(ws), *flags, "--workers", "2", "--ray-address", cluster],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "training on Ray (2 nodes), 2 workers" in done.stderr
+    got = iterations(ws)
+    # 1 (0.3) is kept whenever it arrives; 2 (0.2) only if it arrives first; 3 (0.4) is kept
+    second = "keep" if got[2]["finished_at"] < got[1]["finished_at"] else "discard"
+    statuses = {n: got[n]["status"] for n in got}
+    assert statuses == {0: "baseline", 1: "keep", 2: second, 3: "keep"}
+    pairs = [(r[0], r[1]) for r in runs(ws)]
+    assert sorted(pairs) == [(0, 0), (1, 0), (2, 0), (3, 0)]  # none lost, none doubled
+    assert not _training(ws, 1000) and not _training(ws, 2000)
+
+
+def test_a_resource_no_node_has_is_one_line_before_any_training(ws, tmp_path, cluster):
+    flags = workspace(ws, tmp_path, [(1000, 0.1), (2000, 0.1)], "\n[resources]\ngpus = 1\n")
+    done = subprocess.run(
+        [AUTORESEARCH, "run", str(ws), *flags, "--workers", "2", "--ray-address", cluster],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "no node of the Ray cluster has 1 CPUs and 1 GPUs" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
