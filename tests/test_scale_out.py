@@ -112,6 +112,98 @@ def test_two_workers_decide_in_arrival_order_and_the_best_never_moves_back(ws, t
     assert done.returncode == 0, done.stderr
     assert "training on Ray (2 nodes), 2 workers" in done.stderr
     got = iterations(ws)
+    assert {n: got[n]["status"] for n in got} == {
+        0: "baseline", 1: "discard", 2: "keep", 3: "discard"
+    }  # fmt: skip
+    assert got[1]["value"] == pytest.approx(0.3) and got[2]["value"] == pytest.approx(0.5)
+    assert got[2]["finished_at"] < got[1]["finished_at"]  # recorded out of order
+    trained = {r[0]: r for r in runs(ws)}
+    started_1 = trained[1][4] - trained[1][3]
+    assert started_1 < trained[2][4] < trained[1][4]  # 2 trained while 1 did: on the other node
+    for n in got:
+        log = Path(trained[n][5]).read_text()
+        assert f"threads: {['2'] * len(THREAD_ENV)}" in log, log
+    shown = json.loads(
+        subprocess.run([AUTORESEARCH, "status", str(ws), "--json"], capture_output=True,
+                       text=True, check=True).stdout
+    )  # fmt: skip
+    assert shown["best"] == {"iteration": 2, "value": pytest.approx(0.5)}
+    (run,) = (ws / ".autoresearch" / "runs").iterdir()
+    # proposal 2 was asked for while 1 trained: its prompt says so
+    prompt = (run / "iterations" / "0002" / "prompt.md").read_text()
+    assert "Being trained now" in prompt and "iteration 1 (from iteration 0): 3000 right" in prompt
+
+
+def _training(ws: Path, seed: int) -> list[psutil.Process]:
+    """The processes training this workspace's run with this seed (train.py, its sandbox)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            env = proc.environ()
+        except psutil.Error:
+            continue
+        if env.get(SEED_ENV) == str(seed) and env.get(RUN_ENV, "").startswith(str(ws)):
+            found.append(proc)
+    return found
+
+
+def _worker_of(ws: Path, seed: int) -> psutil.Process | None:
+    """The Ray worker process training the run with this seed (named ray::train by Ray)."""
+    for proc in _training(ws, seed):
+        try:
+            return next(p for p in proc.parents() if p.name().startswith("ray::"))
+        except (StopIteration, psutil.Error):
+            continue
+    return None
+
+
+def _kill_worker(ws: Path, seed: int, before: set[int]) -> int:
+    """SIGKILL the worker training this seed's run (one not in before), once it is there."""
+    found: list[psutil.Process] = []
+
+    def there() -> bool:
+        worker = _worker_of(ws, seed)
+        if worker is not None and worker.pid not in before:
+            found.append(worker)
+        return bool(found)
+
+    wait_until(there, 60)
+    found[0].kill()
+    return found[0].pid
+
+
+def test_a_killed_worker_trains_its_run_again_once_then_records_a_crash(ws, tmp_path, cluster):
+    plan = [(1000, 0.1), (3000, 5.0), (2000, 5.0)]
+    cli = Cli(ws, *workspace(ws, tmp_path, plan), "--workers", "2", "--ray-address", cluster)
+    first = _kill_worker(ws, 1000, set())  # iteration 1: killed once, trained again
+    twice = {_kill_worker(ws, 2000, set())}  # iteration 2: killed twice
+    twice.add(_kill_worker(ws, 2000, twice))
+    assert first not in twice
+    assert cli.finish(timeout=180) == 0, "\n".join(cli.seen)
+    got = iterations(ws)
+    assert got[1]["status"] == "keep" and got[1]["value"] == pytest.approx(0.3)
+    assert got[2]["status"] == "crash"
+    assert got[2]["reason"].startswith("its worker died 2 times: "), got[2]["reason"]
+    assert any("iteration 1: run 1 lost its worker" in line for line in cli.seen), cli.seen
+    assert not _training(ws, 1000) and not _training(ws, 2000)
+
+
+def test_a_sigkilled_orchestrator_resumes_what_was_in_flight_once(ws, tmp_path, cluster):
+    plan = [(1000, 0.1), (3000, 30.0), (2000, 30.0), (4000, 0.1)]
+    flags = [*workspace(ws, tmp_path, plan), "--workers", "2", "--ray-address", cluster]
+    cli = Cli(ws, *flags)
+    wait_until(lambda: _worker_of(ws, 1000) and _worker_of(ws, 2000), 90)  # both training
+    os.killpg(cli.proc.pid, signal.SIGKILL)
+    cli.finish()
+    assert set(iterations(ws)) == {0}
+    left = [*_training(ws, 1000), *_training(ws, 2000)]  # on the cluster, unless Ray ended them
+    # the resume clears the cluster of what the dead orchestrator left, and trains it again
+    again = Cli(ws, "--ray-address", cluster)
+    again.wait_for("training on Ray")
+    assert not [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert again.finish(timeout=240) == 0, "\n".join(again.seen)
+    assert any("iteration 1: resuming the proposal recorded" in line for line in again.seen)
+    got = iterations(ws)
     # 1 (0.3) is kept whenever it arrives; 2 (0.2) only if it arrives first; 3 (0.4) is kept
     second = "keep" if got[2]["finished_at"] < got[1]["finished_at"] else "discard"
     statuses = {n: got[n]["status"] for n in got}
