@@ -1,0 +1,88 @@
+"""The asynchronous loop without Ray (one trainer in a thread, the agent proposing meanwhile),
+proposals pending several at once in the store, and the one-line errors of a run that asks for
+Ray where it is missing or its cluster cannot be reached."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from contextlib import closing
+from pathlib import Path
+
+from test_resume import (  # noqa: F401 - autouse: known.npy in ws; reaper kills what is left
+    AUTORESEARCH,
+    known_labels,
+    reaper,
+)
+from test_scale_out import workspace
+
+from autoresearch.records import DISCARD, Iteration
+from autoresearch.store import Store
+
+
+def run(ws: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [AUTORESEARCH, "run", str(ws), *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_one_asynchronous_worker_trains_while_the_agent_proposes(ws, tmp_path):
+    flags = workspace(ws, tmp_path, [(1000, 0.1), (3000, 3.0), (2000, 0.1), (4000, 0.1)])
+    done = run(ws, *flags, "--async")
+    assert done.returncode == 0, done.stderr
+    assert "training on this machine, 1 worker" in done.stderr
+    (folder,) = (ws / ".autoresearch" / "runs").iterdir()
+    with closing(sqlite3.connect(folder / "run.db")) as db:
+        rows = db.execute("SELECT iteration, status, started_at, finished_at FROM iterations")
+        got = {r[0]: r[1:] for r in rows}
+    assert [got[n][0] for n in range(4)] == ["baseline", "keep", "discard", "keep"]
+    assert got[2][1] < got[1][2]  # proposal 2 was asked for before 1's result was in
+    prompt = (folder / "iterations" / "0002" / "prompt.md").read_text()
+    assert "## Being trained now" in prompt
+    assert "iteration 1 (from iteration 0): 3000 right" in prompt
+    alone = (folder / "iterations" / "0001" / "prompt.md").read_text()
+    assert "Being trained now" not in alone  # nothing was training when 1 was asked for
+
+
+def test_a_run_on_ray_without_ray_installed_says_how_to_install_it(ws, tmp_path):
+    # a `ray` that cannot be imported, first on the path: what a machine without the extra has
+    missing = tmp_path / "no-ray" / "ray"
+    missing.mkdir(parents=True)
+    (missing / "__init__.py").write_text("raise ImportError('No module named ray')\n")
+    flags = workspace(ws, tmp_path, [(1000, 0.1), (2000, 0.1)])
+    env = {**os.environ, "PYTHONPATH": str(missing.parent)}
+    done = subprocess.run(
+        [AUTORESEARCH, "run", str(ws), *flags, "--workers", "2"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr  # refused, as a bad setting is
+    assert "needs Ray installed: pip install 'autoresearch[ray]'" in done.stderr
+    assert "Traceback" not in done.stderr
+    sequential = subprocess.run(  # one worker, in step with the agent: no Ray needed
+        [AUTORESEARCH, "run", str(ws), "--workers", "1"], capture_output=True, text=True,
+        timeout=120, env=env,
+    )  # fmt: skip
+    assert sequential.returncode == 0, sequential.stderr
+
+
+def test_an_unreachable_cluster_is_one_line(ws, tmp_path):
+    flags = workspace(ws, tmp_path, [(1000, 0.1), (2000, 0.1)])
+    done = run(ws, *flags, "--ray-address", "127.0.0.1:9", timeout=60)
+    assert done.returncode == 2, done.stderr  # refused, as a bad setting is
+    assert "could not reach the Ray cluster at 127.0.0.1:9" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_several_proposals_pend_at_once_and_each_leaves_with_its_record(tmp_path):
+    store = Store.create(tmp_path / "run", {})
+    for n in (3, 1, 2):
+        store.set_pending(Iteration(n, DISCARD, None, explanation=f"idea {n}"), [f"note {n}"])
+    assert store.pending_numbers() == [1, 2, 3]
+    it, notes = store.pending(2)
+    assert it.explanation == "idea 2" and notes == ["note 2"]
+    store.record(Iteration(2, DISCARD, 0.5, explanation="idea 2"))
+    assert store.pending_numbers() == [1, 3] and store.pending(2) is None
+    # the previous release kept one, not keyed by number: still read
+    store.set(pending={"iteration": store._pending()["1"]["iteration"], "notes": ["old"]})
+    assert store.pending_numbers() == [1] and store.pending(1)[1] == ["old"]
