@@ -1,0 +1,124 @@
+"""Asking the agent for a proposal and checking its answer: the part of the loop (Loop inherits
+it) that talks to the agent. Everything it needs is the loop's: cfg, store, agent, trainer,
+strategist, fixed, workspace, source, say, phase, workdir()."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from autoresearch import sandbox
+from autoresearch.agents.base import AgentError, Proposal, Request
+from autoresearch.agents.validate import check_proposal
+from autoresearch.context import render_prompt, render_stable
+from autoresearch.records import INVALID, PROPOSING, Iteration
+from autoresearch.runfacts import unified_diff
+from autoresearch.workspace import changed_files, fingerprint
+
+
+@dataclass
+class Asked:
+    """A proposal asked for: what the agent was given, and what checking its answer needs."""
+
+    n: int
+    parent: Iteration
+    request: Request
+    workdir: Path
+    before: dict[str, str]  # the workdir's fingerprint when the agent got it
+    started: float
+
+
+class Proposing:
+    def _note_workspace_changes(self) -> None:
+        """A user may edit the workspace during a run: the run keeps its own copy, and says so."""
+        now = fingerprint(self.workspace, skip=())
+        if self.seen_workspace is None:
+            self.seen_workspace = fingerprint(self.source, skip=())
+        changed = changed_files(self.seen_workspace, now)
+        if changed:
+            self.say(
+                f"note: the workspace changed since this run started ({', '.join(changed[:5])}); "
+                "the run keeps using its own copy (`autoresearch run --new` uses the new files)"
+            )
+            self.seen_workspace = now
+
+    def _proposal(
+        self, n: int, parent: Iteration, history: list[Iteration]
+    ) -> tuple[Iteration, list[str], Path]:
+        """Ask the agent and check its proposal; a valid one is stored (pending) before any
+        training, so that a resume trains it without asking again."""
+        asked = self.ask(n, parent, history)
+        return self.accept(asked, self.propose(asked.request))
+
+    def ask(self, n: int, parent: Iteration, history: list[Iteration], in_flight=()) -> Asked:
+        """The request for iteration n's proposal (in_flight: the experiments proposed and not
+        recorded yet, which the prompt lists)."""
+        started = time.time()
+        self._note_workspace_changes()
+        workdir = self.workdir(n, parent.train_py)
+        program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")
+        prompt = render_prompt(program, parent, history, self.cfg, in_flight)
+        self.say(f"iteration {n}: asking {self.agent.name} for a proposal")
+        self.phase(PROPOSING, n, agent=self.agent.name)
+        request = Request(
+            iteration=n, prompt=prompt, train_py=parent.train_py, workdir=workdir,
+            history=history, metric=self.cfg.metric, direction=self.cfg.direction,
+            secret=self.trainer.secret, wrap=self._agent_wrap(workdir),
+            stable_prompt=render_stable(program, parent, self.cfg),
+        )  # fmt: skip
+        return Asked(n, parent, request, workdir, fingerprint(workdir), started)
+
+    def accept(self, asked: Asked, proposal: Proposal) -> tuple[Iteration, list[str], Path]:
+        """The agent's answer checked: an iteration (invalid, with its reason, or pending), the
+        notes to record with it, and the copy of the workspace it trains in."""
+        n, parent, workdir = asked.n, asked.parent, asked.workdir
+        for note in proposal.notes:
+            self.say(f"iteration {n}: note: {note}")
+        it = Iteration(
+            iteration=n,
+            status=INVALID,
+            parent=parent.iteration,
+            explanation=proposal.explanation,
+            train_py=proposal.train_py or "",
+            prompt=asked.request.prompt,
+            raw_output=proposal.raw_output,
+            usage=proposal.usage,
+            agent_seconds=round(time.time() - asked.started, 3),
+            started_at=asked.started,
+            agent=self.agent.name,
+            model=getattr(self.agent, "model", None) or self.cfg.agent.model or "",
+            strategy=self.strategist.version,
+        )
+        it.diff = unified_diff(parent.train_py, it.train_py) if it.train_py else ""
+        reverted = [*proposal.reverted, *changed_files(asked.before, fingerprint(workdir))]
+        if reverted:  # only train.py may change: start again from a clean copy
+            workdir = self.workdir(n, proposal.train_py)
+        it.reason = check_proposal(proposal, parent.train_py)
+        notes = list(proposal.notes)
+        if reverted:
+            notes.append(f"reverted the agent's changes to {', '.join(sorted(set(reverted)))}")
+        if it.reason is None:
+            (workdir / "train.py").write_text(it.train_py)
+            self.store.set_pending(it, notes)
+        return it, notes, workdir
+
+    def propose(self, request: Request) -> Proposal:
+        try:
+            return self.agent.propose(request)
+        except (AgentError, KeyboardInterrupt):
+            raise
+        except Exception as err:  # noqa: BLE001 - a broken proposal is a recorded invalid one
+            return Proposal(None, invalid_reason=f"agent failed: {type(err).__name__}: {err}")
+
+    def _agent_wrap(self, workdir: Path):
+        """CLI agents run under bubblewrap too where training does: labels and stores hidden."""
+        if not self.trainer.sandboxed:
+            return None
+        secret = self.trainer.secret
+
+        def wrap(argv: list[str], scratch: Path) -> list[str]:
+            view = sandbox.agent_view(workdir, scratch, secret, self.workspace, argv)
+            return sandbox.command(view, argv, workdir)
+
+        return wrap
