@@ -159,8 +159,8 @@ API_CASES = {
     # a local model with no known price: tokens recorded, cost unknown
     "openai-search-replace": (
         {"name": "openai", "edit_format": "search-replace", "model": "llama-local"},
-        openai_reply(SEARCH_REPLACE_REPLY, prompt_tokens=700, completion_tokens=50),
-        "discard", (700, 50), None,
+        openai_reply(SEARCH_REPLACE_REPLY, prompt_tokens=900, completion_tokens=50),
+        "discard", (900, 50), None,
     ),
 }  # fmt: skip
 

@@ -27,7 +27,7 @@ from autoresearch.records import (
     TRAINING,
     Iteration,
 )
-from autoresearch.runs import eta_secs, live_log
+from autoresearch.runs import eta_secs, live_log, plural
 from autoresearch.safe_text import one_line
 from autoresearch.store import Store
 
@@ -58,6 +58,9 @@ def phase_text(live: dict, elapsed: float) -> str:
     text = f"iteration {live['iteration']}: {label}, {clock(elapsed)}"
     if live.get("budget_secs"):
         text += f" ({clock(max(0.0, live['budget_secs'] - elapsed))} of the budget left)"
+    if live.get("in_flight"):
+        text += f"; training too: {plural(len(live['in_flight']), 'iteration')} "
+        text += f"({', '.join(map(str, live['in_flight']))})"
     return text
 
 

@@ -82,6 +82,7 @@ class Loop(Proposing):
         self.trainer: Trainer | None = None
         self.trials: Trials | None = None
         self.engine = None  # runner/engines.py: where runs train while the agent proposes
+        self.in_flight: Callable[[], list[int]] = list  # the scheduler's: iterations training
         self.fixed: dict[str, bytes | None] = {}  # the run's prepare.py and program.md (start())
         self.seen_workspace: dict[str, str] | None = None
 
@@ -228,6 +229,8 @@ class Loop(Proposing):
         """What the run is doing now: the store's `live` entry (read by `status --json` and the
         dashboard while the run goes on) and the terminal display get the same record."""
         live = {"phase": name, "iteration": iteration, "started_at": time.time(), **info}
+        if training := [n for n in self.in_flight() if n != iteration]:
+            live["in_flight"] = training  # the others training meanwhile (a parallel run)
         self.store.set(live=live)
         if self.display is not None:
             self.display.phase(live)

@@ -22,6 +22,7 @@ from autoresearch.records import (
     CRASH,
     FINISHED,
     STOPPED,
+    TRAINING,
     Iteration,
     TrainingRun,
 )
@@ -56,6 +57,7 @@ class Scheduler:
         self.ready: list[tuple[Iteration, list[str], Path]] = []  # proposals waiting for a slot
         self.asking: tuple[object, Future] | None = None  # (Asked, the agent's answer)
         self.stop = None  # the LoopResult the run ends with, once no more may start
+        loop.in_flight = lambda: sorted(n for n, f in self.flights.items() if f.running)
 
     def run(self, history: list[Iteration]):
         from autoresearch.loop import LoopResult
@@ -237,5 +239,15 @@ class Scheduler:
         if notes:
             it.reason = "; ".join([it.reason, *notes] if it.reason else notes)
         self.loop.record(it, history)
+        running = [
+            (job.started, f, job) for f in self.flights.values() for job in f.running.values()
+        ]
+        if running:  # what goes on meanwhile, for status and the display
+            _, flight, job = min(running, key=lambda r: r[0])
+            self.loop.phase(
+                TRAINING, job.n, description=flight.it.description, run=job.k + 1,
+                budget_secs=self.cfg.budget_secs, grace_secs=self.cfg.grace_secs,
+                started_at=job.started,
+            )  # fmt: skip
         if stop := self.loop.streak_stop(history):
             self._end(STOPPED, stop)
