@@ -52,15 +52,20 @@ def script(correct: int, sleep: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def ray_cluster():
     """Two nodes of one CPU each: two experiments at once land on different nodes."""
     from ray.cluster_utils import Cluster
 
     made = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     made.add_node(num_cpus=1)
     made.wait_for_nodes()
-    yield made.address
+    yield made
     made.shutdown()
+
+
+@pytest.fixture
+def cluster(ray_cluster) -> str:
+    return ray_cluster.address
 
 
 def workspace(ws: Path, tmp_path: Path, plan: list[tuple[int, float]], extra: str = "") -> list:
@@ -186,6 +191,26 @@ def test_a_killed_worker_trains_its_run_again_once_then_records_a_crash(ws, tmp_
     assert got[2]["reason"].startswith("its worker died 2 times: "), got[2]["reason"]
     assert any("iteration 1: run 1 lost its worker" in line for line in cli.seen), cli.seen
     assert not _training(ws, 1000) and not _training(ws, 2000)
+
+
+def test_a_node_that_dies_mid_run_has_its_experiment_trained_on_another(ws, tmp_path, ray_cluster):
+    extra = ray_cluster.add_node(num_cpus=1)
+    ray_cluster.wait_for_nodes()
+    raylet = extra.all_processes["raylet"][0].process.pid
+    plan = [(1000, 0.1), (3000, 4.0), (2000, 4.0), (4000, 4.0)]
+    flags = workspace(ws, tmp_path, plan)
+    cli = Cli(ws, *flags, "--workers", "3", "--ray-address", ray_cluster.address)
+
+    def on_doomed_node() -> bool:
+        workers = [_worker_of(ws, seed) for seed in (1000, 2000, 3000)]
+        return any(w is not None and w.ppid() == raylet for w in workers)
+
+    wait_until(on_doomed_node, 90)
+    ray_cluster.remove_node(extra, allow_graceful=False)
+    assert cli.finish(timeout=180) == 0, "\n".join(cli.seen)
+    got = iterations(ws)
+    assert all(got[n]["status"] in ("keep", "discard") for n in (1, 2, 3)), got
+    assert any("lost its worker" in line for line in cli.seen), cli.seen
 
 
 def test_a_sigkilled_orchestrator_resumes_what_was_in_flight_once(ws, tmp_path, cluster):
