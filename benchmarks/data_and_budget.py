@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from workspaces import fresh_workspace
+
 from autoresearch import config, task, workspace
 from autoresearch.experiment import run_experiment
 
@@ -31,11 +33,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("AUTORESEARCH_DATA_DIR"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["AUTORESEARCH_CACHE_DIR"] = str(Path(tmp) / "cache")
-        if args.data_dir:
-            os.environ["AUTORESEARCH_DATA_DIR"] = args.data_dir
-        ws = Path(tmp) / "ws"
-        workspace.init(ws, "fashion-mnist", sys.executable)
+        ws = fresh_workspace(Path(tmp), args.data_dir)
         cfg = config.load(ws, {"budget_secs": args.budget, "grace_secs": args.grace})
         started = time.perf_counter()
         task.ensure_data(ws, cfg)

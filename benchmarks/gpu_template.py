@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from workspaces import fresh_workspace
+
 from autoresearch import config, workspace
 from autoresearch.experiment import run_experiment
 from autoresearch.log_metrics import GPU_MEMORY, pattern_for, read_metrics
@@ -55,11 +57,7 @@ def main() -> None:
         return
     print(f"GPU: {torch.cuda.get_device_name(0)} (torch {torch.__version__})")
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["AUTORESEARCH_CACHE_DIR"] = str(Path(tmp) / "cache")
-        if args.data_dir:
-            os.environ["AUTORESEARCH_DATA_DIR"] = args.data_dir
-        ws = Path(tmp) / "ws"
-        workspace.init(ws, "fashion-mnist", sys.executable)
+        ws = fresh_workspace(Path(tmp), args.data_dir)
         code = changed((ws / "train.py").read_text(), args.set)
         flags = {"budget_secs": args.budget, "grace_secs": args.grace}
         if args.sandbox:

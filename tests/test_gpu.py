@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import sys
 
-from conftest import CLASS_0, single_run
+from conftest import CLASS_0, one_epoch, single_run
 from typer.testing import CliRunner
 
 from autoresearch import config, workspace
@@ -23,11 +23,7 @@ def test_the_template_names_its_device_and_threads_and_reports_the_right_memory(
 
     ws = tmp_path / "ws"
     workspace.init(ws, "fashion-mnist", sys.executable)
-    # The template with larger batches and one epoch: a second of training on any machine.
-    code = (ws / "train.py").read_text().replace("BATCH_SIZE = 32 ", "BATCH_SIZE = 500 ")
-    loop = "while epoch == 0 or prepare.time_left() > slowest_epoch * 1.2 + reserve:"
-    assert loop in code
-    (ws / "train.py").write_text(code.replace(loop, "while epoch == 0:"))
+    one_epoch(ws)
     with open(ws / "autoresearch.toml", "a") as f:
         f.write("\n[resources]\nthreads = 2\n")  # the tests' own OMP_NUM_THREADS is 1
     cfg = config.with_flags(config.load(ws), {"budget_secs": 30.0, "grace_secs": 30.0})

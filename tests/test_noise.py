@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR
+from conftest import DATA_DIR, one_epoch
 from typer.testing import CliRunner
 
 from autoresearch import config, workspace
@@ -162,12 +162,7 @@ def test_no_op_changes_are_not_kept_and_a_real_improvement_is(ws, known, tmp_pat
 def test_the_same_seed_reproduces_a_real_training(tmp_path):
     ws = tmp_path / "ws"
     workspace.init(ws, "fashion-mnist", sys.executable)
-    # The template, with larger batches (a faster epoch) and one epoch on any machine.
-    code = (ws / "train.py").read_text().replace("BATCH_SIZE = 32 ", "BATCH_SIZE = 500 ")
-    loop = "while epoch == 0 or prepare.time_left() > slowest_epoch * 1.2 + reserve:"
-    assert loop in code
-    code = code.replace(loop, "while epoch == 0:")
-    (ws / "train.py").write_text(code)
+    one_epoch(ws)
     cfg = config.with_flags(config.load(ws), {"budget_secs": 30.0, "grace_secs": 30.0})
     values = []
     for k, seed in enumerate([5, 5, 6]):
