@@ -46,8 +46,15 @@ class RayEngine:
                 digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
             self.data, self.data_key = [ray.put(files)], digest.hexdigest()
         sweep = ray.remote(node.sweep)
-        pinned = [cluster.on_node(sweep, n.node_id, num_cpus=0) for n in live]
-        ray.get([task.remote(tag) for task in pinned], timeout=SWEEP_SECS)
+        pinned = [cluster.on_node(sweep, n.node_id, num_cpus=0, max_retries=0) for n in live]
+        try:
+            ray.get([task.remote(tag) for task in pinned], timeout=SWEEP_SECS)
+        except Exception as err:  # noqa: BLE001 - a node without autoresearch, or not answering
+            first = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+            raise cluster.ClusterError(
+                f"not every node of the Ray cluster can train ({first[:300]}); "
+                "`autoresearch doctor --ray-address ...` checks each"
+            ) from None
 
     def start(self, job: Job) -> None:
         shipment = node.Shipment(
