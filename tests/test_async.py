@@ -86,3 +86,14 @@ def test_several_proposals_pend_at_once_and_each_leaves_with_its_record(tmp_path
     # the previous release kept one, not keyed by number: still read
     store.set(pending={"iteration": store._pending()["1"]["iteration"], "notes": ["old"]})
     assert store.pending_numbers() == [1] and store.pending(1)[1] == ["old"]
+
+
+def test_the_live_line_names_the_other_experiments_training():
+    from autoresearch.display import phase_text
+
+    live = {"phase": "training", "iteration": 3, "budget_secs": 60, "in_flight": [1, 2]}
+    assert phase_text(live, 12) == (
+        "iteration 3: training, 0:12 (0:48 of the budget left); "
+        "training too: 2 iterations (1, 2)"
+    )
+    assert "training too" not in phase_text({"phase": "training", "iteration": 3}, 1)

@@ -9,6 +9,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -89,6 +90,19 @@ def store(ws: Path) -> sqlite3.Connection:
     return closing(sqlite3.connect(run / "run.db"))
 
 
+def live_entry(ws: Path) -> dict | None:
+    """The run's `live` entry now (None before its store exists, or between phases)."""
+    found = list((ws / ".autoresearch" / "runs").glob("*/run.db"))
+    if not found:
+        return None
+    try:  # read-only: never creates the file the orchestrator is about to
+        with closing(sqlite3.connect(f"file:{found[0]}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'live'").fetchone()
+    except sqlite3.Error:
+        return None
+    return json.loads(row[0]) if row else None
+
+
 def iterations(ws: Path) -> dict[int, dict]:
     with store(ws) as db:
         rows = db.execute(
@@ -110,12 +124,14 @@ def test_two_workers_decide_in_arrival_order_and_the_best_never_moves_back(ws, t
     # (Ray's own default for a 1-CPU task, and this test process's, is 1).
     plan = [(1000, 0.1), (3000, 6.0), (5000, 0.1), (2000, 0.1)]
     flags = workspace(ws, tmp_path, plan, "\n[resources]\nthreads = 2\n")
-    done = subprocess.run(
-        [AUTORESEARCH, "run", str(ws), *flags, "--workers", "2", "--ray-address", cluster],
-        capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "training on Ray (2 nodes), 2 workers" in done.stderr
+    cli = Cli(ws, *flags, "--workers", "2", "--ray-address", cluster)
+    seen: list[dict] = []  # what status and the dashboard read while it runs
+    while cli.proc.poll() is None:
+        seen += [live] if (live := live_entry(ws)) else []
+        time.sleep(0.05)
+    assert cli.finish() == 0, "\n".join(cli.seen)
+    assert "training on Ray (2 nodes), 2 workers" in cli.seen
+    assert any(live.get("in_flight") == [1] and live["iteration"] in (2, 3) for live in seen)
     got = iterations(ws)
     assert {n: got[n]["status"] for n in got} == {
         0: "baseline", 1: "discard", 2: "keep", 3: "discard"

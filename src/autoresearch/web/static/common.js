@@ -55,5 +55,10 @@ function phaseText(live, elapsed) {
   const label = PHASES[live.phase] || live.phase;
   let text = `iteration ${live.iteration}: ${label}, ${clock(elapsed)}`;
   if (live.budget_secs) text += ` (${clock(live.budget_secs - elapsed)} of the budget left)`;
+  const others = live.in_flight || [];
+  if (others.length) {
+    const many = others.length === 1 ? "1 iteration" : `${others.length} iterations`;
+    text += `; training too: ${many} (${others.join(", ")})`;
+  }
   return text;
 }
