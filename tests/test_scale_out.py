@@ -254,12 +254,20 @@ def test_a_sigkilled_orchestrator_resumes_what_was_in_flight_once(ws, tmp_path, 
     assert not _training(ws, 1000) and not _training(ws, 2000)
 
 
-def test_a_resource_no_node_has_is_one_line_before_any_training(ws, tmp_path, cluster):
-    flags = workspace(ws, tmp_path, [(1000, 0.1), (2000, 0.1)], "\n[resources]\ngpus = 1\n")
+def test_workers_beyond_the_clusters_room_and_a_resource_no_node_has(ws, tmp_path, cluster):
+    flags = [*workspace(ws, tmp_path, [(1000, 0.1), (2000, 0.1)]), "--ray-address", cluster]
     done = subprocess.run(
-        [AUTORESEARCH, "run", str(ws), *flags, "--workers", "2", "--ray-address", cluster],
+        [AUTORESEARCH, "run", str(ws), *flags, "--workers", "5", "--iterations", "0"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert done.returncode != 0
+    assert done.returncode == 0, done.stderr
+    assert "training on Ray (2 nodes; room for 2 of the 5 asked), 2 workers" in done.stderr
+    with open(ws / "autoresearch.toml", "a") as f:
+        f.write("\n[resources]\ngpus = 1\n")
+    done = subprocess.run(
+        [AUTORESEARCH, "run", str(ws), *flags, "--workers", "2", "--new"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
     assert "no node of the Ray cluster has 1 CPUs and 1 GPUs" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr

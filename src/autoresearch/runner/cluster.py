@@ -3,6 +3,7 @@ on this machine; Ray is an optional extra, imported only here and by the modules
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import tempfile
@@ -91,6 +92,12 @@ def nodes(ray) -> list[Node]:
         for n in ray.nodes()
         if n.get("Alive")
     ]
+
+
+def fits(node: Node, resources) -> int:
+    """How many experiments asking for [resources] (cpus, gpus) the node trains at once."""
+    count = math.floor(node.cpus / resources.cpus)
+    return min(count, math.floor(node.gpus / resources.gpus)) if resources.gpus else count
 
 
 def node_folder() -> Path:

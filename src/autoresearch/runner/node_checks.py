@@ -11,7 +11,6 @@ GPUs enough for one experiment's `[resources]`.
 from __future__ import annotations
 
 import hashlib
-import math
 import shutil
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from autoresearch.preflight import Check
 from autoresearch.runner import cluster
 from autoresearch.runner.local import training_env
 from autoresearch.sandbox_check import UNSANDBOXED, hidden_paths, probe_inside
-from autoresearch.workspace import copy_for_experiment
+from autoresearch.workspace import copy_for_experiment, read_tree
 
 # A node's checks end within their probes' timeouts (the interpreter; bwrap and the interpreter's
 # paths; the interpreter inside bwrap), and a minute for Ray to start a worker there.
@@ -80,7 +79,7 @@ def check_nodes(address: str | None, workspace: Path, cfg: Config) -> list[NodeR
 
 def room(address: str, reports: list[NodeReport], cfg: Config) -> Check:
     """The cluster as a whole: how many experiments it trains at once."""
-    total = sum(_fits(report.node, cfg) for report in reports)
+    total = sum(cluster.fits(report.node, cfg.resources) for report in reports)
     asks = _asks(cfg)
     if total == 0:
         return Check(
@@ -95,17 +94,11 @@ def room(address: str, reports: list[NodeReport], cfg: Config) -> Check:
 
 
 def resources_check(node: cluster.Node, cfg: Config) -> Check:
-    fits = _fits(node, cfg)
+    fits = cluster.fits(node, cfg.resources)
     where = f"{node.cpus:g} CPUs, {node.gpus:g} GPUs"
     if fits == 0:
         return Check("resources", True, f"{where}: no experiment lands here ({_asks(cfg)})")
     return Check("resources", True, f"{where}: room for {fits} experiment(s) at once")
-
-
-def _fits(node: cluster.Node, cfg: Config) -> int:
-    wanted = cfg.resources
-    fits = math.floor(node.cpus / wanted.cpus)
-    return min(fits, math.floor(node.gpus / wanted.gpus)) if wanted.gpus else fits
 
 
 def _asks(cfg: Config) -> str:
@@ -116,11 +109,7 @@ def _shipment(workspace: Path, cfg: Config) -> Shipment:
     modules = task.probe_modules(workspace, cfg)
     with tempfile.TemporaryDirectory(prefix="autoresearch-doctor-") as tmp:
         copy = copy_for_experiment(workspace, Path(tmp) / "ws")
-        files = {
-            path.relative_to(copy).as_posix(): path.read_bytes()
-            for path in sorted(copy.rglob("*"))
-            if path.is_file() and not path.is_symlink()
-        }
+        files = read_tree(copy)  # as an experiment is shipped
     shipped = task.training_files(workspace, cfg) is not None
     return Shipment(str(workspace.absolute()), files, modules, shipped, package_version())
 

@@ -22,14 +22,17 @@ SWEEP_SECS = 60  # to clear every node of what a killed orchestrator left traini
 class RayEngine:
     def __init__(self, trainer: Trainer, cfg: Config, tag: str):
         self.ray = ray = cluster.connect(cfg.run.ray_address)
-        self.slots = cfg.run.workers
         res = cfg.resources
         self.trainer = dataclasses.replace(
             trainer, threads=trainer.threads or math.ceil(res.cpus), tag=tag
         )
         live = cluster.nodes(ray)
+        room = sum(cluster.fits(n, res) for n in live)
+        self.slots = min(cfg.run.workers, room)  # no proposal waits for a worker that is not
         self.where = f"Ray ({len(live)} node{'s' if len(live) != 1 else ''})"
-        if not any(n.cpus >= res.cpus and n.gpus >= res.gpus for n in live):
+        if 0 < room < cfg.run.workers:
+            self.where = f"{self.where[:-1]}; room for {room} of the {cfg.run.workers} asked)"
+        if not room:
             raise cluster.ClusterError(
                 f"no node of the Ray cluster has {res.cpus:g} CPUs and {res.gpus:g} GPUs for an "
                 f"experiment ([resources]); its nodes: "
