@@ -93,7 +93,6 @@ def test_the_live_line_names_the_other_experiments_training():
 
     live = {"phase": "training", "iteration": 3, "budget_secs": 60, "in_flight": [1, 2]}
     assert phase_text(live, 12) == (
-        "iteration 3: training, 0:12 (0:48 of the budget left); "
-        "training too: 2 iterations (1, 2)"
+        "iteration 3: training, 0:12 (0:48 of the budget left); training too: 2 iterations (1, 2)"
     )
     assert "training too" not in phase_text({"phase": "training", "iteration": 3}, 1)
