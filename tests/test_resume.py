@@ -224,9 +224,9 @@ def resume(ws: Path, flags: list[str], done: int) -> Cli:
     return cli
 
 
-def test_sigkill_during_training_ends_the_training_with_it_and_reruns_the_iteration(ws, tmp_path):
-    # Unsandboxed (the hanging train.py waits on a file in the host's /tmp): the training dies
-    # with its orchestrator all the same (PR_SET_PDEATHSIG; bubblewrap's --die-with-parent).
+def test_sigkill_during_training_kills_the_leftover_and_reruns_the_iteration(ws, tmp_path):
+    # Unsandboxed: the hanging train.py waits on a file in the host's /tmp, and under bubblewrap
+    # the training dies with its orchestrator (--die-with-parent) and leaves nothing to find.
     flags = [*replay_workspace(ws, tmp_path, hang=2), "--sandbox", "none"]
     cli = Cli(ws, *flags, *FLAGS)
     cli.wait_for(r"^iteration 2: training")
@@ -235,7 +235,7 @@ def test_sigkill_during_training_ends_the_training_with_it_and_reruns_the_iterat
     cli.kill()
     assert cli.finish() == -signal.SIGKILL
     leftover = inflight(ws)["pid"]
-    wait_until(lambda: not alive(leftover), 10)  # gone with its orchestrator
+    assert alive(leftover)  # the training process group outlives its orchestrator
     before = status(ws)
     assert before["state"] == "interrupted"
     assert [it["iteration"] for it in before["iterations"]] == [0, 1]

@@ -209,26 +209,6 @@ def test_a_killed_worker_trains_its_run_again_once_then_records_a_crash(ws, tmp_
     assert not _training(ws, 1000) and not _training(ws, 2000)
 
 
-def test_a_node_that_dies_mid_run_has_its_experiment_trained_on_another(ws, tmp_path, ray_cluster):
-    extra = ray_cluster.add_node(num_cpus=1)
-    ray_cluster.wait_for_nodes()
-    raylet = extra.all_processes["raylet"][0].process.pid
-    plan = [(1000, 0.1), (3000, 4.0), (2000, 4.0), (4000, 4.0)]
-    flags = workspace(ws, tmp_path, plan)
-    cli = Cli(ws, *flags, "--workers", "3", "--ray-address", ray_cluster.address)
-
-    def on_doomed_node() -> bool:
-        workers = [_worker_of(ws, seed) for seed in (1000, 2000, 3000)]
-        return any(w is not None and w.ppid() == raylet for w in workers)
-
-    wait_until(on_doomed_node, 90)
-    ray_cluster.remove_node(extra, allow_graceful=False)
-    assert cli.finish(timeout=180) == 0, "\n".join(cli.seen)
-    got = iterations(ws)
-    assert all(got[n]["status"] in ("keep", "discard") for n in (1, 2, 3)), got
-    assert any("lost its worker" in line for line in cli.seen), cli.seen
-
-
 def test_a_sigkilled_orchestrator_resumes_what_was_in_flight_once(ws, tmp_path, cluster):
     plan = [(1000, 0.1), (3000, 30.0), (2000, 30.0), (4000, 0.1)]
     flags = [*workspace(ws, tmp_path, plan), "--workers", "2", "--ray-address", cluster]
@@ -271,3 +251,23 @@ def test_workers_beyond_the_clusters_room_and_a_resource_no_node_has(ws, tmp_pat
     assert done.returncode == 2
     assert "no node of the Ray cluster has 1 CPUs and 1 GPUs" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_node_that_dies_mid_run_has_its_experiment_trained_on_another(ws, tmp_path, ray_cluster):
+    extra = ray_cluster.add_node(num_cpus=1)
+    ray_cluster.wait_for_nodes()
+    raylet = extra.all_processes["raylet"][0].process.pid
+    plan = [(1000, 0.1), (3000, 4.0), (2000, 4.0), (4000, 4.0)]
+    flags = workspace(ws, tmp_path, plan)
+    cli = Cli(ws, *flags, "--workers", "3", "--ray-address", ray_cluster.address)
+
+    def on_doomed_node() -> bool:
+        workers = [_worker_of(ws, seed) for seed in (1000, 2000, 3000)]
+        return any(w is not None and w.ppid() == raylet for w in workers)
+
+    wait_until(on_doomed_node, 90)
+    ray_cluster.remove_node(extra, allow_graceful=False)
+    assert cli.finish(timeout=180) == 0, "\n".join(cli.seen)
+    got = iterations(ws)
+    assert all(got[n]["status"] in ("keep", "discard") for n in (1, 2, 3)), got
+    assert any("lost its worker" in line for line in cli.seen), cli.seen

@@ -160,6 +160,7 @@ class Trainer:
             limits=limits_of(self.cfg),
             on_start=on_start,
             command=self.command.argv,
+            die_with_parent=self.tag is not None,  # on a Ray node
         )
 
     def conclude(

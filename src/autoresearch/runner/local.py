@@ -149,13 +149,16 @@ def _subreaper(on: bool) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
 
 
-def _child_setup(enforcer: Enforcer) -> Callable[[], None]:
-    """In the child, before exec: the limits, and SIGKILL when the process that started it dies
-    (a Ray worker killed mid-run, where no `finally` of ours runs)."""
+def _child_setup(enforcer: Enforcer, die_with_parent: bool) -> Callable[[], None]:
+    """In the child, before exec: the limits, and (die_with_parent) SIGKILL when the process
+    that started it dies: a Ray worker killed mid-run, where no `finally` of ours runs and no
+    later start of the orchestrator's looks. (Here a dead orchestrator's training is found and
+    killed by the next start: runstate.kill_leftover.)"""
 
     def setup() -> None:
         enforcer.preexec()
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if die_with_parent:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
     return setup
 
@@ -189,6 +192,7 @@ def run_training(
     script: str = "train.py",
     on_start=None,
     command: list[str] | None = None,
+    die_with_parent: bool = False,
 ) -> RunResult:
     """Run `python script` (or the command line `command`) in workdir; SIGKILL its whole process
     tree at budget + grace.
@@ -216,7 +220,7 @@ def run_training(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_child_setup(enforcer),
+            preexec_fn=_child_setup(enforcer, die_with_parent),
         )
     except BaseException:
         _subreaper(False)
