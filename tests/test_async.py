@@ -96,3 +96,16 @@ def test_the_live_line_names_the_other_experiments_training():
         "iteration 3: training, 0:12 (0:48 of the budget left); training too: 2 iterations (1, 2)"
     )
     assert "training too" not in phase_text({"phase": "training", "iteration": 3}, 1)
+
+
+def test_the_settings_line_says_how_many_train_at_once(cfg):
+    from autoresearch.config import with_flags
+    from autoresearch.runs import describe_settings
+
+    assert "worker" not in describe_settings(cfg)  # one, in step with the agent: as before
+    assert describe_settings(with_flags(cfg, {"run.workers": 2})).endswith(
+        ", 2 workers, asynchronous"
+    )
+    assert describe_settings(with_flags(cfg, {"run.asynchronous": True})).endswith(
+        ", 1 worker, asynchronous"
+    )

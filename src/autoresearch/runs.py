@@ -201,6 +201,7 @@ def describe_settings(cfg: Config) -> str:
         f"{plural(cfg.loop.noise_runs, 'baseline run')}, "
         f"{plural(cfg.loop.confirm_runs, 'confirmation run')}"
         + ("" if cfg.holdout else ", no holdout")
+        + (f", {plural(cfg.run.workers, 'worker')}, asynchronous" if cfg.run.parallel else "")
     )
 
 
