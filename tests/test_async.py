@@ -109,3 +109,30 @@ def test_the_settings_line_says_how_many_train_at_once(cfg):
     assert describe_settings(with_flags(cfg, {"run.asynchronous": True})).endswith(
         ", 1 worker, asynchronous"
     )
+
+
+def test_a_proposal_whose_runs_were_all_recorded_is_decided_on_resume_without_training(
+    ws, tmp_path
+):
+    # A kill after an iteration's last run was recorded, before its row: the resume decides it
+    # from the recorded run, and trains nothing again.
+    flags = workspace(ws, tmp_path, [(1000, 0.1), (3000, 0.1), (2000, 0.1)])
+    assert run(ws, *flags, "--async").returncode == 0
+    (folder,) = (ws / ".autoresearch" / "runs").iterdir()
+    store = Store(folder)
+    it = store.iteration(2)
+    store.db.execute("DELETE FROM iterations WHERE iteration = 2")
+    store.set_pending(it, [])
+    store.set(state="interrupted")
+    store.close()
+    again = run(ws, "--async")
+    assert again.returncode == 0, again.stderr
+    assert "iteration 2: training" not in again.stderr
+    assert "iteration 2: discard val_accuracy 0.2000" in again.stderr
+    with closing(sqlite3.connect(folder / "run.db")) as db:
+        assert db.execute("SELECT count(*) FROM training_runs WHERE iteration = 2").fetchone() == (
+            1,
+        )
+        assert db.execute("SELECT status FROM iterations WHERE iteration = 2").fetchone() == (
+            "discard",
+        )

@@ -120,6 +120,10 @@ class Scheduler:
         the proposals that wait."""
         for n in sorted(self.flights):
             flight = self.flights[n]
+            if not flight.running:  # a resumed one may have all its runs recorded already
+                self._complete(flight, history)
+                if n not in self.flights:
+                    continue
             best = self._best(flight, history)
             wanted = self.trials.wanted(flight.runs(), best)
             while (
@@ -226,10 +230,14 @@ class Scheduler:
         flight.done[job.k] = self.trials.record(job.n, job.k, job.workdir, run)
         if job.k:
             shutil.rmtree(job.workdir, ignore_errors=True)
+        self._complete(flight, history)
+
+    def _complete(self, flight: Flight, history: list[Iteration]) -> None:
+        """Decide and record the iteration once all the runs it needs are in."""
         best = self._best(flight, history)
         if flight.running or len(flight.done) < self.trials.wanted(flight.runs(), best):
             return
-        del self.flights[job.n]
+        del self.flights[flight.it.iteration]
         self.trials.conclude(flight.it, flight.runs(), best, history)
         if flight.it.status != CRASH and flight.it.iteration == 0:
             flight.it.status = BASELINE
