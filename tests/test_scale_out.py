@@ -210,7 +210,7 @@ def test_a_killed_worker_trains_its_run_again_once_then_records_a_crash(ws, tmp_
 
 
 def test_a_sigkilled_orchestrator_resumes_what_was_in_flight_once(ws, tmp_path, cluster):
-    plan = [(1000, 0.1), (3000, 30.0), (2000, 30.0), (4000, 0.1)]
+    plan = [(1000, 0.1), (3000, 12.0), (2000, 12.0), (4000, 0.1)]  # killed while both train
     flags = [*workspace(ws, tmp_path, plan), "--workers", "2", "--ray-address", cluster]
     cli = Cli(ws, *flags)
     wait_until(lambda: _worker_of(ws, 1000) and _worker_of(ws, 2000), 90)  # both training
