@@ -25,7 +25,8 @@ from test_resume import (  # noqa: F401 - autouse: known.npy in ws; reaper kills
 )
 
 from autoresearch.runner.local import SEED_ENV, THREAD_ENV
-from autoresearch.runstate import RUN_ENV
+from autoresearch.runner.node import node_root
+from autoresearch.runstate import RUN_ENV, run_tag
 
 pytest.importorskip("ray")
 
@@ -150,6 +151,7 @@ def test_two_workers_decide_in_arrival_order_and_the_best_never_moves_back(ws, t
     )  # fmt: skip
     assert shown["best"] == {"iteration": 2, "value": pytest.approx(0.5)}
     (run,) = (ws / ".autoresearch" / "runs").iterdir()
+    assert not node_root(run_tag(run)).exists()  # the nodes keep nothing of the run
     # proposal 2 was asked for while 1 trained: its prompt says so
     prompt = (run / "iterations" / "0002" / "prompt.md").read_text()
     assert "Being trained now" in prompt and "iteration 1 (from iteration 0): 3000 right" in prompt

@@ -103,5 +103,8 @@ def _materialize(view: Path, key: str, data: list | None) -> None:
 
 
 def sweep(tag: str) -> int:
-    """Ray task: kill what an earlier orchestrator of this run left training on this node."""
-    return kill_tagged(tag)
+    """Ray task: kill what this run (an earlier orchestrator of it, or one ending now) left
+    training on this node, and remove its files here."""
+    killed = kill_tagged(tag)
+    shutil.rmtree(node_root(tag), ignore_errors=True)
+    return killed

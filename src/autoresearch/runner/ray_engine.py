@@ -48,16 +48,22 @@ class RayEngine:
             for rel in sorted(files):
                 digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
             self.data, self.data_key = [ray.put(files)], digest.hexdigest()
-        sweep = ray.remote(node.sweep)
-        pinned = [cluster.on_node(sweep, n.node_id, num_cpus=0, max_retries=0) for n in live]
+        self.tag = tag
         try:
-            ray.get([task.remote(tag) for task in pinned], timeout=SWEEP_SECS)
+            self._sweep()
         except Exception as err:  # noqa: BLE001 - a node without autoresearch, or not answering
             first = (str(err).strip().splitlines() or [type(err).__name__])[-1]
             raise cluster.ClusterError(
                 f"not every node of the Ray cluster can train ({first[:300]}); "
                 "`autoresearch doctor --ray-address ...` checks each"
             ) from None
+
+    def _sweep(self) -> None:
+        """Every node: what this run left training there killed, its files there removed."""
+        sweep = self.ray.remote(node.sweep)
+        live = cluster.nodes(self.ray)
+        pinned = [cluster.on_node(sweep, n.node_id, num_cpus=0, max_retries=0) for n in live]
+        self.ray.get([task.remote(self.tag) for task in pinned], timeout=SWEEP_SECS)
 
     def start(self, job: Job) -> None:
         shipment = node.Shipment(
@@ -97,4 +103,8 @@ class RayEngine:
                 pass
 
     def close(self) -> None:
+        try:
+            self._sweep()
+        except Exception:  # noqa: BLE001 - a node gone: the next start of the run sweeps again
+            pass
         self.ray.shutdown()
