@@ -8,21 +8,13 @@ import re
 import shlex
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from autoresearch import task, train_command
 from autoresearch.config import Config
 from autoresearch.log_metrics import self_reported, source_note
 from autoresearch.probe import run_quietly
-from autoresearch.sandbox_check import check_sandbox
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str  # what was found, or what is wrong and how to fix it
+from autoresearch.sandbox_check import Check, check_sandbox
 
 
 def check_files(workspace: Path, cfg: Config) -> str:
@@ -215,12 +207,15 @@ CHECKS: list[tuple[str, Callable[[Path, Config], str]]] = [
 
 
 def _checks(workspace: Path, cfg: Config, extra):
-    """Each check's result, in order, computed only as far as it is consumed."""
+    """Each check's result, in order, computed only as far as it is consumed (a check may give
+    several lines: the sandbox's, one per way out tried)."""
     for name, fn in [*CHECKS, *extra]:
         try:
-            yield Check(name, True, fn(workspace, cfg))
+            found = fn(workspace, cfg)
         except (ValueError, task.TaskError) as err:
             yield Check(name, False, str(err))
+            continue
+        yield from found if isinstance(found, list) else [Check(name, True, found)]
 
 
 def run_checks(workspace: Path, cfg: Config, extra=()) -> list[Check]:

@@ -92,8 +92,9 @@ class Proposing:
         )
         it.diff = unified_diff(parent.train_py, it.train_py) if it.train_py else ""
         reverted = [*proposal.reverted, *changed_files(asked.before, fingerprint(workdir))]
-        if reverted:  # only train.py may change: start again from a clean copy
-            workdir = self.workdir(n, proposal.train_py)
+        # Only train.py may change: it trains in a clean copy, so nothing else the agent left
+        # (bytecode, links) travels into the experiment.
+        workdir = self.workdir(n, proposal.train_py)
         it.reason = check_proposal(proposal, parent.train_py)
         notes = list(proposal.notes)
         if reverted:
@@ -118,7 +119,8 @@ class Proposing:
         secret = self.trainer.secret
 
         def wrap(argv: list[str], scratch: Path) -> list[str]:
-            view = sandbox.agent_view(workdir, scratch, secret, self.workspace, argv)
+            view = sandbox.agent_view(workdir, scratch, secret, argv)
+            sandbox.give_to_sandbox([workdir, scratch])
             return sandbox.command(view, argv, workdir)
 
         return wrap

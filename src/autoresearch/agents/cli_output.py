@@ -42,10 +42,11 @@ def exit_reason(name: str, run: Finished) -> str:
     return f"`{name}` exited with code {run.returncode}: {detail}"
 
 
-def blocked(outcome: Outcome, train: Path, old_code: str) -> list[str]:
+def blocked(outcome: Outcome, code: str | None, old_code: str) -> list[str]:
     """Why an agent left train.py unchanged, when it was stopped rather than idle: its own
     sandbox failed (codex), or a permission rule refused its edit (claude). Sets the outcome's
-    reason then; otherwise the same facts come back as notes."""
+    reason then; otherwise the same facts come back as notes. code: train.py as it was left
+    (None: not a regular file)."""
     notes = []
     if outcome.sandbox_failure:
         notes.append(
@@ -56,7 +57,7 @@ def blocked(outcome: Outcome, train: Path, old_code: str) -> list[str]:
         )
     if outcome.denied:
         notes.append(f"claude was refused {', '.join(outcome.denied)}")
-    kept = train.is_file() and unchanged(train.read_text(errors="replace"), old_code)
+    kept = code is not None and unchanged(code, old_code)
     if notes and outcome.reason is None and kept:
         outcome.reason = f"{'; '.join(notes)}; train.py is unchanged"
         return []

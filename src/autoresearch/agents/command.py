@@ -7,6 +7,7 @@ import filecmp
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -67,6 +68,18 @@ CLAUDE_TEXT_ARGS = ["-p", "--output-format", "json", "--tools", "", "--strict-mc
 # without its own sandbox, for when the experiment is already contained.
 CODEX_ARGS = "exec --json --sandbox {sandbox} --skip-git-repo-check --output-last-message"
 LAST_MESSAGE = "last-message.txt"
+HOME_NAME = "home"  # the agent's HOME, in its scratch folder
+# What each CLI needs in its HOME to authenticate (claude: its settings and OAuth credentials;
+# codex: config.toml with the model providers, auth.json), copied into a fresh HOME for each call:
+# the agent never sees the user's dotfiles, and what it writes there is discarded. The folder's
+# variable, when the user set it (CLAUDE_CONFIG_DIR, CODEX_HOME), says where they are instead.
+AUTH_FILES = {
+    "claude": ("CLAUDE_CONFIG_DIR", ".claude", (".credentials.json", "settings.json"), ".claude.json"),
+    "codex": ("CODEX_HOME", ".codex", ("config.toml", "auth.json"), None),
+}
+# Variables that would lead a program back into the user's own configuration.
+UNSET_ENV = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME",
+             "XDG_RUNTIME_DIR", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_DIR")  # fmt: skip
 
 
 @dataclass
@@ -91,6 +104,39 @@ def _tail(text: str, limit: int) -> str:
 
 def _skipped(_folder: str, names: list[str]) -> set[str]:
     return SKIPPED_DIRS & set(names)
+
+
+def fresh_home(home: Path, preset: str | None) -> dict[str, str]:
+    """Fill home with what preset's CLI needs to authenticate (copies of regular files only);
+    the agent's environment: ours, with HOME there and nothing that leads back to ours."""
+    env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV}
+    env["HOME"] = str(home)
+    if preset not in AUTH_FILES:
+        return env
+    variable, folder, names, beside = AUTH_FILES[preset]
+    source = Path(os.environ.get(variable) or Path.home() / folder)
+    copies = [(source / name, home / folder / name) for name in names]
+    if beside:
+        copies.append((Path.home() / beside, home / beside))
+    for src, dest in copies:
+        data = read_plain(src)
+        if data is not None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+            dest.chmod(0o600)
+    if os.environ.get(variable):
+        env[variable] = str(home / folder)
+    return env
+
+
+def read_plain(path: Path) -> bytes | None:
+    """A regular file's bytes, opened without following a link; None for anything else."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        return f.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
 
 
 def _tree(root: Path) -> tuple[set[str], set[str]]:
@@ -121,17 +167,28 @@ def _restore(root: Path, saved: Path) -> list[str]:
             continue
         reverted.append(rel)
         path = root / rel
-        if rel not in before:
-            path.unlink()
-            continue
-        if path.is_dir() and not path.is_symlink():
+        for place in [*reversed(Path(rel).parents[:-1]), Path(rel)]:
+            _remove(root / place)  # a link in a file's or a folder's place: never followed
+        if path.is_dir():
             shutil.rmtree(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(saved / rel, path)
+        if rel in before:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(saved / rel, path, follow_symlinks=False)
     for rel in sorted(after_dirs - before_dirs):  # a parent sorts before its children
         if (root / rel).is_dir():
             shutil.rmtree(root / rel)
+    for folder, dirs, _names in os.walk(root):  # bytecode never travels into an experiment
+        for name in SKIPPED_DIRS & set(dirs):
+            _remove(Path(folder, name))
     return reverted
+
+
+def _remove(path: Path) -> None:
+    """A link or a file at path removed, and a bytecode folder; any other folder stays."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir() and path.name in SKIPPED_DIRS:
+        shutil.rmtree(path)
 
 
 # --- the agent ---------------------------------------------------------------------------------
@@ -170,10 +227,12 @@ class CommandAgent:
         ):
             saved = Path(kept) / "before"  # out of the agent's reach, even unsandboxed by path
             shutil.copytree(request.workdir, saved, symlinks=True, ignore=_skipped)
+            home = Path(tmp) / HOME_NAME  # inside the scratch folder the sandbox binds
+            env = fresh_home(home, self.preset)
             argv = self._argv(prompt, Path(tmp), request.secret)
             if request.wrap is not None:
                 argv = request.wrap(argv, Path(tmp))
-            run = self._run(argv, prompt, request.workdir)
+            run = self._run(argv, prompt, request.workdir, env)
             if run.returncode is None:
                 outcome = Outcome(reason=f"agent timed out after {self.cfg.timeout_secs:g} s")
             elif self.preset == "claude":
@@ -188,11 +247,17 @@ class CommandAgent:
                 outcome = Outcome(explanation=run.stdout.strip())
             reverted = _restore(request.workdir, saved)
         train = request.workdir / "train.py"
-        if outcome.reason is None and not train.is_file():
-            outcome.reason = "the agent deleted train.py"
-        notes = blocked(outcome, train, request.train_py)
+        data = read_plain(train)
+        code = None if data is None else data.decode("utf-8", errors="replace")
+        if outcome.reason is None and code is None:
+            outcome.reason = (
+                "the agent put a link or a folder in train.py's place"
+                if os.path.lexists(train)
+                else "the agent deleted train.py"
+            )
+        notes = blocked(outcome, code, request.train_py)
         return Proposal(
-            train_py=None if outcome.reason else train.read_text(errors="replace"),
+            train_py=None if outcome.reason else code,
             explanation=_tail(outcome.explanation.strip(), EXPLANATION_CAP),
             raw_output=_tail(run.stdout, RAW_CAP),
             invalid_reason=outcome.reason,
@@ -207,7 +272,8 @@ class CommandAgent:
             raise AgentError(f"the {self.name} agent has no text-only mode")
         model = ["--model", self.cfg.model] if self.cfg.model else []
         with tempfile.TemporaryDirectory(prefix="autoresearch-text-") as tmp:
-            run = self._run([self.executable, *CLAUDE_TEXT_ARGS, *model], prompt, Path(tmp))
+            env = fresh_home(Path(tmp) / HOME_NAME, self.preset)
+            run = self._run([self.executable, *CLAUDE_TEXT_ARGS, *model], prompt, Path(tmp), env)
         if run.returncode is None:
             return Answer(None, reason=f"claude timed out after {self.cfg.timeout_secs:g} s")
         outcome = claude_outcome(run)
@@ -259,11 +325,12 @@ class CommandAgent:
         argv = [arg.replace("{prompt_file}", str(prompt_file)) for arg in self.cfg.command]
         return [self.executable, *argv[1:]]
 
-    def _run(self, argv: list[str], prompt: str, cwd: Path) -> _Run:
+    def _run(self, argv: list[str], prompt: str, cwd: Path, env: dict[str, str]) -> _Run:
         """Run argv in its own process group; the whole group is SIGKILLed at the deadline."""
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -94,6 +94,7 @@ def training_env(
     env[SEED_ENV] = str(seed)
     env["AUTORESEARCH_PREDICTIONS"] = str(workdir / PREDICTIONS_NAME)
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no bytecode is left for a later experiment to run
     return env
 
 
