@@ -6,11 +6,13 @@ import gc
 import os
 import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
-from autoresearch import config, workspace
+from autoresearch import config, task, workspace
+from autoresearch.experiment import Trainer, experiments_root
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_CANDIDATES = [
@@ -166,3 +168,22 @@ def runs_to_compare(short_run, tmp_path_factory) -> tuple[Path, dict[str, str]]:
         mp.setenv("FAKE_CLAUDE_MODE", "edit")
         ids["claude"] = start("--agent", "claude", "--budget", "4")
     return directory, ids
+
+
+@pytest.fixture
+def sandboxed_training(ws):
+    """For tests that train() in ws: the experiment folders and data view made outside it are
+    removed afterwards."""
+    yield
+    shutil.rmtree(experiments_root(ws / "store"), ignore_errors=True)
+
+
+def train(ws: Path, body: str, **settings) -> tuple[object, Path]:
+    """Train body as train.py in a fresh experiment of ws through the real Trainer (sandbox,
+    environment, data view, limits, trusted scoring); (outcome, experiment directory)."""
+    cfg = config.load(ws, {"budget_secs": 20, "grace_secs": 2, **settings})
+    task.ensure_data(ws, cfg)
+    root = experiments_root(ws / "store")
+    trainer = Trainer.prepare(ws, cfg, root)
+    workdir = workspace.copy_for_experiment(ws, root / "0001", textwrap.dedent(body))
+    return trainer.run(workdir, ws / "out"), workdir

@@ -136,8 +136,7 @@ def describe() -> str:
     """Which boundary is in force, for doctor and the run's settings line."""
     if boundary() == USERNS:
         return (
-            f"a user namespace as uid {_inner_id()}, no capabilities, seccomp, allow-list "
-            "of paths"
+            f"a user namespace as uid {_inner_id()}, no capabilities, seccomp, allow-list of paths"
         )
     return (
         f"uid {UNPRIVILEGED_ID} with no capabilities (user namespaces are refused here), "
@@ -151,7 +150,12 @@ def _inner_id() -> int:
 
 def _identity() -> list[str]:
     """A new user namespace, mapped to an unprivileged uid and gid."""
-    ids = ["--uid", str(_inner_id()), "--gid", str(UNPRIVILEGED_ID if os.getuid() == 0 else os.getgid())]
+    ids = [
+        "--uid",
+        str(_inner_id()),
+        "--gid",
+        str(UNPRIVILEGED_ID if os.getuid() == 0 else os.getgid()),
+    ]
     return ["--unshare-user", *ids]
 
 
@@ -206,7 +210,9 @@ def _binds(view: View) -> list[str]:
     for hidden in map(_real, [*map(Path, SYSTEM_DATA), *view.secret]):
         if not hidden.exists() or not any(_inside(hidden, p) for p in shown):
             continue
-        args += ["--tmpfs", str(hidden)] if hidden.is_dir() else ["--ro-bind", "/dev/null", str(hidden)]
+        args += (
+            ["--tmpfs", str(hidden)] if hidden.is_dir() else ["--ro-bind", "/dev/null", str(hidden)]
+        )
     return args
 
 

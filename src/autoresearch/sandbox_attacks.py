@@ -32,7 +32,9 @@ def capabilities():
     )
     effective, bounding = fields["CapEff"].strip(), fields["CapBnd"].strip()
     escaped = int(effective, 16) != 0 or int(bounding, 16) != 0
-    report("capabilities", escaped, f"effective {effective}, bounding {bounding}, uid {os.getuid()}")
+    report(
+        "capabilities", escaped, f"effective {effective}, bounding {bounding}, uid {os.getuid()}"
+    )
 
 
 def mounts():
@@ -54,7 +56,9 @@ def shows(path, bound):
         return False
     try:
         if os.path.isdir(path):
-            ways = {p[len(path) :].lstrip("/").split("/")[0] for p in bound if p.startswith(path + "/")}
+            ways = {
+                p[len(path) :].lstrip("/").split("/")[0] for p in bound if p.startswith(path + "/")
+            }
             return bool(set(os.listdir(path)) - ways)
         with open(path, "rb") as f:
             return bool(f.read(1))

@@ -74,7 +74,12 @@ HOME_NAME = "home"  # the agent's HOME, in its scratch folder
 # the agent never sees the user's dotfiles, and what it writes there is discarded. The folder's
 # variable, when the user set it (CLAUDE_CONFIG_DIR, CODEX_HOME), says where they are instead.
 AUTH_FILES = {
-    "claude": ("CLAUDE_CONFIG_DIR", ".claude", (".credentials.json", "settings.json"), ".claude.json"),
+    "claude": (
+        "CLAUDE_CONFIG_DIR",
+        ".claude",
+        (".credentials.json", "settings.json"),
+        ".claude.json",
+    ),
     "codex": ("CODEX_HOME", ".codex", ("config.toml", "auth.json"), None),
 }
 # Variables that would lead a program back into the user's own configuration.
