@@ -6,8 +6,11 @@ import gc
 import os
 import shutil
 import sys
+import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from autoresearch import config, workspace
@@ -166,3 +169,27 @@ def runs_to_compare(short_run, tmp_path_factory) -> tuple[Path, dict[str, str]]:
         mp.setenv("FAKE_CLAUDE_MODE", "edit")
         ids["claude"] = start("--agent", "claude", "--budget", "4")
     return directory, ids
+
+
+class PeakRss:
+    """This process's largest resident memory while the block runs, sampled every 10 ms."""
+
+    def __enter__(self):
+        self.me = psutil.Process()
+        self.start, self.peak, self.running = self.me.memory_info().rss, 0, True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.me.memory_info().rss)
+            time.sleep(0.01)
+
+    def __exit__(self, *_):
+        self.running = False
+        self.thread.join()
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
