@@ -7,8 +7,11 @@ import os
 import shutil
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from autoresearch import config, task, workspace
@@ -187,3 +190,27 @@ def train(ws: Path, body: str, **settings) -> tuple[object, Path]:
     trainer = Trainer.prepare(ws, cfg, root)
     workdir = workspace.copy_for_experiment(ws, root / "0001", textwrap.dedent(body))
     return trainer.run(workdir, ws / "out"), workdir
+
+
+class PeakRss:
+    """This process's largest resident memory while the block runs, sampled every 10 ms."""
+
+    def __enter__(self):
+        self.me = psutil.Process()
+        self.start, self.peak, self.running = self.me.memory_info().rss, 0, True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.me.memory_info().rss)
+            time.sleep(0.01)
+
+    def __exit__(self, *_):
+        self.running = False
+        self.thread.join()
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.start) / 2**20

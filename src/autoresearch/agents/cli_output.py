@@ -16,6 +16,10 @@ from autoresearch.records import Usage
 # (its first sentence: "bwrap: No permissions to create a new namespace, likely because ...")
 SANDBOX_FAILURE = re.compile(r"bwrap: [^\n.]*|landlock[^\n.]*|sandbox helper failed[^\n.]*", re.I)
 
+# What is read of files an agent writes besides train.py: codex's last message (the explanation
+# keeps 20,000 characters of it), and train.py where it may be unchanged but for blank space.
+LAST_MESSAGE_AT_MOST = 1_000_000
+
 
 class Finished(Protocol):
     stdout: str
@@ -155,8 +159,9 @@ def codex_outcome(run: Finished, last_message: Path) -> Outcome:
             failure = one_line(str(error.get("message", ""))) or "turn failed"
         elif kind == "error":
             last_error = one_line(str(event.get("message", "")))
-    if last_message.is_file() and last_message.read_text(errors="replace").strip():
-        outcome.explanation = last_message.read_text(errors="replace")
+    said = _end_of(last_message, LAST_MESSAGE_AT_MOST)
+    if said.strip():
+        outcome.explanation = said
     found = SANDBOX_FAILURE.search(run.stderr)  # its own warning at startup
     if found and not outcome.sandbox_failure:
         outcome.sandbox_failure = " ".join(found.group(0).split())[:160]
@@ -166,6 +171,16 @@ def codex_outcome(run: Finished, last_message: Path) -> Outcome:
         detail = last_error or one_line(run.stderr) or "no output"
         outcome.reason = f"`codex` exited with code {run.returncode}: {detail}"
     return outcome
+
+
+def _end_of(path: Path, limit: int) -> str:
+    """The last limit bytes of a file the agent wrote ("" if there is none)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - limit))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _json_object(line: str) -> dict | None:

@@ -10,6 +10,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -24,6 +25,8 @@ from autoresearch.agents.cli_output import (
     one_line,
 )
 from autoresearch.agents.pricing import cost, lookup, missing
+from autoresearch.agents.streams import Pipes
+from autoresearch.agents.validate import read_train_py
 from autoresearch.config import AgentConfig
 
 PRESETS = ("claude", "codex")
@@ -92,16 +95,19 @@ class _Run:
     stdout: str
     stderr: str
     returncode: int | None  # None: killed at the deadline
+    dropped: int = 0  # bytes of stdout not kept as it was read (streams.py)
 
 
 def _instructions() -> str:
     return resources.files("autoresearch").joinpath("prompts/command_agent.txt").read_text()
 
 
-def _tail(text: str, limit: int) -> str:
+def _tail(text: str, limit: int, dropped: int = 0) -> str:
+    """The end of text; dropped: bytes of it already dropped while it was read."""
     if len(text) <= limit:
         return text
-    return f"[... {len(text) - limit} characters cut ...]\n" + text[-limit:]
+    also = f", {dropped} bytes before them as it was read" if dropped else ""
+    return f"[... {len(text) - limit} characters cut{also} ...]\n" + text[-limit:]
 
 
 # --- the experiment directory: every file but train.py must come out as it went in -----------
@@ -252,19 +258,14 @@ class CommandAgent:
                 outcome = Outcome(explanation=run.stdout.strip())
             reverted = _restore(request.workdir, saved)
         train = request.workdir / "train.py"
-        data = read_plain(train)
-        code = None if data is None else data.decode("utf-8", errors="replace")
-        if outcome.reason is None and code is None:
-            outcome.reason = (
-                "the agent put a link or a folder in train.py's place"
-                if os.path.lexists(train)
-                else "the agent deleted train.py"
-            )
+        code = None
+        if outcome.reason is None:
+            code, outcome.reason = read_train_py(train, request.max_train_py_kb)
         notes = blocked(outcome, code, request.train_py)
         return Proposal(
             train_py=None if outcome.reason else code,
             explanation=_tail(outcome.explanation.strip(), EXPLANATION_CAP),
-            raw_output=_tail(run.stdout, RAW_CAP),
+            raw_output=_tail(run.stdout, RAW_CAP, run.dropped),
             invalid_reason=outcome.reason,
             usage=outcome.usage,
             reverted=reverted,
@@ -331,7 +332,8 @@ class CommandAgent:
         return [self.executable, *argv[1:]]
 
     def _run(self, argv: list[str], prompt: str, cwd: Path, env: dict[str, str]) -> _Run:
-        """Run argv in its own process group; the whole group is SIGKILLed at the deadline."""
+        """Run argv in its own process group; the whole group is SIGKILLed at the deadline. Its
+        output is read while it runs, capped (streams.py)."""
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
@@ -341,22 +343,22 @@ class CommandAgent:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        pipes = Pipes(proc, prompt.encode())
+        until = time.monotonic() + self.cfg.timeout_secs
+        returncode: int | None = None
         try:
-            out, err = proc.communicate(prompt.encode(), timeout=self.cfg.timeout_secs)
-            returncode: int | None = proc.returncode
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            try:
-                out, err = proc.communicate(timeout=5)
-            except subprocess.TimeoutExpired:  # a descendant in another session holds the pipes
-                proc.stdout.close()
-                proc.stderr.close()
-                proc.wait()
-                out, err = b"", b""
-            returncode = None
+            if pipes.pump(until):
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    returncode = proc.wait(timeout=max(0.0, until - time.monotonic()))
+            if returncode is None:  # the deadline: kill it, keep what it printed before
+                _kill_group(proc.pid)
+                pipes.pump(time.monotonic() + 5)  # a descendant in another session may hold them
         finally:
             _kill_group(proc.pid)  # whatever it left running in the background
-        return _Run(out.decode(errors="replace"), err.decode(errors="replace"), returncode)
+            pipes.close()
+            proc.wait()
+        out, err = pipes.text(proc.stdout), pipes.text(proc.stderr)
+        return _Run(out, err, returncode, pipes.dropped(proc.stdout))
 
 
 def _kill_group(pgid: int) -> None:
