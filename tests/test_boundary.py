@@ -279,3 +279,46 @@ def test_bytecode_an_agent_planted_never_trains(ws, tmp_path, mode):
     run = run_loop(ws, mode, ["--iterations", "1"])
     attempt = run["iterations"][1]
     assert attempt["status"] == "discard" and attempt["value"] == pytest.approx(0.1)
+
+
+# --- where user namespaces are refused (Docker's default profile) and we are root --------------
+
+
+@pytest.fixture
+def no_user_namespaces(tmp_path, monkeypatch):
+    """A bwrap that refuses --unshare-user as in a container whose seccomp profile blocks it."""
+    fake = tmp_path / "bin" / "bwrap"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/bin/sh\ncase " $* " in *" --unshare-user "*) echo "bwrap: No permissions to create '
+        "new namespace, likely because the kernel does not allow non-privileged user "
+        f'namespaces." >&2; exit 1;; esac\nexec {shutil.which("bwrap")} "$@"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    for cached in (sandbox.probe, sandbox.boundary):
+        cached.cache_clear()
+    yield
+    for cached in (sandbox.probe, sandbox.boundary):
+        cached.cache_clear()
+
+
+@pytest.mark.skipif(not ROOT, reason="a separate uid is root's fallback")
+def test_without_user_namespaces_root_trains_as_a_separate_uid(ws, no_user_namespaces):
+    assert sandbox.boundary() == sandbox.SEPARATE_UID
+    result = cli.invoke(app, ["doctor", str(ws), "--agent", "hpo", "--sandbox", "bwrap"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if " sandbox: " in line]
+    assert "uid 65534 with no capabilities (user namespaces are refused here)" in lines[0]
+    assert len(lines) > 8 and all(line.startswith("ok") for line in lines)
+    outcome, _ = train(ws, CAPABILITIES.replace("MOUNTS", "True"), sandbox="bwrap")
+    found = log_json(outcome, "CAPS ")
+    assert found["uid"] == 65534 and int(found["CapEff"], 16) == 0
+    assert found["umount"] == -1 and found["remount"] == -1
+    assert outcome.status == "ok" and outcome.value == pytest.approx(0.1)  # it wrote its output
+    outcome, _ = train(
+        ws,
+        f"import numpy as np, prepare\nprepare.save_predictions(np.load({str(val_labels_cache())!r}))\n",
+        sandbox="bwrap",
+    )
+    assert outcome.status == "crash" and "No such file or directory" in outcome.reason

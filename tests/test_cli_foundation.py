@@ -22,7 +22,7 @@ def test_init_refuses_to_overwrite(ws):
 def test_doctor_passes_on_a_fresh_workspace(ws):
     result = cli.invoke(app, ["doctor", str(ws), "--agent", "hpo"])
     assert result.exit_code == 0, result.output
-    assert [line.split()[1] for line in result.output.splitlines()] == [
+    assert list(dict.fromkeys(line.split()[1] for line in result.output.splitlines())) == [
         "workspace:",
         "interpreter:",
         "data:",

@@ -147,6 +147,7 @@ def run(
 
 
 def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
+    from autoresearch import sandbox
     from autoresearch.agents.base import AgentError
     from autoresearch.agents.factory import build, check_cost_limit
     from autoresearch.display import for_console
@@ -191,7 +192,10 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
         say(line)
     if chosen.store is None:
         say(f"run {store.run_id}: new")
-    say(f"settings: {describe_settings(cfg)}; strategist {strategist.describe(cfg)}")
+    say(
+        f"settings: {describe_settings(cfg)}; strategist {strategist.describe(cfg)}; "
+        f"{sandbox.in_force(cfg.sandbox)}"
+    )
     try:
         with for_console(err, store, cfg, store.iterations(), say) as display:
             loop = Loop(directory, cfg, store, agent, say, display=display, strategist=thinker)

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +102,11 @@ def boundary() -> str | None:
 @functools.cache
 def probe() -> str | None:
     """None when the sandbox works here, else why not (one line)."""
+    if sys.platform == "darwin":
+        return (
+            "macOS has no sandbox yet: train.py and CLI agents run as you and CAN READ THE "
+            "VALIDATION LABELS and your files; trust a result only after reading its train.py"
+        )
     if _bwrap() is None:
         return f"bubblewrap (bwrap) is not installed; {INSTALL_HINT}"
     try:
@@ -130,6 +136,13 @@ def resolve(mode: str) -> tuple[bool, str | None]:
     if mode == BWRAP:
         raise SandboxError(f'sandbox = "bwrap", but {reason}')
     return False, f"training runs UNSANDBOXED: {reason}"
+
+
+def in_force(mode: str) -> str:
+    """The run's settings line: which boundary holds train.py and the CLI agents."""
+    if mode == NONE:
+        return 'sandbox off (sandbox = "none")'
+    return f"sandbox: {describe()}" if probe() is None else "UNSANDBOXED (see the warning)"
 
 
 def describe() -> str:
@@ -198,9 +211,20 @@ def refuse_exposure(paths: list[Path], secret: list[Path], what: str) -> None:
         )
 
 
+def _folders_on_the_way(paths: list[Path]) -> list[str]:
+    """The folders that lead to the bound paths, made world-traversable (bubblewrap copies a
+    mode of 0700 from /root, which a separate uid could not pass)."""
+    args: list[str] = []
+    folders = {a for p in paths for a in p.parents if a != Path("/")}
+    for folder in sorted(folders, key=lambda f: len(f.parts)):
+        if not any(_inside(folder, Path(p)) for p in (*paths, *SYSTEM)):
+            args += ["--perms", "0755", "--dir", str(folder)]
+    return args
+
+
 def _binds(view: View) -> list[str]:
-    args = []
     bound = [(p, "--ro-bind") for p in view.readonly] + [(p, "--bind") for p in view.writable]
+    args = _folders_on_the_way([_real(p) for p, _flag in bound if os.path.lexists(p)])
     for path, flag in sorted(bound, key=lambda b: len(_real(b[0]).parts)):  # parents first
         if os.path.lexists(path):
             args += [flag, str(_real(path)), str(_real(path))]
