@@ -170,8 +170,9 @@ def test_a_truncated_store_with_a_wal_is_still_refused_and_left_as_it_is(ws):
     db, wal = store.path, store.path.with_name("run.db-wal")
     other = sqlite3.connect(db, isolation_level=None)
     other.execute("PRAGMA wal_autocheckpoint=0")
-    other.execute("UPDATE meta SET value = value")  # frames in run.db-wal, the rest in run.db
+    other.execute("INSERT INTO meta VALUES ('probe', '1')")  # frames in run.db-wal
     frames = wal.read_bytes()
+    assert frames
     other.close()  # checkpointed, the log removed
     wal.write_bytes(frames)  # as a copy of a store in use would have it
     os.truncate(db, db.stat().st_size // 2)
@@ -269,7 +270,7 @@ def test_a_runaway_experiment_is_a_crash_and_the_rest_of_the_run_is_untouched(ws
     base, runaway, after = iterations(ws)
     assert runaway["status"] == "crash"
     assert runaway["reason"] == "disk limit reached: train.py wrote over [resources] disk_mb = 8"
-    assert training_log(ws, 1) == "wrote 40 MB\n"
+    assert training_log(ws, 1) in ("", "wrote 40 MB\n")  # its log, killed before or after
     assert (base["status"], after["status"], after["value"]) == ("baseline", "discard", 0.1)
     assert {k: v for k, v in fingerprint(ws, skip=()).items() if ".autoresearch" not in k} == {
         k: v for k, v in before.items() if ".autoresearch" not in k
