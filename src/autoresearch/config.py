@@ -128,13 +128,16 @@ class RunConfig(_Section):
 
 
 class Resources(_Section):
-    """What each experiment asks of its node (on Ray) and how many threads it may use."""
+    """What each experiment asks of its node (on Ray), how many threads it may use and how
+    much it may write."""
 
     cpus: float = Field(default=1, gt=0, le=10_000)
     gpus: float = Field(default=0, ge=0, le=1_000)
     # OMP/MKL/OpenBLAS/torch thread counts; unset: cpus (rounded up) on Ray, train.py's own default
     # otherwise
     threads: int | None = Field(default=None, ge=1, le=10_000)
+    # MB train.py may write in its experiment folder (no file larger either); 0: no limit
+    disk_mb: int = Field(default=10_240, ge=0, le=2**30)
 
 
 class Config(_Section):

@@ -54,7 +54,11 @@ def experiments_root(key: Path) -> Path:
 
 def limits_of(cfg: Config) -> Limits:
     memory = default_memory_mb() if cfg.max_memory_mb is None else cfg.max_memory_mb
-    return Limits(memory_mb=memory or None, processes=cfg.max_processes or None)
+    return Limits(
+        memory_mb=memory or None,
+        processes=cfg.max_processes or None,
+        disk_mb=cfg.resources.disk_mb or None,
+    )
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -143,7 +147,8 @@ class Trainer:
 
     def view(self, workdir: Path) -> sandbox.View:
         readonly = [*(workdir / name for name in FIXED_FILES), *self.shown()]
-        return sandbox.training_view(workdir, readonly, self.secret, self.python, None)
+        tmp_mb = self.cfg.resources.disk_mb or None  # its private /tmp shares the disk quota
+        return sandbox.training_view(workdir, readonly, self.secret, self.python, tmp_mb)
 
     def wrap(self, workdir: Path):
         if not self.sandboxed:
@@ -178,6 +183,7 @@ class Trainer:
             on_start=on_start,
             command=self.command.argv,
             die_with_parent=self.tag is not None,  # on a Ray node
+            keep=FIXED_FILES,  # for the integrity check; the rest may fill the disk
         )
 
     def conclude(
@@ -188,6 +194,8 @@ class Trainer:
         logged = read_metrics(result.log_path, self.cfg.metrics)[0] if self.cfg.metrics else {}
         if result.limit_reason:
             status, reason = CRASH, result.limit_reason
+        elif result.log_error:  # a full disk: the log and what train.py saved are incomplete
+            status, reason = CRASH, result.log_error
         elif result.killed:
             status, reason = TIMEOUT, result.kill_reason
         elif result.exit_code != 0:

@@ -1,17 +1,22 @@
-"""Memory and process-count limits for a training process tree.
+"""Memory, process-count and disk limits for a training process tree.
 
 A cgroup per experiment where this machine lets us make one (cgroup v2, or the v1 `memory` and
 `pids` controllers), so the kernel enforces the limits on the whole tree and says which one was
 hit. Elsewhere RLIMIT_AS (per process) and RLIMIT_NPROC; the runner also watches the tree's
-memory and process count and kills it past either limit, whatever the mechanism.
+memory and process count and kills it past either limit, whatever the mechanism. Disk: no file
+may grow past the limit (RLIMIT_FSIZE), and the runner measures what the experiment folder
+holds (FolderWatch) and kills the tree past the limit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
 import resource
+import shutil
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +28,9 @@ MB = 2**20
 ALLOCATION_FAILED = re.compile(
     r"MemoryError|Unable to allocate|can't allocate memory|Cannot allocate memory|std::bad_alloc"
 )
+FILE_TOO_LARGE = re.compile(r"File too large|EFBIG")  # a write past RLIMIT_FSIZE
+DISK_POLL_SECS = 1.0  # the experiment folder is measured at most this often
+DISK_POLL_SHARE = 10  # and a walk that takes t seconds waits t * this before the next one
 DEFAULT_MEMORY_SHARE = 0.75  # of the machine's memory, when max_memory_mb is not set
 _counter = itertools.count()
 
@@ -31,11 +39,13 @@ _counter = itertools.count()
 class Limits:
     memory_mb: int | None  # None: no limit
     processes: int | None
+    disk_mb: int | None = None  # what the tree may write in its experiment folder
 
     def describe(self) -> str:
         memory = f"{self.memory_mb} MB memory" if self.memory_mb else "no memory limit"
         procs = f"{self.processes} processes" if self.processes else "no process limit"
-        return f"{memory}, {procs}"
+        disk = f"{self.disk_mb} MB disk" if self.disk_mb else "no disk limit"
+        return f"{memory}, {procs}, {disk}"
 
 
 def default_memory_mb() -> int:
@@ -48,6 +58,90 @@ def memory_reason(limits: Limits) -> str:
 
 def process_reason(limits: Limits) -> str:
     return f"process limit reached: the training tree tried to run over max_processes = {limits.processes}"
+
+
+def disk_reason(limits: Limits) -> str:
+    return f"disk limit reached: train.py wrote over [resources] disk_mb = {limits.disk_mb}"
+
+
+def folder_bytes(folder: Path) -> int:
+    """The disk space the files under folder take (their blocks: a sparse file counts what it
+    holds, a file linked twice counts once), links not followed, folders it cannot read not
+    counted (open_up() them first)."""
+    total, seen, stack = 0, set(), [str(folder)]
+    while stack:
+        path = stack.pop()
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif st.st_nlink > 1:
+                if (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+    return total
+
+
+def open_up(folder: Path) -> None:
+    """Read, write and search for the owner on folder and every folder under it (train.py may
+    have taken them away to hide or keep what it wrote). Only once nothing else writes there:
+    a folder swapped for a link between the look and the chmod would give its target away."""
+    _owner_rwx(str(folder))
+    for parent, folders, _ in os.walk(folder):  # top-down: each opened before it is walked
+        for name in folders:
+            _owner_rwx(os.path.join(parent, name))
+
+
+def _owner_rwx(path: str) -> None:
+    with contextlib.suppress(OSError):
+        mode = os.lstat(path).st_mode
+        if stat.S_ISDIR(mode):  # never a link
+            os.chmod(path, stat.S_IMODE(mode) | stat.S_IRWXU)
+
+
+def clear_folder(folder: Path, keep: tuple[str, ...]) -> None:
+    """Remove what is in folder but the names in keep (links are removed, never followed)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name in keep:
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+
+
+class FolderWatch:
+    """What a training tree wrote in its experiment folder, against the disk limit: the folder's
+    growth since the start, measured at most every DISK_POLL_SECS, and never for more than a
+    tenth of the time (a walk over a million files is slow)."""
+
+    def __init__(self, folder: Path, limit_mb: int):
+        self.folder, self.limit = folder, limit_mb * MB
+        self.start = folder_bytes(folder)
+        self.due = time.monotonic() + DISK_POLL_SECS
+
+    def over(self, now: bool = False) -> bool:
+        """Past the limit? Measured when due, or at once (now)."""
+        began = time.monotonic()
+        if not now and began < self.due:
+            return False
+        grown = folder_bytes(self.folder) - self.start
+        took = time.monotonic() - began
+        self.due = time.monotonic() + max(DISK_POLL_SECS, took * DISK_POLL_SHARE)
+        return grown > self.limit
 
 
 def _mounts() -> dict[str, Path]:
@@ -138,7 +232,11 @@ class Enforcer:
                 pass
 
     def preexec(self) -> None:
-        """In the child, before exec: join the cgroups, or set the rlimits."""
+        """In the child, before exec: join the cgroups, or set the rlimits; no file it writes
+        may grow past the disk limit (a write past it fails with EFBIG, or SIGXFSZ kills)."""
+        if self.limits.disk_mb:
+            size = self.limits.disk_mb * MB
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         if self.groups:
             for folder in self.groups.values():
                 with open(folder / "cgroup.procs", "w") as f:
@@ -155,8 +253,11 @@ class Enforcer:
             resource.setrlimit(resource.RLIMIT_NPROC, (allowed, allowed))
 
     def exceeded(self, failed: bool, log_tail: str) -> str | None:
-        """Which limit the kernel enforced on the tree, if any. Without a cgroup, a failed run
-        whose log ends in an allocation failure hit RLIMIT_AS."""
+        """Which limit the kernel enforced on the tree, if any. A failed run whose log ends in a
+        write refused for its size hit RLIMIT_FSIZE; without a cgroup, one whose log ends in an
+        allocation failure hit RLIMIT_AS."""
+        if failed and self.limits.disk_mb and FILE_TOO_LARGE.search(log_tail):
+            return f"{disk_reason(self.limits)} ({log_tail})"
         if not self.groups:
             if failed and self.limits.memory_mb and ALLOCATION_FAILED.search(log_tail):
                 return f"{memory_reason(self.limits)} ({log_tail})"

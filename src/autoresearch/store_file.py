@@ -35,8 +35,31 @@ def _check_header(path: Path) -> None:
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     valid = header[24:28] == header[92:96]  # the page count is valid only when these agree
-    if valid and size < pages * page_size:
+    if valid and size < pages * page_size and not _whole_with_wal(path):
         raise StoreError(f"{path}: is truncated ({size} of {pages * page_size} bytes); {UNTOUCHED}")
+
+
+def _whole_with_wal(path: Path) -> bool:
+    """A file shorter than its header says may still be whole: a checkpoint that a full disk cut
+    short wrote the header, not the last pages, which are still in the write-ahead log (and a
+    reader may look in the middle of any checkpoint). SQLite judges it: a read-only quick_check
+    reads every page through the log. The index it makes beside a store it refuses is removed."""
+    wal, index = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+    if not wal.is_file() or wal.stat().st_size == 0:
+        return False
+    made = not index.exists()
+    uri = "file:" + urllib.parse.quote(str(path.absolute())) + "?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=30)
+        try:
+            whole = db.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        whole = False
+    if made and not whole:
+        index.unlink(missing_ok=True)
+    return whole
 
 
 def open_db(path: Path, readonly: bool) -> sqlite3.Connection:

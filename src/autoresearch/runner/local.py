@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -19,13 +18,21 @@ from pathlib import Path
 
 import psutil
 
-from autoresearch.capped import HeadTail
-from autoresearch.limits import Enforcer, Limits, memory_reason, process_reason
+from autoresearch.limits import (
+    Enforcer,
+    FolderWatch,
+    Limits,
+    clear_folder,
+    disk_reason,
+    memory_reason,
+    open_up,
+    process_reason,
+)
+from autoresearch.runner.capped_log import TAIL_BYTES, CappedLog
 
 PREDICTIONS_NAME = "predictions.npy"
 LOG_NAME = "train.log"
 HOME_NAME = ".home"  # train.py's HOME, inside its experiment directory
-TAIL_BYTES = 16_384
 POLL_SECS = 0.1
 # train.py's environment is built from this allowlist, not from the orchestrator's minus a regex.
 ALLOWED_ENV = re.compile(
@@ -44,6 +51,8 @@ THREAD_ENV = (
     "NUMEXPR_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS",
 )
+# How a training killed by SIGXFSZ (a file past RLIMIT_FSIZE) ends: itself, or its shell or bwrap
+XFSZ = (-signal.SIGXFSZ, 128 + signal.SIGXFSZ)
 WRAPPER_PROCESSES = 2  # bwrap and its PID-namespace init, when sandboxed
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
@@ -60,7 +69,8 @@ class RunResult:
     peak_memory_mb: float
     log_path: Path
     predictions_path: Path
-    limit_reason: str | None = None  # a memory or process limit ended it
+    limit_reason: str | None = None  # a memory, process or disk limit ended it
+    log_error: str | None = None  # the log could not be written whole (a full disk): why
 
     def error_tail(self, lines: int = 1) -> str:
         """The last non-empty lines of the log, for a one-line crash reason."""
@@ -97,28 +107,6 @@ def training_env(
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # no bytecode is left for a later experiment to run
     return env
-
-
-class _CappedLog:
-    """Copies a pipe to a file: the first bytes up to the cap, then only the tail is kept."""
-
-    def __init__(self, stream, path: Path, cap: int):
-        self.stream, self.path, self.head_cap = stream, path, max(0, cap - TAIL_BYTES)
-        self.thread = threading.Thread(target=self._pump, daemon=True)
-        self.thread.start()
-
-    def _pump(self) -> None:
-        kept = HeadTail(self.head_cap, TAIL_BYTES)
-        with open(self.path, "wb") as out:
-            for chunk in iter(lambda: self.stream.read1(65536), b""):
-                head = kept.add(chunk)
-                if head:
-                    out.write(head)
-                    out.flush()
-            out.write(kept.end("log"))
-
-    def join(self, timeout: float) -> None:
-        self.thread.join(timeout)
 
 
 def _tree(proc: psutil.Process) -> list[psutil.Process]:
@@ -187,12 +175,16 @@ def run_training(
     on_start=None,
     command: list[str] | None = None,
     die_with_parent: bool = False,
+    keep: tuple[str, ...] | None = None,
 ) -> RunResult:
     """Run `python script` (or the command line `command`) in workdir; SIGKILL its whole process
     tree at budget + grace.
 
     env: the process's whole environment (default: training_env()); wrap: turns the command
-    line into a sandboxed one; limits: memory and process-count limits for the whole tree."""
+    line into a sandboxed one; limits: memory, process-count and disk limits for the whole tree
+    (disk: what it writes in workdir); keep: once the tree is dead, all that workdir holds but
+    these names and the predictions is removed (what train.py wrote may fill the disk that the
+    log and the records need); None: nothing is removed."""
     workdir = workdir.absolute()
     predictions = workdir / PREDICTIONS_NAME
     predictions.unlink(missing_ok=True)
@@ -201,6 +193,7 @@ def run_training(
     token = env[EXPERIMENT_ENV] = uuid.uuid4().hex
     limits = limits or Limits(None, None)
     enforcer = Enforcer(limits)
+    disk = FolderWatch(workdir, limits.disk_mb) if limits.disk_mb else None
     _subreaper(True)
     argv = list(command) if command else [python, script]
     started = time.time()
@@ -220,7 +213,7 @@ def run_training(
         _subreaper(False)
         enforcer.close()
         raise
-    log = _CappedLog(proc.stdout, log_path, max_log_bytes)
+    log = CappedLog(proc.stdout, log_path, max_log_bytes)
     deadline = started + budget_secs + grace_secs
     overhead = WRAPPER_PROCESSES if wrap else 0
     seen: dict[int, psutil.Process] = {}
@@ -241,6 +234,8 @@ def run_training(
                 limit_reason = memory_reason(limits)
             elif limits.processes and len(tree) - overhead > limits.processes:
                 limit_reason = process_reason(limits)
+            elif disk and disk.over():
+                limit_reason = disk_reason(limits)
             if limit_reason:
                 break
             if time.time() >= deadline:
@@ -259,8 +254,16 @@ def run_training(
         train_seconds = time.time() - started
         log.join(timeout=5)  # a stray we could not see may still hold the pipe: never wait on it
         failed = not killed and proc.returncode != 0
-        limit_reason = enforcer.exceeded(failed, log_tail(log_path)) or limit_reason
+        tail = log.ending() if log.error else log_tail(log_path)
+        limit_reason = enforcer.exceeded(failed, tail) or limit_reason
         enforcer.close()
+        if disk or keep is not None:
+            open_up(workdir)  # the tree is dead: nothing can swap a folder for a link now
+        if disk and not limit_reason and (proc.returncode in XFSZ or disk.over(now=True)):
+            limit_reason = disk_reason(limits)  # a file past RLIMIT_FSIZE, or after the last look
+        if keep is not None:
+            clear_folder(workdir, (*keep, PREDICTIONS_NAME))
+        log_error = log.repair()
     limit = f"{budget_secs:g}s budget + {grace_secs:g}s grace"
     return RunResult(
         exit_code=None if killed else proc.returncode,
@@ -271,4 +274,5 @@ def run_training(
         log_path=log_path,
         predictions_path=predictions,
         limit_reason=limit_reason,
+        log_error=log_error,
     )
