@@ -315,7 +315,9 @@ def compare(
     if image is not None:
         write_atomically(path, image)
     if as_json:
-        print(strict_json({**cmp.to_json(), "plot": image and str(path)}, indent=2))
+        print(
+            strict_json({**cmp.to_json(), "plot": None if image is None else str(path)}, indent=2)
+        )
     elif as_markdown:
         sys.stdout.write(markdown(cmp))
     else:
