@@ -95,3 +95,45 @@ def test_train_py_cannot_replace_the_training_log(ws, mode):
     assert outcome.status == "ok" and time.time() - started < 15
     assert outcome.log_path == out / "train.log" and outcome.log_path.is_file()
     assert "the real output" in outcome.log_path.read_text()
+
+
+def test_predictions_padded_after_the_array_are_refused_and_not_stored(ws):
+    """A valid (10000,) int64 array followed by 200 MiB of zeros: scored as the array, it would
+    put 200 MiB into the store for every training run."""
+    body = SAVE + "with open('predictions.npy', 'ab') as f:\n    f.write(bytes(200 * 2**20))\n"
+    outcome, out = train(ws, body)
+    assert outcome.status == "crash"
+    assert outcome.reason == (
+        "bad predictions: predictions.npy has 209,715,200 bytes after the array its header "
+        "describes (80,128 bytes); save the array alone"
+    )
+    assert not (out / "predictions.npy").exists()
+
+
+def test_a_1_gb_predictions_array_is_refused_before_it_is_read(ws):
+    """A header promising 1 GiB of int64 (a sparse file: nothing is written; within the disk
+    limit) is refused from the file's size, before any of it is read."""
+    body = (
+        "import numpy as np\n"
+        "with open('predictions.npy', 'wb') as f:\n"
+        "    np.lib.format.write_array_header_1_0(f, {'descr': '<i8', 'fortran_order': False,\n"
+        "                                             'shape': (2**30 // 8,)})\n"
+        "    f.truncate(f.tell() + 2**30)\n"
+    )
+    outcome, out = train(ws, body)
+    assert outcome.status == "crash"
+    assert outcome.reason == (
+        "bad predictions: predictions.npy is 1,073,741,952 bytes, over the 268,435,456-byte cap"
+    )
+    assert not (out / "predictions.npy").exists()
+
+
+def test_a_second_array_after_the_first_is_refused(tmp_path):
+    """np.load would score the first array and never see the second."""
+    both = tmp_path / "both.npy"
+    with open(both, "wb") as f:
+        np.save(f, np.zeros(10000, dtype=np.int64))
+        np.save(f, np.ones(10000, dtype=np.int64))
+    with pytest.raises(OutputError, match="has 80,128 bytes after the array"):
+        collect_predictions(both, tmp_path / "copy.npy")
+    assert not (tmp_path / "copy.npy").exists()

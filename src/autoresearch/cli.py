@@ -237,7 +237,10 @@ def report(
         raise fail(str(e)) from None
     if out_dir is None and not os.access(store.dir, os.W_OK):
         raise fail(f"{store.dir} is read-only; pass --out DIR to write the report elsewhere")
-    out.print(one_line(str(write_report(store, out_dir))))
+    path, plot_failed = write_report(store, out_dir)
+    if plot_failed:
+        err.print(Text(plot_failed))
+    out.print(one_line(str(path)))
 
 
 @app.command()
@@ -306,14 +309,21 @@ def compare(
         raise fail(
             f"{path.parent} is not writable; pass --plot PATH to write compare.png elsewhere"
         )
-    write_atomically(path, plot(cmp))
+    try:
+        image, plot_failed = plot(cmp), None
+    except Exception as e:  # noqa: BLE001 - a picture that cannot be drawn never costs the table
+        image, plot_failed = None, f"compare.png could not be drawn: {type(e).__name__}: {e}"
+    if image is not None:
+        write_atomically(path, image)
     if as_json:
-        print(strict_json({**cmp.to_json(), "plot": str(path)}, indent=2))
+        print(
+            strict_json({**cmp.to_json(), "plot": None if image is None else str(path)}, indent=2)
+        )
     elif as_markdown:
         sys.stdout.write(markdown(cmp))
     else:
         render(cmp, out)
-    err.print(one_line(f"wrote {path}"))
+    err.print(one_line(plot_failed[:300] if plot_failed else f"wrote {path}"))
 
 
 @app.command()

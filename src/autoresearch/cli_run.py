@@ -205,7 +205,10 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
         raise fail(str(e), EXIT_REFUSED) from None
     say(f"run {store.run_id} {result.state}: {result.message}")
     say(compared(store))
-    say(f"report: {write_report(store)}")
+    report, plot_failed = write_report(store)
+    if plot_failed:
+        say(plot_failed)
+    say(f"report: {report}")
     history = store.iterations()
     if baseline_failed(history[0]) if history else True:
         say(f"start again: {command(shown, {}, new=True)}")

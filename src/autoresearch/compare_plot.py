@@ -3,9 +3,8 @@ cost when the runs spent money."""
 
 from __future__ import annotations
 
-import io
-
 from autoresearch.compare import Comparison
+from autoresearch.plotting import literal, png
 from autoresearch.safe_text import one_line
 
 
@@ -53,16 +52,11 @@ def figure(cmp: Comparison):
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best", fontsize=8)
+    literal(fig)  # run, agent and metric names are text, never markup
     fig.tight_layout()
     return fig
 
 
 def plot(cmp: Comparison) -> bytes:
     """compare.png's bytes."""
-    import matplotlib.pyplot as plt
-
-    fig = figure(cmp)
-    png = io.BytesIO()
-    fig.savefig(png, format="png")
-    plt.close(fig)
-    return png.getvalue()
+    return png(figure(cmp))

@@ -1,5 +1,7 @@
 """What an experiment leaves behind is untrusted: read only regular files, never through a link,
-never more than a cap, and check a .npy header before any data is loaded."""
+never more than a cap, and check a .npy header before any data is loaded. A .npy file is taken
+only when its size is exactly what its header describes: what is kept is what is scored (np.load
+would read the first array and ignore whatever follows it, padding or a second array)."""
 
 from __future__ import annotations
 
@@ -52,6 +54,11 @@ def _check_npy_header(fd: int, size: int, name: str) -> None:
     if needed > size:
         raise OutputError(
             f"{name} is truncated: its header promises {needed:,} bytes, has {size:,}"
+        )
+    if needed < size:  # np.save writes nothing after the array: padding, or a second array
+        raise OutputError(
+            f"{name} has {size - needed:,} bytes after the array its header describes "
+            f"({needed:,} bytes); save the array alone"
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from autoresearch.config import Config
 from autoresearch.export import hint
 from autoresearch.holdout import section as holdout_section
 from autoresearch.log_metrics import self_reported, source_note
+from autoresearch.plotting import literal, png
 from autoresearch.records import BASELINE, KEEP, SELF_REPORTED, STATUSES, Iteration, Strategy
 from autoresearch.runfacts import unified_diff
 from autoresearch.runs import agents_used, snapshot
@@ -46,13 +46,7 @@ def useful_range(history: list[Iteration]) -> tuple[float, float] | None:
 
 def plot(history: list[Iteration], cfg: Config) -> bytes:
     """progress.png's bytes."""
-    import matplotlib.pyplot as plt
-
-    fig = figure(history, cfg)
-    png = io.BytesIO()
-    fig.savefig(png, format="png")
-    plt.close(fig)
-    return png.getvalue()
+    return png(figure(history, cfg))
 
 
 def figure(history: list[Iteration], cfg: Config):
@@ -105,11 +99,14 @@ def figure(history: list[Iteration], cfg: Config):
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", fontsize=8)
+    literal(fig)  # descriptions and the metric's name are text, never markup
     fig.tight_layout()
     return fig
 
 
-def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
+def markdown(
+    store: Store, history: list[Iteration], cfg: Config, plot_failed: str | None = None
+) -> str:
     snap = snapshot(store)
     metric = markdown_inline(cfg.metric)
     column = f"{metric} ({SELF_REPORTED})" if self_reported(cfg) else metric
@@ -141,7 +138,7 @@ def markdown(store: Store, history: list[Iteration], cfg: Config) -> str:
         f"training {sum(it.train_seconds for it in history) / 60:.1f})",
         f"- {noise_line(snap)}",
         "",
-        "![progress](progress.png)",
+        markdown_inline(plot_failed) if plot_failed else "![progress](progress.png)",
         "",
         *holdout_section(history, cfg, best["iteration"]),
         "## How it got there: every kept change",
@@ -201,13 +198,21 @@ def _timeline(strategies: list[Strategy], history: list[Iteration], cfg: Config)
     return lines
 
 
-def write_report(store: Store, folder: Path | None = None) -> Path:
+def write_report(store: Store, folder: Path | None = None) -> tuple[Path, str | None]:
     """Writes report.md and progress.png (each whole or not at all) into folder, by default the
-    run's own; returns report.md's path."""
+    run's own; returns report.md's path, and one line saying why progress.png could not be drawn
+    (the report is written all the same, saying so where the picture would be) or None."""
     folder = folder or store.dir
     cfg = store.config()
     history = store.iterations()
-    write_atomically(folder / "progress.png", plot(history, cfg))
+    failed = None
+    try:
+        image = plot(history, cfg)
+    except Exception as e:  # noqa: BLE001 - a picture that cannot be drawn never costs the report
+        failed = one_line(f"progress.png could not be drawn: {type(e).__name__}: {e}")[:300]
+        (folder / "progress.png").unlink(missing_ok=True)  # not an older run's picture
+    else:
+        write_atomically(folder / "progress.png", image)
     path = folder / "report.md"
-    write_atomically(path, markdown(store, history, cfg).encode())
-    return path
+    write_atomically(path, markdown(store, history, cfg, failed).encode())
+    return path, failed

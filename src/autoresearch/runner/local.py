@@ -29,6 +29,7 @@ from autoresearch.limits import (
     process_reason,
 )
 from autoresearch.runner.capped_log import TAIL_BYTES, CappedLog
+from autoresearch.runner.memory import TreeMemory
 
 PREDICTIONS_NAME = "predictions.npy"
 LOG_NAME = "train.log"
@@ -217,20 +218,18 @@ def run_training(
     deadline = started + budget_secs + grace_secs
     overhead = WRAPPER_PROCESSES if wrap else 0
     seen: dict[int, psutil.Process] = {}
-    peak = 0.0
+    memory = TreeMemory()
     killed, limit_reason = False, None
     try:
         if on_start:
             on_start(proc.pid)
         root = psutil.Process(proc.pid)
         while proc.poll() is None:
-            tree, rss = _tree(root), 0
+            tree = _tree(root)
             for p in tree:
                 seen.setdefault(p.pid, p)
-                with contextlib.suppress(psutil.Error):
-                    rss += p.memory_info().rss
-            peak = max(peak, rss / 2**20)
-            if limits.memory_mb and rss > limits.memory_mb * 2**20:
+            used = memory.measure(tree)  # shared pages once: PSS, not the sum of RSS
+            if limits.memory_mb and used > limits.memory_mb * 2**20:
                 limit_reason = memory_reason(limits)
             elif limits.processes and len(tree) - overhead > limits.processes:
                 limit_reason = process_reason(limits)
@@ -270,7 +269,7 @@ def run_training(
         killed=killed,
         kill_reason=f"killed at {limit} (SIGKILL to the process group)" if killed else None,
         train_seconds=train_seconds,
-        peak_memory_mb=round(peak, 1),
+        peak_memory_mb=round(memory.peak / 2**20, 1),
         log_path=log_path,
         predictions_path=predictions,
         limit_reason=limit_reason,
