@@ -20,8 +20,12 @@ from conftest import single_run
 from model_apis import INPUT_TOKENS, OUTPUT_TOKENS, Call, ModelAPI, Text
 from typer.testing import CliRunner
 
+from autoresearch.agents.base import AgentError
+from autoresearch.agents.command import CommandAgent
 from autoresearch.agents.pricing import cost
 from autoresearch.cli import app
+from autoresearch.config import AgentConfig, load
+from autoresearch.experiment import secret_paths
 from autoresearch.records import Usage
 from autoresearch.store import runs_dir
 
@@ -137,6 +141,35 @@ def trained(ws: Path, snap: dict) -> str:
     return (runs_dir(ws) / snap["run"] / "iterations" / "0001" / "train.py").read_text()
 
 
+# --- doctor and run check the CLI where it will run ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["claude", "codex"])
+def test_doctor_runs_each_cli_in_the_agent_sandbox(tiny, home, name):
+    result = cli.invoke(app, ["doctor", str(tiny), "--agent", name])
+    [line] = [line for line in result.output.splitlines() if " agent: " in f" {line}"]
+    version = "2.1.332 (Claude Code)" if name == "claude" else "codex-cli 0.171.0"
+    assert line.startswith(f"ok   agent: {name}: {version} (/tmp/"), line
+    assert line.endswith(") in the agent sandbox")
+
+
+def test_a_cli_failure_keeps_its_error_line(tmp_path, monkeypatch):
+    """The codex package without its platform package (npm --omit=optional): codex.js throws,
+    and node prints the error, then a stack trace that a tail of the output would keep."""
+    installed("codex")
+    modules = tmp_path / "node_modules"
+    shutil.copytree(NPM / "@openai" / "codex", modules / "@openai" / "codex")
+    (modules / ".bin").mkdir()
+    (modules / ".bin" / "codex").symlink_to("../@openai/codex/bin/codex.js")
+    monkeypatch.setenv("PATH", f"{modules / '.bin'}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(AgentError) as failed:
+        CommandAgent(AgentConfig(name="codex"), tmp_path).check()
+    assert str(failed.value) == (
+        "`codex --version` exited with code 1: Error: Missing optional dependency "
+        "@openai/codex-linux-x64. Reinstall Codex: npm install -g @openai/codex@latest"
+    )
+
+
 # --- one iteration with each CLI ----------------------------------------------------------------
 
 MODES = ["none", "auto"]  # unsandboxed (opted in), and the agent sandbox
@@ -188,3 +221,142 @@ def test_an_iteration_with_the_real_codex(tiny, home, sandbox):
 def _edit(ws: Path) -> dict:
     """Claude Code's Edit tool input (file_path, relative to its working folder here)."""
     return {"file_path": "train.py", "old_string": "PREDICTION = 0", "new_string": "PREDICTION = 3"}
+
+
+# --- an agent that tries to read what it must not ----------------------------------------------
+
+LABELS = "t10k-labels-idx1-ubyte.gz"  # the official test labels, which the task uses to validate
+COMMON = {"train.py", "prepare.py", "program.md", "SOURCE.md", "autoresearch.toml"}
+
+
+def plant(ws: Path) -> list[Path]:
+    """Marked files in this workspace's run store and in a sibling workspace's; the places an
+    agent must not read: both run stores, the data folder, the label cache."""
+    sibling = ws.parent / "sibling" / ".autoresearch" / "runs" / "20990101-000000"
+    sibling.mkdir(parents=True)
+    (sibling / "report.md").write_text(f"# Report\nholdout 0.91 {SIBLING_MARKER}\n")
+    (ws / ".autoresearch").mkdir(exist_ok=True)
+    (ws / ".autoresearch" / "notes.md").write_text(f"{OWN_MARKER}\n")
+    return [*secret_paths(ws, load(ws)), ws.parent / "sibling" / ".autoresearch"]
+
+
+def hidden_names(places: list[Path]) -> set[str]:
+    """The names of the files in places (what a listing would show), but a git repository's
+    (config, HEAD, index: words that say nothing)."""
+    names = set()
+    for place in places:
+        if place.is_dir():
+            files = [p for p in place.rglob("*") if p.is_file()]
+            names |= {p.name for p in files if not {"repo", ".git"} & set(p.parts)}
+    return names - COMMON
+
+
+def label_bytes(places: list[Path]) -> str:
+    """Bytes from inside the compressed validation labels, as the agent's probe prints them."""
+    [labels] = [p / LABELS for p in places if (p / LABELS).is_file()][:1]
+    return labels.read_bytes()[64:96].hex()
+
+
+def leaks(api: ModelAPI, places: list[Path], calls: list[Call]) -> list[str]:
+    """What of the hidden places reached the model through a tool result."""
+    said = "\n".join(api.tool_results())
+    named = json.dumps([c.arguments for c in calls])
+    found = [m for m in (SIBLING_MARKER, OWN_MARKER, label_bytes(places)) if m in said]
+    return found + sorted(n for n in hidden_names(places) if n not in named and n in said)
+
+
+def claude_attempts(places: list[Path], ws: Path) -> list[Call]:
+    """Read, Grep and Glob on each place, directly and through parent folders, and the shell."""
+    calls = []
+    for place in places:
+        calls += [
+            Call("Glob", {"pattern": "**/*", "path": str(place)}),
+            Call("Grep", {"pattern": ".", "path": str(place), "output_mode": "content"}),
+        ]
+    sibling_report = next((ws.parent / "sibling").rglob("report.md"))
+    calls += [
+        Call("Read", {"file_path": str(sibling_report)}),
+        Call("Read", {"file_path": str(ws / ".autoresearch" / "notes.md")}),
+        Call(
+            "Read", {"file_path": str(next(p / LABELS for p in places if (p / LABELS).is_file()))}
+        ),
+        Call("Glob", {"pattern": "../../../**/*"}),
+        Call("Glob", {"pattern": "**/.autoresearch/**/*", "path": str(ws.parent)}),
+        Call("Grep", {"pattern": "RUN", "path": "/tmp", "output_mode": "content"}),
+        Call("Grep", {"pattern": "RUN", "path": "..", "output_mode": "content"}),
+        Call("Bash", {"command": f"cat {sibling_report}"}),
+    ]
+    return calls
+
+
+@pytest.mark.parametrize("sandbox", MODES)
+def test_claude_reads_no_labels_and_no_run_store(tiny, home, sandbox):
+    """Unsandboxed (opted in), Claude Code's own permission rules are all that stop it: Read,
+    Grep and Glob only in its working folder, no Bash. In the agent sandbox, the hidden places
+    are not there at all."""
+    places = plant(tiny)
+    calls = claude_attempts(places, tiny)
+    with ModelAPI([*calls, Text(EXPLANATION)]) as api:
+        claude_settings(home, api)
+        configure(tiny, sandbox)
+        result = run(tiny, "claude")
+    assert result.exit_code == 0, result.output
+    assert len(api.tool_results()) == len(calls)  # every attempt was made and answered
+    assert leaks(api, places, calls) == []
+
+
+def codex_attempts(places: list[Path], ws: Path) -> list[Call]:
+    """Its shell on each place, directly and through parent folders."""
+    probe = "import sys; print(open(sys.argv[1], 'rb').read()[64:96].hex())"
+    script = []
+    for place in places:
+        script += [
+            f"ls -laR {place}",
+            f"grep -r . {place}",
+            f"python3 -c {probe!r} {place}/{LABELS}",
+        ]
+    script += [
+        "ls -laR ../../..",
+        f"grep -r RUN {ws.parent} /tmp",
+        "find / -name report.md -path '*autoresearch*' -exec cat {} +",
+    ]
+    return [Call("exec_command", {"cmd": f"{line} 2>&1 | head -c 4000"}) for line in script]
+
+
+def test_codex_reads_no_labels_and_no_run_store(tiny, home):
+    places = plant(tiny)
+    calls = codex_attempts(places, tiny)
+    with ModelAPI([*calls, Text(EXPLANATION)]) as api:
+        codex_config(home, api)
+        configure(tiny, "auto", model=CODEX_MODEL)
+        result = run(tiny, "codex")
+    assert result.exit_code == 0, result.output
+    assert len(api.tool_results()) == len(calls)
+    assert leaks(api, places, calls) == []
+
+
+def test_codex_unsandboxed_reads_the_labels_so_it_runs_only_when_the_user_says_so(tiny, home):
+    """codex's own sandbox (workspace-write) limits writes, not reads: without autoresearch's
+    sandbox the labels reach the model. So `run` refuses it unless unsandboxed_ok is set."""
+    places = plant(tiny)
+    calls = codex_attempts(places, tiny)
+    with ModelAPI([*calls, Text(EXPLANATION)]) as api:
+        codex_config(home, api)
+        configure(tiny, "none", model=CODEX_MODEL)
+        text = (tiny / "autoresearch.toml").read_text()
+        (tiny / "autoresearch.toml").write_text(text.replace("unsandboxed_ok = true", ""))
+        refused = run(tiny, "codex")
+        assert refused.exit_code == 2
+        assert refused.output.strip().splitlines() == [
+            'error: agent: the codex agent would run unsandboxed (sandbox = "none") and could '
+            "read every file you can, the validation labels included; make the sandbox work, "
+            "or set unsandboxed_ok = true under [agent] in autoresearch.toml to run it anyway"
+        ]
+        assert api.requests == []
+        (tiny / "autoresearch.toml").write_text(text)
+        result = run(tiny, "codex")
+    assert result.exit_code == 0, result.output
+    assert "WARNING" not in result.output  # said as a warning line of the run:
+    assert "warning: the codex agent runs UNSANDBOXED" in result.output
+    assert label_bytes(places) in leaks(api, places, calls)
+    assert SIBLING_MARKER in leaks(api, places, calls)
