@@ -230,14 +230,17 @@ COMMON = {"train.py", "prepare.py", "program.md", "SOURCE.md", "autoresearch.tom
 
 
 def plant(ws: Path) -> list[Path]:
-    """Marked files in this workspace's run store and in a sibling workspace's; the places an
-    agent must not read: both run stores, the data folder, the label cache."""
-    sibling = ws.parent / "sibling" / ".autoresearch" / "runs" / "20990101-000000"
-    sibling.mkdir(parents=True)
-    (sibling / "report.md").write_text(f"# Report\nholdout 0.91 {SIBLING_MARKER}\n")
+    """Marked files in this workspace's run store and in sibling workspaces' (next to it, and in
+    the user's home, where people keep their projects); the places an agent must not read:
+    the run stores, the data folder, the label cache."""
+    siblings = [ws.parent / "sibling" / ".autoresearch", Path.home() / "other" / ".autoresearch"]
+    for store in siblings:
+        (store / "runs" / "20990101-000000").mkdir(parents=True)
+        report = f"# Report\nholdout 0.91 {SIBLING_MARKER}\n"
+        (store / "runs" / "20990101-000000" / "report.md").write_text(report)
     (ws / ".autoresearch").mkdir(exist_ok=True)
     (ws / ".autoresearch" / "notes.md").write_text(f"{OWN_MARKER}\n")
-    return [*secret_paths(ws, load(ws)), ws.parent / "sibling" / ".autoresearch"]
+    return [*secret_paths(ws, load(ws)), *siblings]
 
 
 def hidden_names(places: list[Path]) -> set[str]:
@@ -273,9 +276,9 @@ def claude_attempts(places: list[Path], ws: Path) -> list[Call]:
             Call("Glob", {"pattern": "**/*", "path": str(place)}),
             Call("Grep", {"pattern": ".", "path": str(place), "output_mode": "content"}),
         ]
-    sibling_report = next((ws.parent / "sibling").rglob("report.md"))
+    sibling_reports = [next(p.rglob("report.md")) for p in places[-2:]]
     calls += [
-        Call("Read", {"file_path": str(sibling_report)}),
+        *(Call("Read", {"file_path": str(report)}) for report in sibling_reports),
         Call("Read", {"file_path": str(ws / ".autoresearch" / "notes.md")}),
         Call(
             "Read", {"file_path": str(next(p / LABELS for p in places if (p / LABELS).is_file()))}
@@ -284,7 +287,8 @@ def claude_attempts(places: list[Path], ws: Path) -> list[Call]:
         Call("Glob", {"pattern": "**/.autoresearch/**/*", "path": str(ws.parent)}),
         Call("Grep", {"pattern": "RUN", "path": "/tmp", "output_mode": "content"}),
         Call("Grep", {"pattern": "RUN", "path": "..", "output_mode": "content"}),
-        Call("Bash", {"command": f"cat {sibling_report}"}),
+        Call("Glob", {"pattern": "**/report.md", "path": str(Path.home())}),
+        Call("Bash", {"command": f"cat {' '.join(map(str, sibling_reports))}"}),
     ]
     return calls
 
@@ -317,7 +321,7 @@ def codex_attempts(places: list[Path], ws: Path) -> list[Call]:
         ]
     script += [
         "ls -laR ../../..",
-        f"grep -r RUN {ws.parent} /tmp",
+        f"grep -r RUN {ws.parent} /tmp ~",
         "find / -name report.md -path '*autoresearch*' -exec cat {} +",
     ]
     return [Call("exec_command", {"cmd": f"{line} 2>&1 | head -c 4000"}) for line in script]
