@@ -6,11 +6,16 @@ import gc
 import os
 import shutil
 import sys
+import textwrap
+import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
-from autoresearch import config, workspace
+from autoresearch import config, task, workspace
+from autoresearch.experiment import Trainer, experiments_root
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_CANDIDATES = [
@@ -166,3 +171,46 @@ def runs_to_compare(short_run, tmp_path_factory) -> tuple[Path, dict[str, str]]:
         mp.setenv("FAKE_CLAUDE_MODE", "edit")
         ids["claude"] = start("--agent", "claude", "--budget", "4")
     return directory, ids
+
+
+@pytest.fixture
+def sandboxed_training(ws):
+    """For tests that train() in ws: the experiment folders and data view made outside it are
+    removed afterwards."""
+    yield
+    shutil.rmtree(experiments_root(ws / "store"), ignore_errors=True)
+
+
+def train(ws: Path, body: str, **settings) -> tuple[object, Path]:
+    """Train body as train.py in a fresh experiment of ws through the real Trainer (sandbox,
+    environment, data view, limits, trusted scoring); (outcome, experiment directory)."""
+    cfg = config.load(ws, {"budget_secs": 20, "grace_secs": 2, **settings})
+    task.ensure_data(ws, cfg)
+    root = experiments_root(ws / "store")
+    trainer = Trainer.prepare(ws, cfg, root)
+    workdir = workspace.copy_for_experiment(ws, root / "0001", textwrap.dedent(body))
+    return trainer.run(workdir, ws / "out"), workdir
+
+
+class PeakRss:
+    """This process's largest resident memory while the block runs, sampled every 10 ms."""
+
+    def __enter__(self):
+        self.me = psutil.Process()
+        self.start, self.peak, self.running = self.me.memory_info().rss, 0, True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.me.memory_info().rss)
+            time.sleep(0.01)
+
+    def __exit__(self, *_):
+        self.running = False
+        self.thread.join()
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.start) / 2**20

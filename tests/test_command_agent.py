@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import PeakRss
 
 from autoresearch.agents.base import AgentError, Request
 from autoresearch.agents.command import CommandAgent
@@ -62,6 +63,21 @@ def test_claude_edits_train_py(workdir, tmp_path, monkeypatch):
     assert sent["argv"][:3] == ["-p", "--output-format", "json"]
     assert sent["argv"][-2:] == ["--model", "sonnet"]
     assert "Edit(./train.py)" in sent["argv"]
+
+
+def test_400_mb_of_output_is_read_capped_and_the_result_at_its_end_still_found(
+    workdir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FAKE_CLAUDE_FLOOD_MB", "400")
+    with PeakRss() as rss:
+        proposal = CommandAgent(AgentConfig(name="claude"), tmp_path).propose(request(workdir))
+    assert rss.growth_mb < 300, f"the orchestrator grew by {rss.growth_mb:.0f} MB"
+    assert proposal.invalid_reason is None
+    assert proposal.train_py == TRAIN + "LEARNING_RATE = 0.01  # fake claude\n"
+    assert proposal.explanation.startswith("Lowered the learning rate")
+    assert proposal.usage.cost_usd == pytest.approx(0.0123)
+    assert len(proposal.raw_output) < 250_000
+    assert json.loads(proposal.raw_output.splitlines()[-1])["type"] == "result"
 
 
 def test_changes_to_other_files_are_reverted(workdir, tmp_path, monkeypatch):

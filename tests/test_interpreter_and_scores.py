@@ -71,7 +71,9 @@ def test_files_with_a_utf8_bom_pass_doctor_and_train(ws):
 def test_a_train_py_that_python_cannot_decode_fails_doctor(ws):
     (ws / "train.py").write_bytes(b"x = '\xff'\n")
     proc = cli("doctor", str(ws))
-    assert line(proc.stdout, "workspace").startswith("FAIL workspace: train.py line 1: ")
+    assert line(proc.stdout, "workspace").startswith(
+        "FAIL workspace: train.py is not UTF-8 (byte 0xff at offset 5); "
+    )
 
 
 def test_a_score_that_is_not_finite_is_a_crash_with_its_reason(tmp_path, cfg):

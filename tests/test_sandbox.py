@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,39 +17,23 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import DATA_DIR
+from conftest import DATA_DIR, train
 from typer.testing import CliRunner
 
-from autoresearch import config, limits, sandbox, task
+from autoresearch import config, limits, sandbox
 from autoresearch.cli import app
-from autoresearch.experiment import Trainer, experiments_root
 from autoresearch.store import Store, list_runs
-from autoresearch.workspace import copy_for_experiment
 
 # CI installs bubblewrap (scripts/bootstrap): there a missing sandbox fails these tests.
-pytestmark = pytest.mark.skipif(
-    sandbox.probe() is not None and not os.environ.get("CI"),
-    reason=f"bubblewrap does not work here: {sandbox.probe()}",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        sandbox.probe() is not None and not os.environ.get("CI"),
+        reason=f"bubblewrap does not work here: {sandbox.probe()}",
+    ),
+    pytest.mark.usefixtures("sandboxed_training"),
+]
 
 MODES = ["none", "bwrap"]
-
-
-@pytest.fixture(autouse=True)
-def experiments_removed(ws):
-    """The experiment folders and data view these tests make outside the workspace."""
-    yield
-    shutil.rmtree(experiments_root(ws / "store"), ignore_errors=True)
-
-
-def train(ws: Path, body: str, **settings) -> tuple[object, Path]:
-    """Train body as train.py in a fresh experiment of ws; (outcome, experiment directory)."""
-    cfg = config.load(ws, {"budget_secs": 20, "grace_secs": 2, **settings})
-    task.ensure_data(ws, cfg)
-    root = experiments_root(ws / "store")
-    trainer = Trainer.prepare(ws, cfg, root)
-    workdir = copy_for_experiment(ws, root / "0001", textwrap.dedent(body))
-    return trainer.run(workdir, ws / "out"), workdir
 
 
 def val_labels_cache() -> Path:

@@ -27,8 +27,10 @@ BLOCKED = (
 @pytest.fixture
 def probe_again():
     sandbox.probe.cache_clear()
+    sandbox.boundary.cache_clear()
     yield
     sandbox.probe.cache_clear()
+    sandbox.boundary.cache_clear()
 
 
 @pytest.fixture

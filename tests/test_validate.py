@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from autoresearch import pysource
 from autoresearch.agents.base import Proposal
 from autoresearch.agents.validate import check_proposal, code_problem, unchanged
 
@@ -72,3 +75,53 @@ def test_empty_or_missing_code():
     assert check_proposal(Proposal("  \n"), OLD) == "the new train.py is empty"
     assert check_proposal(Proposal(None, invalid_reason="no reply"), OLD) == "no reply"
     assert check_proposal(Proposal(None), OLD) == "the agent returned no train.py"
+
+
+@pytest.mark.parametrize(
+    "code, error",
+    [
+        ("y = " + "1+" * 300_000 + "1\n", "RecursionError"),
+        ("y = " + "- " * 300_000 + "1\n", "MemoryError"),
+        ("y = " + "lambda: " * 300_000 + "1\n", "MemoryError"),
+    ],
+)
+def test_code_nested_too_deeply_to_compile_is_invalid_not_an_exception(code, error):
+    assert check_proposal(Proposal(code), OLD) == (
+        f"the new train.py is not valid Python: nested too deeply for Python to compile ({error})"
+    )
+
+
+def test_a_train_py_over_the_size_limit_is_invalid_before_it_is_compiled():
+    code = OLD + "# " + "x" * 500 * 1024 + "\n"
+    assert check_proposal(Proposal(code), OLD, max_kb=64) == (
+        "the new train.py is 500 KB, over [loop] max_train_py_kb = 64; make it shorter"
+    )
+    assert check_proposal(Proposal(code), OLD, max_kb=1024) is None
+
+
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (b"# -*- coding: latin-1 -*-\nA = '\xe9'\n", "not UTF-8 (byte 0xe9 at offset 31"),
+        ("# coding: latin-1\nA = 'é'\n".encode(), "coding line says iso-8859-1, but"),
+        (b"# coding: bogus\nA = 1\n", "train.py: unknown encoding: bogus; save it as UTF-8"),
+        (b"A = '\xff'\n", "not UTF-8 (byte 0xff at offset 5); autoresearch keeps"),
+    ],
+)
+def test_a_train_py_that_stored_as_utf8_would_change_is_refused(data, problem):
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        pysource.text(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"# -*- coding: latin-1 -*-\nA = 1\n",  # ASCII reads the same in any encoding
+        "# coding: utf8\nA = 'é'\n".encode(),
+        "A = 'é'\n".encode(),
+    ],
+)
+def test_a_train_py_that_stays_the_same_program_as_utf8_is_read_byte_for_byte(data):
+    assert pysource.text(data).encode() == data
+    if b"coding" not in data:
+        assert pysource.text(b"\xef\xbb\xbf" + data).encode() == data  # the BOM is dropped

@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autoresearch import config
+from autoresearch import config, pysource
 from autoresearch.config import CONFIG_NAME
 from autoresearch.log_metrics import GPU_MEMORY, pattern_for
 from autoresearch.records import LOG
@@ -61,7 +61,7 @@ def _read(path: Path) -> str:
 def _constant(source: str, name: str) -> float | None:
     """A module-level `NAME = number` of a file we must not import."""
     try:
-        tree = ast.parse(source)
+        tree = pysource.parse(source)
     except SyntaxError:
         return None
     for node in tree.body:

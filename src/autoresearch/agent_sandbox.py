@@ -15,14 +15,15 @@ from autoresearch.config import Config
 from autoresearch.experiment import secret_paths
 
 
-def wrap_for(sandboxed: bool, secret: list[Path], workspace: Path, workdir: Path) -> Wrap | None:
+def wrap_for(sandboxed: bool, secret: list[Path], workdir: Path) -> Wrap | None:
     """The agent sandbox for a CLI agent working in workdir; None where training is
     unsandboxed too."""
     if not sandboxed:
         return None
 
     def wrap(argv: list[str], scratch: Path) -> list[str]:
-        view = sandbox.agent_view(workdir, scratch, secret, workspace, argv)
+        view = sandbox.agent_view(workdir, scratch, secret, argv)
+        sandbox.give_to_sandbox([workdir, scratch])
         return sandbox.command(view, argv, workdir)
 
     return wrap
@@ -53,5 +54,5 @@ def check_cli(agent: CommandAgent, workspace: Path, cfg: Config) -> str:
             )
         return f"{agent.check()}; WARNING: {unsandboxed_warning(agent.name)}"
     with tempfile.TemporaryDirectory(prefix="autoresearch-check-") as tmp:
-        wrap = wrap_for(True, secret_paths(workspace, cfg), workspace, Path(tmp))
+        wrap = wrap_for(True, secret_paths(workspace, cfg), Path(tmp))
         return agent.check(wrap)

@@ -261,7 +261,8 @@ def export(
         it = pick(store, iteration)
         what = f"iteration {it.iteration} of run {store.run_id} ({it.status}, {fmt(it.value)})"
         if output is None:
-            sys.stdout.write(it.train_py)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(it.train_py.encode())  # UTF-8 as stored, in any locale
             sys.stdout.flush()
             err.print(one_line(f"train.py of {what}"))
         else:

@@ -85,6 +85,9 @@ class LoopConfig(_Section):
     recent_window: int = Field(default=10, ge=0)  # iterations shown with full explanations
     # The rendered prompt's size at most, in tokens (context.py; estimated on the high side).
     context_tokens: int = Field(default=16_000, ge=1000, le=10_000_000)
+    # A proposal's train.py at most, in KB of 1024 bytes: a larger one is `invalid`, a larger
+    # baseline refused at the start. Beyond it, a proposal must leave room in context_tokens.
+    max_train_py_kb: int = Field(default=64, ge=1, le=100_000)
     min_improvement: float = Field(default=0.0, ge=0)  # a keep must beat the best by more than this
     # The baseline is trained this many times with different seeds: the noise floor.
     noise_runs: int = Field(default=3, ge=1, le=100)

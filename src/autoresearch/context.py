@@ -54,6 +54,10 @@ DETAILS = (Detail(600, 0, 1, 5, 0), Detail(1500, 0, 2, 12, 20), Detail(4000, 1, 
 class ContextTooSmall(Exception):
     """[loop] context_tokens cannot hold even the shortest prompt: one line for the user."""
 
+    def __init__(self, message: str, needed: int):
+        super().__init__(message)
+        self.needed = needed  # the tokens the shortest prompt takes
+
 
 def template(name: str) -> Template:
     return Template((PROMPTS / name).read_text())
@@ -229,6 +233,21 @@ def render_prompt(
         raise ContextTooSmall(
             f"[loop] context_tokens = {budget} is too small: program.md, the best train.py and "
             f"the shortest history need about {needed} tokens; run again with --context-tokens "
-            f"{-(-needed * 5 // 4000) * 1000} or more to resume"
+            f"{-(-needed * 5 // 4000) * 1000} or more to resume",
+            needed,
         )
     return prompt
+
+
+def room_problem(program: str, candidate: Iteration, history: list[Iteration], cfg) -> str | None:
+    """Why the next prompt would not fit [loop] context_tokens with candidate's train.py as the
+    best one (one line), or None: no keep may leave the next prompt impossible."""
+    try:
+        render_prompt(program, candidate, history, cfg)
+    except ContextTooSmall as err:
+        return (
+            f"the new train.py takes about {estimate(candidate.train_py)} tokens: kept, it would "
+            f"make the prompt about {err.needed}, over [loop] context_tokens = "
+            f"{cfg.loop.context_tokens}; make it shorter"
+        )
+    return None

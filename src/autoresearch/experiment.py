@@ -128,16 +128,33 @@ class Trainer:
         home.mkdir(exist_ok=True)
         train_command.link_into_home(home, train_command.readonly_paths(self.cfg))
 
+    def shown(self) -> list[Path]:
+        """What training may read besides its folder: the data, and what the command and the
+        configuration add."""
+        if self.data is not None:
+            data = [self.data]
+        else:
+            data = [Path(p) for p in [task.data_dir(self.workspace, self.cfg)] if p]
+        return [*data, *self.command.readonly, *train_command.readonly_paths(self.cfg)]
+
+    def refuse_exposure(self) -> None:
+        """SandboxError when the command, readonly_paths or the interpreter would show a secret
+        path inside the sandbox (the data folder of a task that names no training files is
+        shown on purpose: doctor says so)."""
+        extra = [*self.command.readonly, *train_command.readonly_paths(self.cfg)]
+        sandbox.refuse_exposure(extra, self.secret, "readonly_paths or command:")
+        interpreter = list(sandbox.interpreter_paths(self.python))
+        sandbox.refuse_exposure(interpreter, self.secret, f"the interpreter {self.python}:")
+
+    def view(self, workdir: Path) -> sandbox.View:
+        readonly = [*(workdir / name for name in FIXED_FILES), *self.shown()]
+        return sandbox.training_view(workdir, readonly, self.secret, self.python, None)
+
     def wrap(self, workdir: Path):
         if not self.sandboxed:
             return None
-        readonly = [workdir / name for name in FIXED_FILES]
-        if self.data is not None:
-            readonly.append(self.data)
-        else:
-            readonly += [Path(p) for p in [task.data_dir(self.workspace, self.cfg)] if p]
-        readonly += [*self.command.readonly, *train_command.readonly_paths(self.cfg)]
-        view = sandbox.training_view(workdir, readonly, self.secret, self.python)
+        view = self.view(workdir)
+        sandbox.give_to_sandbox([workdir])
         return lambda argv: sandbox.command(view, argv, workdir)
 
     def run(self, workdir: Path, out_dir: Path, seed: int = 0, on_start=None) -> TrainingRun:

@@ -43,7 +43,7 @@ def write(text: str, path: Path) -> Path:
         path = path / "train.py"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")  # as stored, whatever the locale
         tmp.replace(path)
     except OSError as err:
         tmp.unlink(missing_ok=True)

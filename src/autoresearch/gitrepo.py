@@ -18,6 +18,23 @@ IDENTITY = {
 }
 
 
+# Our git reads no configuration and runs no hook: not the system's, not a global one that an
+# agent could have written (core.hooksPath), and none of the caller's GIT_* variables.
+SEALED = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_SYSTEM": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
+}
+NO_HOOKS = ("-c", f"core.hooksPath={os.devnull}")
+
+
+def sealed_env(git_dir: Path) -> dict[str, str]:
+    """git's whole environment: PATH and a few locale variables of ours, an empty HOME."""
+    kept = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+    return {**kept, **IDENTITY, **SEALED, "HOME": os.devnull, "GIT_DIR": str(git_dir)}
+
+
 class GitError(Exception):
     """git is missing or refused a command."""
 
@@ -26,7 +43,7 @@ class ExperimentRepo:
     def __init__(self, path: Path, create: bool = True):
         """The repository at path; created when missing if create, else a one-line GitError."""
         self.path = path
-        self.env = {**os.environ, **IDENTITY, "GIT_DIR": str(path)}
+        self.env = sealed_env(path)
         if not (path / "HEAD").is_file():
             if not create:
                 raise GitError(
@@ -38,7 +55,9 @@ class ExperimentRepo:
 
     def _git(self, *args: str, stdin: bytes | None = None) -> str:
         try:
-            proc = subprocess.run(["git", *args], input=stdin, capture_output=True, env=self.env)
+            proc = subprocess.run(
+                ["git", *NO_HOOKS, *args], input=stdin, capture_output=True, env=self.env
+            )
         except FileNotFoundError:
             raise GitError("git is not installed; install it (e.g. apt-get install git)") from None
         if proc.returncode != 0:

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shlex
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from autoresearch import task, train_command
-from autoresearch.config import Config
+from autoresearch import pysource, task, train_command
+from autoresearch.agents.validate import size_problem
+from autoresearch.config import CONFIG_NAME, Config
 from autoresearch.log_metrics import self_reported, source_note
 from autoresearch.probe import run_quietly
-from autoresearch.sandbox_check import check_sandbox
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str  # what was found, or what is wrong and how to fix it
+from autoresearch.sandbox_check import Check, check_sandbox
 
 
 def check_files(workspace: Path, cfg: Config) -> str:
@@ -31,10 +23,17 @@ def check_files(workspace: Path, cfg: Config) -> str:
     for name in [*needed, "train.py", "program.md"]:
         if not (workspace / name).is_file():
             raise ValueError(f"{workspace / name} is missing")
-    try:  # bytes, as Python reads a script: a BOM or a coding line is fine
-        ast.parse((workspace / "train.py").read_bytes())
+    train = workspace / "train.py"
+    too_large = size_problem(train.stat().st_size, cfg.loop.max_train_py_kb)
+    if too_large:
+        raise ValueError(f"{too_large}, or raise the limit in {CONFIG_NAME}")
+    source = train.read_bytes()
+    pysource.text(source)  # kept as UTF-8 text, it must stay the same program
+    try:  # bytes, as Python reads a script
+        pysource.parse(source)
     except SyntaxError as err:
-        raise ValueError(f"train.py line {err.lineno}: {err.msg}") from None
+        where = f" line {err.lineno}" if err.lineno else ""
+        raise ValueError(f"train.py{where}: {err.msg}") from None
     try:
         (workspace / "program.md").read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -219,12 +218,15 @@ CHECKS: list[tuple[str, Callable[[Path, Config], str]]] = [
 
 
 def _checks(workspace: Path, cfg: Config, extra):
-    """Each check's result, in order, computed only as far as it is consumed."""
+    """Each check's result, in order, computed only as far as it is consumed (a check may give
+    several lines: the sandbox's, one per way out tried)."""
     for name, fn in [*CHECKS, *extra]:
         try:
-            yield Check(name, True, fn(workspace, cfg))
+            found = fn(workspace, cfg)
         except (ValueError, task.TaskError) as err:
             yield Check(name, False, str(err))
+            continue
+        yield from found if isinstance(found, list) else [Check(name, True, found)]
 
 
 def run_checks(workspace: Path, cfg: Config, extra=()) -> list[Check]:

@@ -5,13 +5,13 @@ strategist, fixed, workspace, source, say, phase, workdir()."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autoresearch.agent_sandbox import wrap_for
 from autoresearch.agents.base import AgentError, Proposal, Request, Wrap
 from autoresearch.agents.validate import check_proposal
-from autoresearch.context import render_prompt, render_stable
+from autoresearch.context import render_prompt, render_stable, room_problem
 from autoresearch.records import INVALID, PROPOSING, Iteration
 from autoresearch.runfacts import unified_diff
 from autoresearch.workspace import changed_files, fingerprint
@@ -66,6 +66,7 @@ class Proposing:
             history=history, metric=self.cfg.metric, direction=self.cfg.direction,
             secret=self.trainer.secret, wrap=self._agent_wrap(workdir),
             stable_prompt=render_stable(program, parent, self.cfg),
+            max_train_py_kb=self.cfg.loop.max_train_py_kb,
         )  # fmt: skip
         return Asked(n, parent, request, workdir, fingerprint(workdir), started)
 
@@ -95,14 +96,19 @@ class Proposing:
         )
         it.diff = unified_diff(parent.train_py, it.train_py) if it.train_py else ""
         reverted = [*proposal.reverted, *changed_files(asked.before, fingerprint(workdir))]
-        if reverted:  # only train.py may change: start again from a clean copy
-            workdir = self.workdir(n, proposal.train_py)
-        it.reason = check_proposal(proposal, parent.train_py)
+        # Only train.py may change: it trains in a clean copy, so nothing else the agent left
+        # (bytecode, links) travels into the experiment.
+        workdir = self.workdir(n, proposal.train_py)
+        it.reason = check_proposal(proposal, parent.train_py, self.cfg.loop.max_train_py_kb)
+        if it.reason is None:
+            program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")
+            candidate = replace(parent, train_py=it.train_py)  # with the parent's run as a guess
+            it.reason = room_problem(program, candidate, asked.request.history, self.cfg)
         notes = list(proposal.notes)
         if reverted:
             notes.append(f"reverted the agent's changes to {', '.join(sorted(set(reverted)))}")
         if it.reason is None:
-            (workdir / "train.py").write_text(it.train_py)
+            (workdir / "train.py").write_text(it.train_py, encoding="utf-8")
             self.store.set_pending(it, notes)
         return it, notes, workdir
 
@@ -115,4 +121,4 @@ class Proposing:
             return Proposal(None, invalid_reason=f"agent failed: {type(err).__name__}: {err}")
 
     def _agent_wrap(self, workdir: Path) -> Wrap | None:
-        return wrap_for(self.trainer.sandboxed, self.trainer.secret, self.workspace, workdir)
+        return wrap_for(self.trainer.sandboxed, self.trainer.secret, workdir)

@@ -33,6 +33,7 @@ class Request:
     # The start of prompt that stays the same from one iteration to the next (role, program.md,
     # the incumbent train.py): API agents mark it for prompt caching. "" = no such split.
     stable_prompt: str = ""
+    max_train_py_kb: int | None = None  # a larger train.py is invalid ([loop]); None: no limit
 
 
 @dataclass

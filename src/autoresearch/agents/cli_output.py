@@ -20,6 +20,10 @@ SANDBOX_FAILURE = re.compile(r"bwrap: [^\n.]*|landlock[^\n.]*|sandbox helper fai
 EXPLAINING = re.compile(r"^\s*(?:[\w.]*(?:Error|Exception)\b|error\b|fatal\b|panic)[^\n]*", re.M)
 REASON_CHARS = 300
 
+# What is read of files an agent writes besides train.py: codex's last message (the explanation
+# keeps 20,000 characters of it), and train.py where it may be unchanged but for blank space.
+LAST_MESSAGE_AT_MOST = 1_000_000
+
 
 class Finished(Protocol):
     stdout: str
@@ -57,11 +61,12 @@ def exit_reason(name: str, run: Finished) -> str:
     return f"`{name}` exited with code {run.returncode}: {detail}"
 
 
-def blocked(outcome: Outcome, train: Path, old_code: str, contained: bool) -> list[str]:
+def blocked(outcome: Outcome, code: str | None, old_code: str, contained: bool) -> list[str]:
     """Why an agent left train.py unchanged, when it was stopped rather than idle: its own
     sandbox failed (codex), or a permission rule refused its edit (claude). Sets the outcome's
-    reason then; otherwise the same facts come back as notes. contained: the agent ran inside
-    autoresearch's sandbox, the only case where codex may go without its own."""
+    reason then; otherwise the same facts come back as notes. code: train.py as it was left
+    (None: not a regular file). contained: the agent ran inside autoresearch's sandbox, the only
+    case where codex may go without its own."""
     notes = []
     if outcome.sandbox_failure:
         way_out = (
@@ -78,7 +83,7 @@ def blocked(outcome: Outcome, train: Path, old_code: str, contained: bool) -> li
         )
     if outcome.denied:
         notes.append(f"claude was refused {', '.join(outcome.denied)}")
-    kept = train.is_file() and unchanged(train.read_text(errors="replace"), old_code)
+    kept = code is not None and unchanged(code, old_code)
     if notes and outcome.reason is None and kept:
         outcome.reason = f"{'; '.join(notes)}; train.py is unchanged"
         return []
@@ -186,8 +191,9 @@ def codex_outcome(run: Finished, last_message: Path) -> Outcome:
             failure = one_line(str(error.get("message", ""))) or "turn failed"
         elif kind == "error":
             last_error = one_line(str(event.get("message", "")))
-    if last_message.is_file() and last_message.read_text(errors="replace").strip():
-        outcome.explanation = last_message.read_text(errors="replace")
+    said = _end_of(last_message, LAST_MESSAGE_AT_MOST)
+    if said.strip():
+        outcome.explanation = said
     found = SANDBOX_FAILURE.search(run.stderr)  # its own warning at startup
     if found and not outcome.sandbox_failure:
         outcome.sandbox_failure = " ".join(found.group(0).split())[:160]
@@ -197,6 +203,16 @@ def codex_outcome(run: Finished, last_message: Path) -> Outcome:
         detail = last_error or explain(run.stderr) or "no output"
         outcome.reason = f"`codex` exited with code {run.returncode}: {detail}"
     return outcome
+
+
+def _end_of(path: Path, limit: int) -> str:
+    """The last limit bytes of a file the agent wrote ("" if there is none)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - limit))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _json_object(line: str) -> dict | None:

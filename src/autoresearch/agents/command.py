@@ -7,8 +7,10 @@ import filecmp
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -24,6 +26,8 @@ from autoresearch.agents.cli_output import (
     one_line,
 )
 from autoresearch.agents.pricing import cost, lookup, missing
+from autoresearch.agents.streams import Pipes
+from autoresearch.agents.validate import read_train_py
 from autoresearch.config import AgentConfig
 
 PRESETS = ("claude", "codex")
@@ -72,6 +76,23 @@ CLAUDE_TEXT_ARGS = ["-p", "--output-format", "json", "--tools", "", "--strict-mc
 # without its own sandbox, for when the experiment is already contained.
 CODEX_ARGS = "exec --json --sandbox {sandbox} --skip-git-repo-check --output-last-message"
 LAST_MESSAGE = "last-message.txt"
+HOME_NAME = "home"  # the agent's HOME, in its scratch folder
+# What each CLI needs in its HOME to authenticate (claude: its settings and OAuth credentials;
+# codex: config.toml with the model providers, auth.json), copied into a fresh HOME for each call:
+# the agent never sees the user's dotfiles, and what it writes there is discarded. The folder's
+# variable, when the user set it (CLAUDE_CONFIG_DIR, CODEX_HOME), says where they are instead.
+AUTH_FILES = {
+    "claude": (
+        "CLAUDE_CONFIG_DIR",
+        ".claude",
+        (".credentials.json", "settings.json"),
+        ".claude.json",
+    ),
+    "codex": ("CODEX_HOME", ".codex", ("config.toml", "auth.json"), None),
+}
+# Variables that would lead a program back into the user's own configuration.
+UNSET_ENV = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME",
+             "XDG_RUNTIME_DIR", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_DIR")  # fmt: skip
 
 
 @dataclass
@@ -79,16 +100,19 @@ class _Run:
     stdout: str
     stderr: str
     returncode: int | None  # None: killed at the deadline
+    dropped: int = 0  # bytes of stdout not kept as it was read (streams.py)
 
 
 def _instructions() -> str:
     return resources.files("autoresearch").joinpath("prompts/command_agent.txt").read_text()
 
 
-def _tail(text: str, limit: int) -> str:
+def _tail(text: str, limit: int, dropped: int = 0) -> str:
+    """The end of text; dropped: bytes of it already dropped while it was read."""
     if len(text) <= limit:
         return text
-    return f"[... {len(text) - limit} characters cut ...]\n" + text[-limit:]
+    also = f", {dropped} bytes before them as it was read" if dropped else ""
+    return f"[... {len(text) - limit} characters cut{also} ...]\n" + text[-limit:]
 
 
 # --- the experiment directory: every file but train.py must come out as it went in -----------
@@ -96,6 +120,39 @@ def _tail(text: str, limit: int) -> str:
 
 def _skipped(_folder: str, names: list[str]) -> set[str]:
     return SKIPPED_DIRS & set(names)
+
+
+def fresh_home(home: Path, preset: str | None) -> dict[str, str]:
+    """Fill home with what preset's CLI needs to authenticate (copies of regular files only);
+    the agent's environment: ours, with HOME there and nothing that leads back to ours."""
+    env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV}
+    env["HOME"] = str(home)
+    if preset not in AUTH_FILES:
+        return env
+    variable, folder, names, beside = AUTH_FILES[preset]
+    source = Path(os.environ.get(variable) or Path.home() / folder)
+    copies = [(source / name, home / folder / name) for name in names]
+    if beside:
+        copies.append((Path.home() / beside, home / beside))
+    for src, dest in copies:
+        data = read_plain(src)
+        if data is not None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+            dest.chmod(0o600)
+    if os.environ.get(variable):
+        env[variable] = str(home / folder)
+    return env
+
+
+def read_plain(path: Path) -> bytes | None:
+    """A regular file's bytes, opened without following a link; None for anything else."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        return f.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
 
 
 def _tree(root: Path) -> tuple[set[str], set[str]]:
@@ -126,17 +183,28 @@ def _restore(root: Path, saved: Path) -> list[str]:
             continue
         reverted.append(rel)
         path = root / rel
-        if rel not in before:
-            path.unlink()
-            continue
-        if path.is_dir() and not path.is_symlink():
+        for place in [*reversed(Path(rel).parents[:-1]), Path(rel)]:
+            _remove(root / place)  # a link in a file's or a folder's place: never followed
+        if path.is_dir():
             shutil.rmtree(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(saved / rel, path)
+        if rel in before:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(saved / rel, path, follow_symlinks=False)
     for rel in sorted(after_dirs - before_dirs):  # a parent sorts before its children
         if (root / rel).is_dir():
             shutil.rmtree(root / rel)
+    for folder, dirs, _names in os.walk(root):  # bytecode never travels into an experiment
+        for name in SKIPPED_DIRS & set(dirs):
+            _remove(Path(folder, name))
     return reverted
+
+
+def _remove(path: Path) -> None:
+    """A link or a file at path removed, and a bytecode folder; any other folder stays."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir() and path.name in SKIPPED_DIRS:
+        shutil.rmtree(path)
 
 
 # --- the agent ---------------------------------------------------------------------------------
@@ -175,10 +243,12 @@ class CommandAgent:
         ):
             saved = Path(kept) / "before"  # out of the agent's reach, even unsandboxed by path
             shutil.copytree(request.workdir, saved, symlinks=True, ignore=_skipped)
+            home = Path(tmp) / HOME_NAME  # inside the scratch folder the sandbox binds
+            env = self._with_tmp(fresh_home(home, self.preset), Path(tmp))
             argv = self._argv(prompt, Path(tmp), request.secret)
             if request.wrap is not None:
                 argv = request.wrap(argv, Path(tmp))
-            run = self._run(argv, prompt, request.workdir, self._env(Path(tmp)))
+            run = self._run(argv, prompt, request.workdir, env)
             if run.returncode is None:
                 outcome = Outcome(reason=f"agent timed out after {self.cfg.timeout_secs:g} s")
             elif self.preset == "claude":
@@ -193,13 +263,14 @@ class CommandAgent:
                 outcome = Outcome(explanation=run.stdout.strip())
             reverted = _restore(request.workdir, saved)
         train = request.workdir / "train.py"
-        if outcome.reason is None and not train.is_file():
-            outcome.reason = "the agent deleted train.py"
-        notes = blocked(outcome, train, request.train_py, contained=request.wrap is not None)
+        code = None
+        if outcome.reason is None:
+            code, outcome.reason = read_train_py(train, request.max_train_py_kb)
+        notes = blocked(outcome, code, request.train_py, contained=request.wrap is not None)
         return Proposal(
-            train_py=None if outcome.reason else train.read_text(errors="replace"),
+            train_py=None if outcome.reason else code,
             explanation=_tail(outcome.explanation.strip(), EXPLANATION_CAP),
-            raw_output=_tail(run.stdout, RAW_CAP),
+            raw_output=_tail(run.stdout, RAW_CAP, run.dropped),
             invalid_reason=outcome.reason,
             usage=outcome.usage,
             reverted=reverted,
@@ -213,7 +284,8 @@ class CommandAgent:
             raise AgentError(f"the {self.name} agent has no text-only mode")
         model = ["--model", self.cfg.model] if self.cfg.model else []
         with tempfile.TemporaryDirectory(prefix="autoresearch-text-") as tmp:
-            run = self._run([self.executable, *CLAUDE_TEXT_ARGS, *model], prompt, Path(tmp))
+            env = fresh_home(Path(tmp) / HOME_NAME, self.preset)
+            run = self._run([self.executable, *CLAUDE_TEXT_ARGS, *model], prompt, Path(tmp), env)
         if run.returncode is None:
             return Answer(None, reason=f"claude timed out after {self.cfg.timeout_secs:g} s")
         outcome = claude_outcome(run)
@@ -275,15 +347,19 @@ class CommandAgent:
         argv = [arg.replace("{prompt_file}", str(prompt_file)) for arg in self.cfg.command]
         return [self.executable, *argv[1:]]
 
-    def _env(self, scratch: Path) -> dict[str, str] | None:
-        """codex's temporary folder is its scratch folder: codex refuses to create the helpers
-        its own sandbox runs (codex-linux-sandbox, apply_patch) when CODEX_HOME lies under the
-        temporary folder ("Refusing to create helper binaries under temporary dir"), as a HOME
-        under /tmp puts it; then every patch and command fails (openai/codex#17367)."""
-        return {**os.environ, "TMPDIR": str(scratch)} if self.preset == "codex" else None
+    def _with_tmp(self, env: dict[str, str], scratch: Path) -> dict[str, str]:
+        """codex's temporary folder is one of its own, beside its HOME: codex refuses to create
+        the helpers its own sandbox runs (codex-linux-sandbox, apply_patch) when CODEX_HOME lies
+        under the temporary folder ("Refusing to create helper binaries under temporary dir"),
+        as a HOME under /tmp puts it; then every patch and command fails (openai/codex#17367)."""
+        if self.preset != "codex":
+            return env
+        (scratch / "tmp").mkdir(exist_ok=True)
+        return {**env, "TMPDIR": str(scratch / "tmp")}
 
-    def _run(self, argv: list[str], prompt: str, cwd: Path, env=None) -> _Run:
-        """Run argv in its own process group; the whole group is SIGKILLed at the deadline."""
+    def _run(self, argv: list[str], prompt: str, cwd: Path, env: dict[str, str]) -> _Run:
+        """Run argv in its own process group; the whole group is SIGKILLed at the deadline. Its
+        output is read while it runs, capped (streams.py)."""
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
@@ -293,22 +369,22 @@ class CommandAgent:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        pipes = Pipes(proc, prompt.encode())
+        until = time.monotonic() + self.cfg.timeout_secs
+        returncode: int | None = None
         try:
-            out, err = proc.communicate(prompt.encode(), timeout=self.cfg.timeout_secs)
-            returncode: int | None = proc.returncode
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            try:
-                out, err = proc.communicate(timeout=5)
-            except subprocess.TimeoutExpired:  # a descendant in another session holds the pipes
-                proc.stdout.close()
-                proc.stderr.close()
-                proc.wait()
-                out, err = b"", b""
-            returncode = None
+            if pipes.pump(until):
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    returncode = proc.wait(timeout=max(0.0, until - time.monotonic()))
+            if returncode is None:  # the deadline: kill it, keep what it printed before
+                _kill_group(proc.pid)
+                pipes.pump(time.monotonic() + 5)  # a descendant in another session may hold them
         finally:
             _kill_group(proc.pid)  # whatever it left running in the background
-        return _Run(out.decode(errors="replace"), err.decode(errors="replace"), returncode)
+            pipes.close()
+            proc.wait()
+        out, err = pipes.text(proc.stdout), pipes.text(proc.stderr)
+        return _Run(out, err, returncode, pipes.dropped(proc.stdout))
 
 
 def _kill_group(pgid: int) -> None:

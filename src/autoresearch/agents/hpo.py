@@ -25,6 +25,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
+from autoresearch import pysource
 from autoresearch.agents.base import AgentError, Proposal, Request
 from autoresearch.agents.hpo_block import (
     END,
@@ -55,9 +56,11 @@ class HpoAgent:
         self.seed = cfg.seed
         path = workspace / "train.py"
         try:
-            source = path.read_text()
+            source = pysource.text(path.read_bytes())
         except OSError as err:
             raise AgentError(f"hpo: cannot read {path}: {err.strerror}") from None
+        except ValueError as err:
+            raise AgentError(str(err)) from None
         try:
             self.block = parse_block(source)
         except NoBlockError:

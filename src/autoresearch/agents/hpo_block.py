@@ -24,6 +24,8 @@ import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from autoresearch import pysource
+
 START = "# --- hyperparameters (autoresearch: hpo) ---"
 END = "# --- end hyperparameters ---"
 EXAMPLE = "LEARNING_RATE = 0.1  # float[1e-4, 1.0] log"
@@ -159,7 +161,7 @@ def _parse_line(line: str, number: int) -> Param:
         raise fail(f"no spec comment; expected {_GRAMMAR}")
     code = line[: comment.start[1]]
     try:
-        statements = ast.parse(code).body
+        statements = pysource.parse(code).body
     except SyntaxError:
         raise fail(f"expected {_GRAMMAR}") from None
     if not (
@@ -171,7 +173,7 @@ def _parse_line(line: str, number: int) -> Param:
         raise fail(f"expected {_GRAMMAR}")
     try:
         value = ast.literal_eval(statements[0].value)
-    except ValueError:
+    except (ValueError, *pysource.TOO_DEEP):
         raise fail("the value is not a Python literal") from None
     name = statements[0].targets[0].id
     equals = code.index("=") + 1
@@ -190,7 +192,7 @@ def _numeric(
 ) -> Param:
     kind, inner, log = match.group(1), match.group(2), match.group(3) is not None
     try:
-        bounds = ast.literal_eval(f"[{inner}]")
+        bounds = pysource.literal(f"[{inner}]")
     except (ValueError, SyntaxError):
         raise fail(f"{kind}[...] needs two numbers") from None
     wanted = int if kind == "int" else int | float
@@ -210,7 +212,7 @@ def _choice(
     name: str, value: object, inner: str, number: int, span: tuple[int, int], fail: Fail
 ) -> Param:
     try:
-        choices = ast.literal_eval(f"[{inner}]")
+        choices = pysource.literal(f"[{inner}]")
     except (ValueError, SyntaxError):
         raise fail("choice[...] needs Python literals separated by commas") from None
     if not choices:

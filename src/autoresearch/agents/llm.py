@@ -136,7 +136,7 @@ class APIAgent:
             usage += self._priced(reply)
             transcript.append(reply.text)
             try:
-                edit = self._accept(reply, request.train_py)
+                edit = self._accept(reply, request)
             except EditError as err:
                 problem = str(err)
                 transcript.append(REJECTED.format(number=number, problem=first_line(problem)))
@@ -238,7 +238,7 @@ class APIAgent:
             f"({self.cfg.timeout_secs:g}s, {attempts} attempt(s))"
         )
 
-    def _accept(self, reply: Reply, train_py: str) -> Edit:
+    def _accept(self, reply: Reply, request: Request) -> Edit:
         if reply.truncated:
             raise EditError(
                 f"your reply was cut off at the output limit ({self.cfg.max_tokens} tokens) "
@@ -246,8 +246,8 @@ class APIAgent:
             )
         if not reply.text.strip():
             raise EditError(f"your reply was empty (stop reason: {reply.stop_reason})")
-        edit = apply_edit(self.cfg.edit_format, reply.text, train_py)
-        problem = code_problem(edit.train_py, train_py)
+        edit = apply_edit(self.cfg.edit_format, reply.text, request.train_py)
+        problem = code_problem(edit.train_py, request.train_py, request.max_train_py_kb)
         if problem:
             raise EditError(problem)
         return edit

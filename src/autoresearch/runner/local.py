@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 
+from autoresearch.capped import HeadTail
 from autoresearch.limits import Enforcer, Limits, memory_reason, process_reason
 
 PREDICTIONS_NAME = "predictions.npy"
@@ -94,6 +95,7 @@ def training_env(
     env[SEED_ENV] = str(seed)
     env["AUTORESEARCH_PREDICTIONS"] = str(workdir / PREDICTIONS_NAME)
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no bytecode is left for a later experiment to run
     return env
 
 
@@ -106,22 +108,14 @@ class _CappedLog:
         self.thread.start()
 
     def _pump(self) -> None:
-        written, dropped, tail = 0, 0, bytearray()
+        kept = HeadTail(self.head_cap, TAIL_BYTES)
         with open(self.path, "wb") as out:
             for chunk in iter(lambda: self.stream.read1(65536), b""):
-                if written < self.head_cap:
-                    part = chunk[: self.head_cap - written]
-                    out.write(part)
+                head = kept.add(chunk)
+                if head:
+                    out.write(head)
                     out.flush()
-                    written += len(part)
-                    chunk = chunk[len(part) :]
-                tail += chunk
-                if len(tail) > TAIL_BYTES:
-                    dropped += len(tail) - TAIL_BYTES
-                    del tail[: len(tail) - TAIL_BYTES]
-            if dropped:
-                out.write(f"\n[... {dropped} bytes of output dropped: log capped ...]\n".encode())
-            out.write(tail)
+            out.write(kept.end("log"))
 
     def join(self, timeout: float) -> None:
         self.thread.join(timeout)

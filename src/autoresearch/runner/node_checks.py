@@ -24,7 +24,7 @@ from autoresearch.experiment import FIXED_FILES, HOME_NAME
 from autoresearch.preflight import Check
 from autoresearch.runner import cluster
 from autoresearch.runner.local import training_env
-from autoresearch.sandbox_check import UNSANDBOXED, hidden_paths, probe_inside
+from autoresearch.sandbox_check import UNSANDBOXED, probe_inside
 from autoresearch.workspace import copy_for_experiment, read_tree
 
 # A node's checks end within their probes' timeouts (the interpreter; bwrap and the interpreter's
@@ -217,13 +217,13 @@ def _sandbox(shipment: Shipment, cfg: Config, workdir: Path, runs: bool) -> str:
         *train_command.readonly_paths(cfg),
         *_unshipped_data(shipment, cfg),
     ]
-    view = sandbox.training_view(workdir, readonly, [], command.python)
+    view = sandbox.training_view(workdir, readonly, [], command.python, None)
     home = workdir / HOME_NAME
     home.mkdir(exist_ok=True)
     train_command.link_into_home(home, train_command.readonly_paths(cfg))
     env = training_env(cfg.budget_secs, workdir, command.env, cfg.env_passthrough)
     wrap = lambda argv: sandbox.command(view, argv, workdir)  # noqa: E731
-    probe_inside(wrap, command, workdir, env, shipment.modules, hidden_paths([]))
+    probe_inside(wrap, command, workdir, env, shipment.modules)
     imports = f" and imports {', '.join(shipment.modules)}" if shipment.modules else ""
     return f"bubblewrap works here; {command.python} starts inside it{imports}"
 
