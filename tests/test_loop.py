@@ -215,6 +215,7 @@ def test_changes_to_anything_but_train_py_are_reverted_and_recorded(ws, tmp_path
     agent = Path(__file__).parent / "bin" / "meddler"  # where the agent sandbox can run it
     with (ws / "autoresearch.toml").open("a") as f:
         f.write(f'\n[agent]\nname = "command"\ncommand = ["{sys.executable}", "{agent}"]\n')
+        f.write("unsandboxed_ok = true\n")  # needed with --sandbox none
     args = ["run", str(ws), "--iterations", "2", "--budget", "5", "--sandbox", mode]
     result = cli.invoke(app, args, env={"MEDDLE_WITH": str(ws / "program.md")})
     assert result.exit_code == 0, result.output

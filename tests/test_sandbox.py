@@ -358,8 +358,8 @@ def test_train_py_cannot_rewrite_the_runs_records(ws, tmp_path, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_a_cli_agent_cannot_read_the_labels_into_train_py(ws, mode):
     thief = Path(__file__).parent / "bin" / "label-thief"
-    with open(ws / "autoresearch.toml", "a") as f:
-        f.write(f'\n[agent]\nname = "command"\ncommand = ["{thief}"]\n')
+    with open(ws / "autoresearch.toml", "a") as f:  # unsandboxed only when the user says so
+        f.write(f'\n[agent]\nname = "command"\ncommand = ["{thief}"]\nunsandboxed_ok = true\n')
     run = run_loop(ws, mode, ["--iterations", "1"])
     attempt = run["iterations"][1]
     if mode == "none":

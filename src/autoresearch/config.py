@@ -61,6 +61,9 @@ class AgentConfig(_Section):
     # codex's own sandbox (`codex exec --sandbox`): "danger-full-access" runs it without one, for
     # containers that block the user namespaces its bubblewrap needs
     codex_sandbox: Literal["workspace-write", "danger-full-access"] = "workspace-write"
+    # A CLI agent where autoresearch's sandbox is off reads every file the user can (labels
+    # included): it runs only with this set (agent_sandbox.py)
+    unsandboxed_ok: bool = False
     model: str | None = None
     timeout_secs: float = Field(default=900, gt=0, le=DAY)  # one agent call, end to end
     base_url: str | None = None  # openai-compatible servers: vLLM, Ollama, llama.cpp, ...

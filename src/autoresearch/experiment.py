@@ -72,6 +72,11 @@ def _link_or_copy(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
 
 
+def secret_paths(workspace: Path, cfg: Config) -> list[Path]:
+    """What neither training nor a CLI agent may read: the run stores, the labels, the data."""
+    return [workspace / ".autoresearch", *task.private_paths(workspace, cfg)]
+
+
 @dataclass
 class Trainer:
     """How every experiment of a run (or one baseline) is trained: fixed before the first."""
@@ -98,7 +103,7 @@ class Trainer:
         command = train_command.resolve(workspace, cfg)
         trainer = cls(workspace, cfg, root, sandboxed, warning, command)
         trainer.threads = cfg.resources.threads
-        trainer.secret = [workspace / ".autoresearch", *task.private_paths(workspace, cfg)]
+        trainer.secret = secret_paths(workspace, cfg)
         files = task.training_files(workspace, cfg)
         if files is not None:
             trainer.data = root / DATA_VIEW

@@ -11,7 +11,9 @@ from importlib.util import decode_source
 from pathlib import Path
 
 from autoresearch import task
+from autoresearch.agent_sandbox import unsandboxed_warning
 from autoresearch.agents.base import Agent, AgentError, AgentExhausted
+from autoresearch.agents.command import CommandAgent
 from autoresearch.condense import fmt
 from autoresearch.config import Config
 from autoresearch.context import ContextTooSmall
@@ -121,6 +123,8 @@ class Loop(Proposing):
         self.trainer = Trainer.prepare(self.workspace, self.cfg, self.root)
         if self.trainer.warning:
             self.say(f"warning: {self.trainer.warning}")
+        if not self.trainer.sandboxed and isinstance(self.agent, CommandAgent):
+            self.say(f"warning: {unsandboxed_warning(self.agent.name)}")
         self.trials = Trials(
             self.trainer, self.store, self.fixed, self.copy_workspace, self.say, self.phase
         )

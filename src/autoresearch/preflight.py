@@ -173,12 +173,16 @@ def check_metric(workspace: Path, cfg: Config) -> str:
 
 def check_agent(workspace: Path, cfg: Config) -> str:
     """The configured agent answers a tiny request (auto: says which one it picked)."""
+    from autoresearch.agent_sandbox import check_cli
     from autoresearch.agents.base import AgentError
+    from autoresearch.agents.command import CommandAgent
     from autoresearch.agents.factory import build
 
     try:
         agent, notice = build(cfg.agent, workspace)
-        answer = agent.check()
+        answer = (
+            check_cli(agent, workspace, cfg) if isinstance(agent, CommandAgent) else agent.check()
+        )
     except AgentError as err:
         raise ValueError(str(err)) from None
     return f"{notice}; {answer}" if notice else answer

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from autoresearch import sandbox
-from autoresearch.agents.base import AgentError, Proposal, Request
+from autoresearch.agent_sandbox import wrap_for
+from autoresearch.agents.base import AgentError, Proposal, Request, Wrap
 from autoresearch.agents.validate import check_proposal
 from autoresearch.context import render_prompt, render_stable, room_problem
 from autoresearch.records import INVALID, PROPOSING, Iteration
@@ -88,7 +88,10 @@ class Proposing:
             agent_seconds=round(time.time() - asked.started, 3),
             started_at=asked.started,
             agent=self.agent.name,
-            model=getattr(self.agent, "model", None) or self.cfg.agent.model or "",
+            model=proposal.model
+            or getattr(self.agent, "model", None)
+            or self.cfg.agent.model
+            or "",
             strategy=self.strategist.version,
         )
         it.diff = unified_diff(parent.train_py, it.train_py) if it.train_py else ""
@@ -117,15 +120,5 @@ class Proposing:
         except Exception as err:  # noqa: BLE001 - a broken proposal is a recorded invalid one
             return Proposal(None, invalid_reason=f"agent failed: {type(err).__name__}: {err}")
 
-    def _agent_wrap(self, workdir: Path):
-        """CLI agents run under bubblewrap too where training does: labels and stores hidden."""
-        if not self.trainer.sandboxed:
-            return None
-        secret = self.trainer.secret
-
-        def wrap(argv: list[str], scratch: Path) -> list[str]:
-            view = sandbox.agent_view(workdir, scratch, secret, argv)
-            sandbox.give_to_sandbox([workdir, scratch])
-            return sandbox.command(view, argv, workdir)
-
-        return wrap
+    def _agent_wrap(self, workdir: Path) -> Wrap | None:
+        return wrap_for(self.trainer.sandboxed, self.trainer.secret, workdir)

@@ -9,6 +9,9 @@ from typing import Protocol
 
 from autoresearch.records import Iteration, Usage
 
+# Turns a CLI agent's argv into a sandboxed one, given its scratch folder.
+Wrap = Callable[[list[str], Path], list[str]]
+
 
 class AgentError(Exception):
     """The agent cannot work at all (missing CLI, no key, dead server): one line for the user."""
@@ -26,8 +29,7 @@ class Request:
     metric: str = "val_accuracy"
     direction: str = "maximize"
     secret: list[Path] = field(default_factory=list)  # what a CLI agent must not read (labels)
-    # Turns a CLI agent's argv into a sandboxed one, given its scratch folder; None: no sandbox.
-    wrap: Callable[[list[str], Path], list[str]] | None = None
+    wrap: Wrap | None = None  # None: no sandbox
     # The start of prompt that stays the same from one iteration to the next (role, program.md,
     # the incumbent train.py): API agents mark it for prompt caching. "" = no such split.
     stable_prompt: str = ""
@@ -45,6 +47,7 @@ class Proposal:
     usage: Usage = field(default_factory=Usage)
     reverted: list[str] = field(default_factory=list)  # files other than train.py it changed
     notes: list[str] = field(default_factory=list)  # one-line warnings for the user (each once)
+    model: str = ""  # the model that answered, when the agent reports it (claude's JSON result)
 
 
 @dataclass

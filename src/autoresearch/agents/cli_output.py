@@ -15,6 +15,10 @@ from autoresearch.records import Usage
 # codex's bubblewrap failing to start (see CODEX_ARGS in command.py for the messages)
 # (its first sentence: "bwrap: No permissions to create a new namespace, likely because ...")
 SANDBOX_FAILURE = re.compile(r"bwrap: [^\n.]*|landlock[^\n.]*|sandbox helper failed[^\n.]*", re.I)
+# The lines of a failing program's output that say why: "Error: Missing optional dependency
+# @openai/codex-linux-x64. ..." from codex.js comes before a stack trace that a tail would keep.
+EXPLAINING = re.compile(r"^\s*(?:[\w.]*(?:Error|Exception)\b|error\b|fatal\b|panic)[^\n]*", re.M)
+REASON_CHARS = 300
 
 # What is read of files an agent writes besides train.py: codex's last message (the explanation
 # keeps 20,000 characters of it), and train.py where it may be unchanged but for blank space.
@@ -34,30 +38,48 @@ class Outcome:
     reason: str | None = None
     denied: list[str] = field(default_factory=list)  # tool calls the agent was refused
     sandbox_failure: str = ""  # the agent's own sandbox could not start (its message)
+    model: str = ""  # the model the CLI says it ran, when it says so
 
 
-def one_line(text: str, limit: int = 300) -> str:
+def one_line(text: str, limit: int = REASON_CHARS) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else "..." + line[-limit:]
 
 
+def explain(text: str, limit: int = REASON_CHARS) -> str:
+    """Why a program failed, in one line: its error lines (the first ones, when there are many)
+    where it printed any, else the end of its output."""
+    found = list(dict.fromkeys(" ".join(m.group(0).split()) for m in EXPLAINING.finditer(text)))
+    if not found:
+        return one_line(text, limit)
+    line = "; ".join(found)
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
 def exit_reason(name: str, run: Finished) -> str:
-    detail = one_line(run.stderr) or one_line(run.stdout) or "no output"
+    detail = explain(run.stderr) or explain(run.stdout) or "no output"
     return f"`{name}` exited with code {run.returncode}: {detail}"
 
 
-def blocked(outcome: Outcome, code: str | None, old_code: str) -> list[str]:
+def blocked(outcome: Outcome, code: str | None, old_code: str, contained: bool) -> list[str]:
     """Why an agent left train.py unchanged, when it was stopped rather than idle: its own
     sandbox failed (codex), or a permission rule refused its edit (claude). Sets the outcome's
     reason then; otherwise the same facts come back as notes. code: train.py as it was left
-    (None: not a regular file)."""
+    (None: not a regular file). contained: the agent ran inside autoresearch's sandbox, the only
+    case where codex may go without its own."""
     notes = []
     if outcome.sandbox_failure:
+        way_out = (
+            'or set agent.codex_sandbox = "danger-full-access" in a new run (`autoresearch run '
+            "--new`: a run keeps the settings it started with), as autoresearch's sandbox "
+            "contains the agent"
+            if contained
+            else "autoresearch's own sandbox is off too, so codex cannot go without its own"
+        )
         notes.append(
             f"codex's own sandbox cannot run here ({outcome.sandbox_failure}): its bubblewrap "
             "needs unprivileged user namespaces, which this container or kernel blocks; allow "
-            'them, or set agent.codex_sandbox = "danger-full-access" where autoresearch\'s '
-            "sandbox already contains the experiment"
+            f"them, {way_out}"
         )
     if outcome.denied:
         notes.append(f"claude was refused {', '.join(outcome.denied)}")
@@ -94,6 +116,15 @@ def _denial(entry: object) -> str:
     return f"{entry.get('tool_name', 'a tool')}({one_line(str(target), 80)})"
 
 
+def _claude_model(used: object) -> str:
+    """The model that did the work: of modelUsage ({model: {outputTokens, costUSD, ...}}), the
+    one with the most output tokens (a side call may use a small model)."""
+    if not isinstance(used, dict) or not used:
+        return ""
+    out = {m: _int(v.get("outputTokens")) if isinstance(v, dict) else 0 for m, v in used.items()}
+    return str(max(out, key=out.__getitem__))
+
+
 def claude_outcome(run: Finished) -> Outcome:
     """Claude Code's result: subtype "success" with `result`, or an error subtype
     ("error_max_turns", "error_during_execution", ...) with `errors` and no `result`; is_error
@@ -118,6 +149,7 @@ def claude_outcome(run: Finished) -> Outcome:
             cost_usd=float(cost) if isinstance(cost, int | float) else None,
         ),
         denied=[_denial(entry) for entry in denials] if isinstance(denials, list) else [],
+        model=_claude_model(data.get("modelUsage")),
     )
     kind = data.get("subtype") if data.get("subtype") != "success" else None
     if data.get("is_error") or data.get("type") != "result" or kind:
@@ -168,7 +200,7 @@ def codex_outcome(run: Finished, last_message: Path) -> Outcome:
     if failure:
         outcome.reason = f"codex failed: {failure}"
     elif run.returncode != 0:
-        detail = last_error or one_line(run.stderr) or "no output"
+        detail = last_error or explain(run.stderr) or "no output"
         outcome.reason = f"`codex` exited with code {run.returncode}: {detail}"
     return outcome
 

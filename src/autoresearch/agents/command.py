@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from autoresearch.agents.base import AgentError, Answer, Proposal, Request
+from autoresearch.agents.base import AgentError, Answer, Proposal, Request, Wrap
 from autoresearch.agents.cli_output import (
     Outcome,
     blocked,
     claude_outcome,
     codex_outcome,
     exit_reason,
+    explain,
     one_line,
 )
 from autoresearch.agents.pricing import cost, lookup, missing
@@ -46,11 +47,14 @@ INSTALL_HINTS = {
 # denied: --allowedTools pre-approves reading and edits to ./train.py only ("Edit rules apply to all
 # built-in tools that edit files", paths relative to the current directory), --disallowedTools
 # removes the shell and the web from the model's context. Anything that slips through is reverted.
-# Checked against `claude --help` and a real (logged-out) run of Claude Code 2.1.197.
-# Reading is scoped to the experiment directory; the deny rules _argv appends for the labels and
-# the run stores extend the --disallowedTools list, so it must stay last here.
+# Checked against `claude --help` and real runs of Claude Code 2.1.332 (tests/test_real_clis.py).
+# Reading is scoped to the experiment directory: Read, Grep and Glob need no rule there and are
+# refused outside it in -p mode ("Claude requested permissions to read from /..., but you haven't
+# granted it yet"); a bare `Grep` or `Glob` rule would allow them on every path. The deny rules
+# _argv appends for the labels and the run stores extend the --disallowedTools list, so it must
+# stay last here.
 CLAUDE_ARGS = (
-    "-p --output-format json --allowedTools Read(./**) Grep Glob Edit(./train.py) "
+    "-p --output-format json --allowedTools Read(./**) Edit(./train.py) "
     "--disallowedTools Bash WebFetch WebSearch"
 ).split()
 # Text only, for the strategist: `--tools ""` leaves Claude Code no built-in tool at all (it can
@@ -62,7 +66,8 @@ CLAUDE_TEXT_ARGS = ["-p", "--output-format", "json", "--tools", "", "--strict-mc
 # carries usage), --output-last-message FILE gets the final message, --skip-git-repo-check allows a
 # folder outside git, PROMPT "-" reads the prompt from stdin. Its sandbox is read-only by default;
 # --sandbox workspace-write lets it edit files under the cwd (--full-auto is deprecated for it).
-# Checked against `codex exec --help` and a real (offline) run of codex-cli 0.169.0.
+# Checked against `codex exec --help` and real runs of codex-cli 0.171.0 (tests/test_real_clis.py).
+# Its sandbox limits writes, not reads: a command it runs reads whatever the user can.
 # On Linux that sandbox is bubblewrap, which needs unprivileged user namespaces: in unprivileged
 # Docker/podman every command and patch fails with "bwrap: No permissions to create a new
 # namespace" (or "Creating new namespace failed", "setting up uid map: Permission denied",
@@ -239,7 +244,7 @@ class CommandAgent:
             saved = Path(kept) / "before"  # out of the agent's reach, even unsandboxed by path
             shutil.copytree(request.workdir, saved, symlinks=True, ignore=_skipped)
             home = Path(tmp) / HOME_NAME  # inside the scratch folder the sandbox binds
-            env = fresh_home(home, self.preset)
+            env = self._with_tmp(fresh_home(home, self.preset), Path(tmp))
             argv = self._argv(prompt, Path(tmp), request.secret)
             if request.wrap is not None:
                 argv = request.wrap(argv, Path(tmp))
@@ -261,7 +266,7 @@ class CommandAgent:
         code = None
         if outcome.reason is None:
             code, outcome.reason = read_train_py(train, request.max_train_py_kb)
-        notes = blocked(outcome, code, request.train_py)
+        notes = blocked(outcome, code, request.train_py, contained=request.wrap is not None)
         return Proposal(
             train_py=None if outcome.reason else code,
             explanation=_tail(outcome.explanation.strip(), EXPLANATION_CAP),
@@ -270,6 +275,7 @@ class CommandAgent:
             usage=outcome.usage,
             reverted=reverted,
             notes=notes,
+            model=outcome.model,
         )
 
     def complete(self, prompt: str) -> Answer:
@@ -294,27 +300,37 @@ class CommandAgent:
             return "codex reports tokens only, so set agent.model (and [agent.prices] for it)"
         return missing(self.cfg.model) if lookup(self.cfg.model, self.cfg.prices) is None else None
 
-    def check(self) -> str:
+    def check(self, wrap: Wrap | None = None) -> str:
+        """`--version`, run the way a proposal runs the CLI: through wrap (the agent sandbox,
+        in an empty working folder) where there is one, so that what the CLI needs at run time
+        is seen to be there."""
         if self.preset is None:
             if shutil.which(self.executable) is None:
                 raise AgentError(f"`{self.executable}` is no longer an executable program")
             return f"command: {self.executable}"
-        try:
-            done = subprocess.run(
-                [self.executable, "--version"],
-                capture_output=True,
-                text=True,
-                timeout=VERSION_TIMEOUT_SECS,
-                stdin=subprocess.DEVNULL,
-            )
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise AgentError(f"`{self.name} --version` failed: {err}") from None
+        inside = " in the agent sandbox" if wrap is not None else ""
+        with tempfile.TemporaryDirectory(prefix="autoresearch-check-") as tmp:
+            argv = [self.executable, "--version"]
+            if wrap is not None:
+                argv = wrap(argv, Path(tmp))
+            try:
+                done = subprocess.run(
+                    argv,
+                    capture_output=True,
+                    text=True,
+                    timeout=VERSION_TIMEOUT_SECS,
+                    stdin=subprocess.DEVNULL,
+                    cwd=tmp,
+                )
+            except (OSError, subprocess.TimeoutExpired) as err:
+                raise AgentError(f"`{self.name} --version`{inside} failed: {err}") from None
         if done.returncode != 0:
-            detail = one_line(done.stderr) or one_line(done.stdout) or "no output"
+            detail = explain(done.stderr) or explain(done.stdout) or "no output"
             raise AgentError(
-                f"`{self.name} --version` exited with code {done.returncode}: {detail}"
+                f"`{self.name} --version`{inside} exited with code {done.returncode}: {detail}"
             )
-        return f"{self.name}: {one_line(done.stdout) or 'version unknown'} ({self.executable})"
+        version = one_line(done.stdout) or "version unknown"
+        return f"{self.name}: {version} ({self.executable}){inside}"
 
     def _argv(self, prompt: str, tmp: Path, secret: list[Path]) -> list[str]:
         model = ["--model", self.cfg.model] if self.cfg.model else []
@@ -330,6 +346,16 @@ class CommandAgent:
         prompt_file.write_text(prompt)
         argv = [arg.replace("{prompt_file}", str(prompt_file)) for arg in self.cfg.command]
         return [self.executable, *argv[1:]]
+
+    def _with_tmp(self, env: dict[str, str], scratch: Path) -> dict[str, str]:
+        """codex's temporary folder is one of its own, beside its HOME: codex refuses to create
+        the helpers its own sandbox runs (codex-linux-sandbox, apply_patch) when CODEX_HOME lies
+        under the temporary folder ("Refusing to create helper binaries under temporary dir"),
+        as a HOME under /tmp puts it; then every patch and command fails (openai/codex#17367)."""
+        if self.preset != "codex":
+            return env
+        (scratch / "tmp").mkdir(exist_ok=True)
+        return {**env, "TMPDIR": str(scratch / "tmp")}
 
     def _run(self, argv: list[str], prompt: str, cwd: Path, env: dict[str, str]) -> _Run:
         """Run argv in its own process group; the whole group is SIGKILLed at the deadline. Its
