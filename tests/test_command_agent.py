@@ -253,26 +253,21 @@ def test_a_denied_call_beside_a_good_edit_is_a_note(workdir, tmp_path, monkeypat
 
 def test_codex_in_a_container_without_user_namespaces(workdir, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_CODEX_USERNS", "blocked")
-    contained = request(workdir)
-    contained.wrap = lambda argv, scratch: argv  # as if inside autoresearch's agent sandbox
-    proposal = CommandAgent(AgentConfig(name="codex"), tmp_path).propose(contained)
+    log = tmp_path / "log.json"
+    monkeypatch.setenv("FAKE_CODEX_LOG", str(log))
+    # autoresearch's sandbox off too: codex's own fails, and going without it is not suggested
+    proposal = CommandAgent(AgentConfig(name="codex"), tmp_path).propose(request(workdir))
     assert proposal.train_py is None
     reason = proposal.invalid_reason
     assert reason.startswith(
         "codex's own sandbox cannot run here (bwrap: No permissions to create a new namespace"
     )
-    assert 'agent.codex_sandbox = "danger-full-access" in a new run' in reason
-    assert "`autoresearch run --new`: a run keeps the settings it started with" in reason
-    assert "\n" not in reason
-    # with autoresearch's sandbox off too, going without codex's own is never suggested
-    proposal = CommandAgent(AgentConfig(name="codex"), tmp_path).propose(request(workdir))
-    assert "danger-full-access" not in proposal.invalid_reason
-    assert "autoresearch's own sandbox is off too" in proposal.invalid_reason
-    # the configured way out: codex without its own sandbox
-    log = tmp_path / "log.json"
-    monkeypatch.setenv("FAKE_CODEX_LOG", str(log))
-    cfg = AgentConfig(name="codex", codex_sandbox="danger-full-access")
-    proposal = CommandAgent(cfg, tmp_path).propose(request(workdir))
+    assert "make autoresearch's sandbox work" in reason and "\n" not in reason
+    assert "danger-full-access" not in reason
+    # inside autoresearch's sandbox codex always runs without its own, whatever the setting
+    contained = request(workdir)
+    contained.wrap = lambda argv, scratch: argv  # as if inside autoresearch's agent sandbox
+    proposal = CommandAgent(AgentConfig(name="codex"), tmp_path).propose(contained)
     assert proposal.invalid_reason is None
     assert proposal.train_py == TRAIN + "BATCH_SIZE = 256  # fake codex\n"
     assert json.loads(log.read_text())["argv"][2:4] == ["--sandbox", "danger-full-access"]

@@ -378,7 +378,7 @@ def test_the_claude_preset_denies_reading_the_secret_paths(ws, monkeypatch):
     cfg = config.load(ws)
     agent = CommandAgent(cfg.agent, ws, preset="claude")
     secret = [Path("/data/labels"), ws / ".autoresearch"]
-    argv = agent._argv("prompt", ws, secret)
+    argv = agent._argv("prompt", ws, secret, True)
     denied = argv[argv.index("--disallowedTools") + 1 :]
     assert "Read(//data/labels/**)" in denied
     assert f"Read(/{ws / '.autoresearch'}/**)" in denied

@@ -301,9 +301,10 @@ def interpreter_paths(python: str) -> tuple[Path, ...]:
 
 def program_paths(argv: list[str]) -> list[Path]:
     """What a program needs to run, read-only: its folder (and the folder of its real file),
-    the whole npm tree it lies in (optional native packages sit beside it), and, for a
-    script, its interpreter's."""
-    found = []
+    the whole npm tree it lies in (optional native packages sit beside it), for a script its
+    interpreter's; and each file its arguments name by absolute path (a script given to an
+    interpreter)."""
+    found = [Path(a) for a in argv[1:] if os.path.isabs(a) and os.path.isfile(a)]
     for program in [a for a in argv[:1] if os.path.isabs(a) and os.path.exists(a)]:
         real = _real(program)
         found += [Path(program).parent, real.parent]
@@ -352,8 +353,9 @@ def training_view(
 def agent_view(workdir: Path, scratch: Path, secret: list[Path], argv: list[str]) -> View:
     """A CLI agent: network on (it calls its API); its experiment folder and a scratch folder
     (its private HOME inside) writable; its program's files read-only; nothing else."""
+    shown = [p for p in program_paths(argv) if not exposed([p], secret)]
     return View(
-        readonly=program_paths(argv),
+        readonly=shown,
         writable=[workdir, scratch],
         secret=secret,
         network=True,

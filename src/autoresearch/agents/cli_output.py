@@ -61,25 +61,18 @@ def exit_reason(name: str, run: Finished) -> str:
     return f"`{name}` exited with code {run.returncode}: {detail}"
 
 
-def blocked(outcome: Outcome, code: str | None, old_code: str, contained: bool) -> list[str]:
+def blocked(outcome: Outcome, code: str | None, old_code: str) -> list[str]:
     """Why an agent left train.py unchanged, when it was stopped rather than idle: its own
-    sandbox failed (codex), or a permission rule refused its edit (claude). Sets the outcome's
-    reason then; otherwise the same facts come back as notes. code: train.py as it was left
-    (None: not a regular file). contained: the agent ran inside autoresearch's sandbox, the only
-    case where codex may go without its own."""
+    sandbox failed (codex, which uses its own only where autoresearch's is off), or a
+    permission rule refused its edit (claude). Sets the outcome's reason then; otherwise the
+    same facts come back as notes. code: train.py as it was left (None: not a regular file)."""
     notes = []
     if outcome.sandbox_failure:
-        way_out = (
-            'or set agent.codex_sandbox = "danger-full-access" in a new run (`autoresearch run '
-            "--new`: a run keeps the settings it started with), as autoresearch's sandbox "
-            "contains the agent"
-            if contained
-            else "autoresearch's own sandbox is off too, so codex cannot go without its own"
-        )
         notes.append(
             f"codex's own sandbox cannot run here ({outcome.sandbox_failure}): its bubblewrap "
             "needs unprivileged user namespaces, which this container or kernel blocks; allow "
-            f"them, {way_out}"
+            "them, or make autoresearch's sandbox work (codex then runs inside it without its "
+            "own): with both off, codex cannot go without its own"
         )
     if outcome.denied:
         notes.append(f"claude was refused {', '.join(outcome.denied)}")

@@ -72,9 +72,10 @@ CLAUDE_TEXT_ARGS = ["-p", "--output-format", "json", "--tools", "", "--strict-mc
 # Docker/podman every command and patch fails with "bwrap: No permissions to create a new
 # namespace" (or "Creating new namespace failed", "setting up uid map: Permission denied",
 # "loopback: Failed RTM_NEWADDR"; openai/codex#17337, #29908, PR #15893), exec never asks to
-# go around it, and train.py stays unchanged. agent.codex_sandbox = "danger-full-access" runs it
-# without its own sandbox, for when the experiment is already contained.
+# go around it, and train.py stays unchanged. Inside autoresearch's sandbox it always runs without
+# its own (CODEX_CONTAINED); agent.codex_sandbox applies where autoresearch's sandbox is off.
 CODEX_ARGS = "exec --json --sandbox {sandbox} --skip-git-repo-check --output-last-message"
+CODEX_CONTAINED = "danger-full-access"  # codex's own sandbox off: autoresearch's holds it
 LAST_MESSAGE = "last-message.txt"
 HOME_NAME = "home"  # the agent's HOME, in its scratch folder
 # What each CLI needs in its HOME to authenticate (claude: its settings and OAuth credentials;
@@ -245,7 +246,7 @@ class CommandAgent:
             shutil.copytree(request.workdir, saved, symlinks=True, ignore=_skipped)
             home = Path(tmp) / HOME_NAME  # inside the scratch folder the sandbox binds
             env = self._with_tmp(fresh_home(home, self.preset), Path(tmp))
-            argv = self._argv(prompt, Path(tmp), request.secret)
+            argv = self._argv(prompt, Path(tmp), request.secret, request.wrap is not None)
             if request.wrap is not None:
                 argv = request.wrap(argv, Path(tmp))
             run = self._run(argv, prompt, request.workdir, env)
@@ -266,7 +267,7 @@ class CommandAgent:
         code = None
         if outcome.reason is None:
             code, outcome.reason = read_train_py(train, request.max_train_py_kb)
-        notes = blocked(outcome, code, request.train_py, contained=request.wrap is not None)
+        notes = blocked(outcome, code, request.train_py)
         return Proposal(
             train_py=None if outcome.reason else code,
             explanation=_tail(outcome.explanation.strip(), EXPLANATION_CAP),
@@ -332,7 +333,10 @@ class CommandAgent:
         version = one_line(done.stdout) or "version unknown"
         return f"{self.name}: {version} ({self.executable}){inside}"
 
-    def _argv(self, prompt: str, tmp: Path, secret: list[Path]) -> list[str]:
+    def _argv(self, prompt: str, tmp: Path, secret: list[Path], contained: bool) -> list[str]:
+        """contained: inside autoresearch's sandbox, where codex runs without its own (its
+        bubblewrap cannot nest there: no new namespaces; ours hides reads too, its own only
+        limits writes)."""
         model = ["--model", self.cfg.model] if self.cfg.model else []
         if self.preset == "claude":
             # Read tools need no approval and reach any path; deny rules ("//" = from the root)
@@ -340,7 +344,8 @@ class CommandAgent:
             denied = [f"Read(/{Path(p).absolute()}/**)" for p in secret]
             return [self.executable, *CLAUDE_ARGS, *denied, *model]
         if self.preset == "codex":
-            args = CODEX_ARGS.format(sandbox=self.cfg.codex_sandbox).split()
+            mode = CODEX_CONTAINED if contained else self.cfg.codex_sandbox
+            args = CODEX_ARGS.format(sandbox=mode).split()
             return [self.executable, *args, str(tmp / LAST_MESSAGE), *model, "-"]
         prompt_file = tmp / "prompt.md"
         prompt_file.write_text(prompt)
