@@ -1,9 +1,11 @@
 """The sandbox's start-up cost per experiment (target: under 100 ms).
 
-Times a trivial command (`true`, and the training interpreter doing nothing) started plainly and
-inside the training sandbox exactly as an experiment gets it (same view: hidden folders, data
-view, interpreter binds), and prints the medians and the difference. Also times building the
-sandbox's command line, which happens once per experiment.
+Times a trivial command (`true`, and the training interpreter doing nothing) started plainly,
+inside the deny-list sandbox of the release before (`--ro-bind / /`, for comparison), and inside
+the training sandbox exactly as an experiment gets it (the allow-list view, the user namespace or
+separate uid, no capabilities, the seccomp filter), and prints the medians and the differences.
+Also times compiling the seccomp filter (once per process) and building the sandbox's command
+line (once per experiment).
 
     python benchmarks/sandbox_startup.py [--repeats 30]
 """
@@ -18,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autoresearch import config, sandbox, task, workspace
+from autoresearch import config, sandbox, sandbox_filter, task, workspace
 from autoresearch.experiment import Trainer
 
 
@@ -46,15 +48,21 @@ def main() -> None:
         trainer = Trainer.prepare(ws, cfg, Path(tmp) / "exp")
         workdir = workspace.copy_for_experiment(ws, Path(tmp) / "exp" / "0001")
         started = time.perf_counter()
+        sandbox_filter._compile(Path(tmp) / "filter.bpf")
+        print(f"compiling the seccomp filter:     {(time.perf_counter() - started) * 1000:7.1f} ms")
+        started = time.perf_counter()
         wrap = trainer.wrap(workdir)
-        build_ms = (time.perf_counter() - started) * 1000
-        print(f"building the sandbox command line:          {build_ms:7.1f} ms")
+        print(f"building the command line:        {(time.perf_counter() - started) * 1000:7.1f} ms")
+        print(f"boundary: {sandbox.describe()}")
+        old = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+               "--unshare-net", "--tmpfs", "/tmp", "--bind", str(workdir), str(workdir), "--"]  # fmt: skip
         for label, argv in [("true", ["true"]), ("python -c pass", [sys.executable, "-c", "pass"])]:
             plain = median_ms(argv, workdir, args.repeats)
+            deny = median_ms([*old, *argv], workdir, args.repeats)
             boxed = median_ms(wrap(argv), workdir, args.repeats)
             print(
-                f"{label:16s} plain {plain:7.1f} ms   sandboxed {boxed:7.1f} ms   "
-                f"start-up cost {boxed - plain:+7.1f} ms (median of {args.repeats})"
+                f"{label:15s} plain {plain:6.1f} ms  deny-list {deny:6.1f} ms  allow-list "
+                f"{boxed:6.1f} ms  added {boxed - plain:+6.1f} ms (median of {args.repeats})"
             )
 
 
