@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -243,6 +244,7 @@ BIN = Path(__file__).parent / "bin"
 def command_agent(ws: Path, name: str) -> None:
     with open(ws / "autoresearch.toml", "a") as f:
         f.write(f'\n[agent]\nname = "command"\ncommand = ["{BIN / name}"]\n')
+        f.write("unsandboxed_ok = true\n")  # for sandbox = "none"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -322,3 +324,43 @@ def test_without_user_namespaces_root_trains_as_a_separate_uid(ws, no_user_names
         sandbox="bwrap",
     )
     assert outcome.status == "crash" and "No such file or directory" in outcome.reason
+
+
+# --- the same attacks as an unprivileged user ---------------------------------------------------
+
+TEST_USER = "autoresearch-test"
+
+
+def traversable(path: Path) -> list[Path]:
+    """The folders on the way to path that others cannot pass (e.g. /root, 0700)."""
+    return [p for p in Path(path).parents if p.is_dir() and not p.stat().st_mode & 0o001]
+
+
+@pytest.mark.skipif(not ROOT or os.environ.get("AUTORESEARCH_NESTED"), reason="root runs it")
+def test_the_boundary_holds_for_an_unprivileged_user_too():
+    """This file's tests again, as a dedicated unprivileged user (CI runs as root)."""
+    if subprocess.run(["id", TEST_USER], capture_output=True).returncode != 0:
+        subprocess.run(
+            ["useradd", "--system", "--shell", "/usr/sbin/nologin", TEST_USER], check=True
+        )
+    home = Path(tempfile.mkdtemp(prefix="autoresearch-test-"))  # pytest's own folder is 0700
+    shutil.chown(home, TEST_USER, TEST_USER)
+    closed = traversable(Path(os.path.realpath(sys.executable)))
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "AUTORESEARCH_NESTED": "1",
+           "AUTORESEARCH_DATA_DIR": str(DATA_DIR), "CI": os.environ.get("CI", "")}  # fmt: skip
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+            "--basetemp", str(home / "pytest")]  # fmt: skip
+    try:
+        for folder in closed:  # the interpreter under /root: passable, not listable, meanwhile
+            folder.chmod(folder.stat().st_mode | 0o001)
+        done = subprocess.run(
+            ["runuser", "-u", TEST_USER, "--", *argv],
+            cwd=Path(__file__).parent.parent, env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+    finally:
+        for folder in closed:
+            folder.chmod(folder.stat().st_mode & ~0o001)
+        shutil.rmtree(home, ignore_errors=True)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert " passed" in summary and "failed" not in summary
