@@ -214,3 +214,19 @@ class PeakRss:
     @property
     def growth_mb(self) -> float:
         return (self.peak - self.start) / 2**20
+
+
+LOCAL = "http://127.0.0.1"  # the Host a local browser sends to the dashboard
+TOKEN = "s3cret"
+
+
+def signed_in(ws: Path, base_url: str = LOCAL):
+    """The dashboard app (a TestClient) as a local browser that opened the address `serve`
+    printed reaches it: with its token."""
+    from fastapi.testclient import TestClient
+
+    from autoresearch.web.app import create_app
+
+    return TestClient(
+        create_app(ws, TOKEN), base_url=base_url, headers={"Authorization": f"Bearer {TOKEN}"}
+    )

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
+from conftest import signed_in
 from matplotlib.image import imread
 from rich.console import Console
 from typer.testing import CliRunner
@@ -21,10 +21,8 @@ from autoresearch.compare import compare, gain_reached_at
 from autoresearch.compare_plot import figure
 from autoresearch.compare_table import render
 from autoresearch.runs import create
-from autoresearch.web.app import create_app
 
 cli = CliRunner()
-LOCAL = "http://127.0.0.1"  # the Host a local browser sends
 GRACE = ["--grace", "30"]  # a busy machine starts torch slowly
 
 
@@ -213,7 +211,7 @@ def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs_to_comp
         f"error: run {minimize} scores val_accuracy (minimize), run {ids['replay']} "
         "val_accuracy (maximize): compare runs of one metric and direction\n"
     )
-    refused = TestClient(create_app(moved), base_url=LOCAL).get("/api/compare")
+    refused = signed_in(moved).get("/api/compare")
     assert refused.status_code == 409  # the dashboard says the same line
     assert refused.json()["detail"] == result.stderr.removeprefix("error: ").strip()
 

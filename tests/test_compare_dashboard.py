@@ -14,16 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
+from conftest import signed_in
 from typer.testing import CliRunner
 
 from autoresearch.cli import app
 from autoresearch.store import list_runs
-from autoresearch.web.app import create_app
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-LOCAL = "http://127.0.0.1"  # the Host a local browser sends
 
 
 def compared(ws: Path, *run_ids: str) -> dict:
@@ -34,7 +32,7 @@ def compared(ws: Path, *run_ids: str) -> dict:
 
 def test_the_dashboard_api_compares_as_the_command_does(runs_to_compare):
     ws, ids = runs_to_compare
-    client = TestClient(create_app(ws), base_url=LOCAL)
+    client = signed_in(ws)
     every = client.get("/api/compare")
     assert every.status_code == 200
     body, expected = every.json(), compared(ws)

@@ -1,9 +1,10 @@
 """The dashboard's JSON API against real run stores: every endpoint, what `status --json` says,
-a missing run, a store being written, read-only access, and the token off the loopback."""
+a missing run, a store being written, read-only access, and the token every request needs."""
 
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -13,15 +14,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import LOCAL, TOKEN, signed_in
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from autoresearch.cli import app as cli_app
 from autoresearch.records import TRAINING, Iteration, Usage
 from autoresearch.store import Store, list_runs
-from autoresearch.web.app import create_app
+from autoresearch.web.app import create_app, host_name
 
-LOCAL = "http://127.0.0.1"  # the Host a local browser sends
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 
 
@@ -43,7 +44,7 @@ def test_every_endpoint_on_a_real_run(short_run):
     run_dir = list_runs(short_run)[0]
     Store(run_dir, readonly=True).close()  # as `status` leaves it (no -wal file)
     before = files_of(run_dir)
-    client = TestClient(create_app(short_run), base_url=LOCAL)
+    client = signed_in(short_run)
     expected = status_json(short_run)
 
     runs = client.get("/api/runs").json()
@@ -81,7 +82,7 @@ def test_every_endpoint_on_a_real_run(short_run):
 
 
 def test_a_missing_run_or_iteration_is_404(short_run):
-    client = TestClient(create_app(short_run), base_url=LOCAL)
+    client = signed_in(short_run)
     run_id = list_runs(short_run)[0].name
     for path in (
         "/api/runs/nope",
@@ -101,7 +102,7 @@ def test_a_store_being_written_is_read_without_error(ws, cfg):
     """A writer records iterations and live phases as fast as it can while every endpoint is
     read over and over: each answer is complete and consistent, none is an error."""
     store = Store.create(ws / ".autoresearch" / "runs" / "20260101-000000", cfg.model_dump())
-    client = TestClient(create_app(ws), base_url=LOCAL)
+    client = signed_in(ws)
     done = threading.Event()
 
     def write():
@@ -144,26 +145,69 @@ def test_a_store_being_written_is_read_without_error(ws, cfg):
     assert seen == 60
 
 
-def test_off_the_loopback_every_request_needs_the_token(short_run):
+@pytest.mark.parametrize("where", [LOCAL, "http://10.1.2.3"])
+def test_every_request_needs_the_token_on_any_address(short_run, where):
+    """On the loopback too: an agent's curl to a local dashboard would read every holdout score."""
     run_id = list_runs(short_run)[0].name
-    client = TestClient(create_app(short_run, token="s3cret"), base_url="http://10.1.2.3")
+    client = TestClient(create_app(short_run, TOKEN, local=where == LOCAL), base_url=where)
     for path in ("/", f"/runs/{run_id}", "/static/run.js", "/api/runs", f"/api/runs/{run_id}"):
-        assert client.get(path).status_code == 401, path
-        assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert client.get(path, headers={"Authorization": "Bearer s3cret"}).status_code == 200
-    assert client.get("/api/runs?token=wrong").status_code == 401
-    first = client.get("/?token=s3cret")  # the address serve prints: the page keeps a cookie
-    assert first.status_code == 200 and "autoresearch_token" in first.headers["set-cookie"]
+        assert client.get(path).status_code == 403, path
+        assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 403
+        assert client.get(path, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert client.get(f"/api/runs/{run_id}/events").status_code == 403
+    assert client.get("/api/runs?token=wrong").status_code == 403
+    assert (
+        client.get("/api/runs", headers={"Cookie": "autoresearch_token=wrong"}).status_code == 403
+    )
+    first = client.get(f"/?token={TOKEN}")  # the address serve prints: the page keeps a cookie
+    assert first.status_code == 200
+    cookie = first.headers["set-cookie"]
+    assert cookie.startswith(f"autoresearch_token={TOKEN};")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert client.get(f"/api/runs/{run_id}").status_code == 200  # the cookie alone
     client.cookies.clear()
-    assert client.get(f"/api/runs/{run_id}").status_code == 401
+    assert client.get(f"/api/runs/{run_id}").status_code == 403
+
+
+def test_each_port_keeps_its_own_cookie(short_run):
+    """Two dashboards on one machine: a browser sends both their cookies (cookies do not tell
+    ports apart), and each finds its own."""
+    one = TestClient(create_app(short_run, "one"), base_url="http://127.0.0.1:8765")
+    two = TestClient(create_app(short_run, "two"), base_url="http://127.0.0.1:8766")
+    assert one.get("/?token=one").headers["set-cookie"].startswith("autoresearch_token_8765=one;")
+    assert two.get("/?token=two").headers["set-cookie"].startswith("autoresearch_token_8766=two;")
+    both = {"Cookie": "autoresearch_token_8765=one; autoresearch_token_8766=two"}
+    for client in (one, two):
+        client.cookies.clear()
+        assert client.get("/api/runs", headers=both).status_code == 200
 
 
 def test_on_the_loopback_a_foreign_host_is_refused(short_run):
-    """DNS rebinding: a web page elsewhere cannot read a local dashboard through its own name."""
-    client = TestClient(create_app(short_run), base_url="http://evil.example")
-    assert client.get("/api/runs").status_code == 400
-    assert TestClient(create_app(short_run), base_url="http://localhost:8765").get("/").is_success
+    """DNS rebinding: a web page elsewhere cannot read a local dashboard through its own name,
+    even with the token."""
+    assert signed_in(short_run, "http://evil.example").get("/api/runs").status_code == 400
+    assert signed_in(short_run, "http://evil.example:8765").get("/").status_code == 400
+    for local in ("http://localhost:8765", "http://[::1]:8765", "http://[::1]", LOCAL + ":80"):
+        assert signed_in(short_run, local).get("/").is_success, local
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("127.0.0.1:8765", "127.0.0.1"),
+        ("LOCALHOST", "localhost"),
+        ("[::1]:8765", "::1"),
+        ("[::1]", "::1"),
+        ("::1", "::1"),
+        ("[::1]x", ""),
+        ("[::1", ""),
+        ("[::1]:80:1", ""),
+        ("evil.example:8765", "evil.example"),
+        ("", ""),
+    ],
+)
+def test_the_host_header_is_read_as_browsers_send_it(header, name):
+    assert host_name(header) == name
 
 
 def serve(args: list[str]) -> tuple[subprocess.Popen, str]:
@@ -180,19 +224,36 @@ def serve(args: list[str]) -> tuple[subprocess.Popen, str]:
     return proc, found.group(1)
 
 
-def test_serve_on_another_host_prints_a_token_and_requires_it(short_run):
-    proc, url = serve([str(short_run), "--host", "0.0.0.0", "--port", "0"])
+def loopback6() -> bool:
     try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "0.0.0.0"])
+def test_serve_prints_a_token_and_requires_it(short_run, host):
+    """A real server on each kind of address: ::1 answered every request with "400 Invalid host
+    header" (the Host check cut `[::1]:port` at its first colon)."""
+    if host == "::1" and not loopback6():
+        pytest.skip("this machine has no IPv6 loopback")
+    proc, url = serve([str(short_run), "--host", host, "--port", "0"])
+    try:
+        assert url.startswith("http://[::1]:" if host == "::1" else f"http://{host}:")
         assert "?token=" in url
         base, token = url.split("?token=")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(base + "api/runs", timeout=10)
-        assert refused.value.code == 401
+        assert refused.value.code == 403
         request = urllib.request.Request(
             base + "api/runs", headers={"Authorization": f"Bearer {token}"}
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.load(response)[0]["run"] == list_runs(short_run)[0].name
+        with urllib.request.urlopen(url, timeout=10) as page:  # what a browser opens
+            assert page.status == 200 and "autoresearch_token_" in page.headers["set-cookie"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -202,8 +263,8 @@ def test_serve_on_another_host_prints_a_token_and_requires_it(short_run):
 def test_serve_on_a_busy_port_says_so_in_one_line(short_run):
     proc, url = serve([str(short_run), "--port", "0"])
     try:
-        assert "token" not in url and url.startswith("http://127.0.0.1:")
-        port = url.rsplit(":", 1)[1].strip("/")
+        assert url.startswith("http://127.0.0.1:")
+        port = url.split("?")[0].rsplit(":", 1)[1].strip("/")
         again = CliRunner().invoke(cli_app, ["serve", str(short_run), "--port", port])
         assert again.exit_code == 1 and "cannot listen on 127.0.0.1" in again.output
     finally:

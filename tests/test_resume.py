@@ -76,14 +76,25 @@ def replay_workspace(ws: Path, tmp_path: Path, hang: int | None = None) -> list[
     return ["--agent", "replay", "--replay-dir", str(props)]
 
 
+# Starts a command with SIGHUP at its default, as a terminal does, even where the tests themselves
+# run under nohup (whose ignored SIGHUP `autoresearch run` keeps ignoring, as it should).
+HANGUP_HEEDED = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
 class Cli:
-    """`autoresearch run` in the background, its stderr read line by line."""
+    """`autoresearch run` in the background, started as from a terminal, its stderr read line by
+    line."""
 
     running: list[Cli] = []
 
     def __init__(self, ws: Path, *args: str):
         self.proc = subprocess.Popen(
-            [AUTORESEARCH, "run", str(ws), *args],
+            [*HANGUP_HEEDED, AUTORESEARCH, "run", str(ws), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

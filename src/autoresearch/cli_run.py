@@ -6,7 +6,7 @@ import shlex
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
@@ -31,6 +31,9 @@ from autoresearch.cli_common import (
 )
 from autoresearch.records import FINISHED, INTERRUPTED
 from autoresearch.safe_text import one_line
+
+if TYPE_CHECKING:
+    from autoresearch.runstate import WorkspaceLock
 
 LOG_NAME = "orchestrator.log"
 
@@ -147,6 +150,29 @@ def run(
 
 
 def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
+    from autoresearch.runstate import RunBusy, WorkspaceLock
+
+    try:
+        file_cfg = config_mod.read(directory)
+        config_mod.with_flags(file_cfg, flags)  # a bad flag is named before anything else
+        lock = WorkspaceLock(directory).take()  # from before the run is chosen to the end
+    except (config_mod.ConfigError, RunBusy) as e:
+        raise fail(str(e), EXIT_REFUSED) from None
+    try:
+        return _start(directory, file_cfg, flags, new, say, lock)
+    finally:
+        lock.release()
+
+
+def _start(
+    directory: Path,
+    file_cfg: config_mod.Config,
+    flags: dict,
+    new: bool,
+    say: Say,
+    lock: WorkspaceLock,
+) -> int:
+    """The run, with the workspace's lock held."""
     from autoresearch import sandbox
     from autoresearch.agents.base import AgentError
     from autoresearch.agents.factory import build, check_cost_limit
@@ -160,8 +186,6 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
 
     shown = str(directory)
     try:
-        file_cfg = config_mod.read(directory)
-        config_mod.with_flags(file_cfg, flags)  # a bad flag is named before anything else
         for pid in kill_leftovers(directory):
             say(f"killed process {pid}, left running by an orchestrator that died")
         chosen = plan(directory, file_cfg, flags, new, shown)
@@ -187,6 +211,7 @@ def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
     if chosen.store is not None:  # what a resume changed (--iterations, ...) holds from now on
         chosen.store.set(config=cfg.model_dump())
     store = chosen.store or create(directory, cfg, file_cfg)
+    lock.name(store.run_id)
     say.open(store.dir)
     for line in chosen.lines:
         say(line)

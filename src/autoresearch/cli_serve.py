@@ -14,7 +14,7 @@ from autoresearch.cli_common import Workspace, err, fail
 def serve(
     directory: Workspace = Path("."),
     host: Annotated[
-        str, typer.Option(help="Address to listen on; any but the loopback needs the token.")
+        str, typer.Option(help="Address to listen on (any other than the loopback: see README).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free one).")] = 8765,
 ) -> None:
@@ -25,7 +25,7 @@ def serve(
 
     if not directory.is_dir():
         raise fail(f"{directory}: no such folder")
-    token = None if host in LOOPBACK else new_token()
+    token = new_token()  # on the loopback too: a local process (an agent) must not read it
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -35,12 +35,11 @@ def serve(
     except (OSError, OverflowError) as e:
         raise fail(f"cannot listen on {host}:{port}: {getattr(e, 'strerror', None) or e}") from None
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{sock.getsockname()[1]}/" + (f"?token={token}" if token else "")
+    url = f"http://{shown}:{sock.getsockname()[1]}/?token={token}"
     err.print(f"dashboard of {directory}: {url}")
-    if token:
-        err.print("every request needs that token (open the address once: the page keeps it)")
+    err.print("every request needs that token (open the address once: the page keeps it)")
     config = uvicorn.Config(
-        create_app(directory.absolute(), token),
+        create_app(directory.absolute(), token, local=host in LOOPBACK),
         log_level="warning",
         timeout_graceful_shutdown=2,  # open event streams do not hold up Ctrl-C
     )

@@ -34,7 +34,7 @@ from autoresearch.records import (
 from autoresearch.results import write_results
 from autoresearch.runner.cluster import ClusterError
 from autoresearch.runner.engines import engine_for
-from autoresearch.runs import RunRefused, plural
+from autoresearch.runs import TOO_SHORT, RunRefused, plural, scored_before
 from autoresearch.runstate import (
     RunLock,
     describe,
@@ -45,7 +45,13 @@ from autoresearch.runstate import (
     tag_processes,
 )
 from autoresearch.scheduler import Scheduler
-from autoresearch.stops import baseline_failed, failure_streak, log_tail, plateau_stop
+from autoresearch.stops import (
+    baseline_failed,
+    failure_streak,
+    log_tail,
+    out_of_time,
+    plateau_stop,
+)
 from autoresearch.store import Store, incumbent
 from autoresearch.strategist import Strategist, TextAgent
 from autoresearch.trials import Trials
@@ -223,9 +229,11 @@ class Loop(Proposing):
             self.say(f"the end of the baseline's log ({it.log_path}):")
             for line in tail:
                 self.say(f"  | {line}")
+        why = out_of_time(it, scored_before(self.workspace, it.train_py, self.store.run_id))
+        fix = f"{TOO_SHORT} ({why}): give it a longer --budget" if why else "fix train.py"
         return LoopResult(
             STOPPED,
-            f"the baseline failed ({it.reason or 'no score'}); fix train.py "
+            f"the baseline failed ({it.reason or 'no score'}); {fix} "
             "(`autoresearch baseline` tries it), then start a new run with --new",
         )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from autoresearch.agents.factory import choose
-from autoresearch.condense import best_so_far
+from autoresearch.condense import best_so_far, fmt
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
 from autoresearch.log_metrics import self_reported
 from autoresearch.noise import estimate
@@ -25,8 +25,8 @@ from autoresearch.records import (
 )
 from autoresearch.runner.local import LOG_NAME
 from autoresearch.runstate import RunBusy, state
-from autoresearch.stops import baseline_failed
-from autoresearch.store import Store, list_runs, new_run_id, runs_dir
+from autoresearch.stops import baseline_failed, out_of_time
+from autoresearch.store import Store, StoreError, list_runs, new_run_id, runs_dir
 from autoresearch.strategist import describe, who
 
 # Settings a resume may change; every other one is frozen when a run starts, so that its
@@ -40,6 +40,9 @@ MUTABLE = (
     "run.asynchronous",
     "run.ray_address",
 )
+
+
+TOO_SHORT = "the budget is too short for this machine (or it is busy), not train.py at fault"
 
 
 class RunRefused(Exception):
@@ -134,9 +137,11 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
     saved = store.config()
     history = store.iterations()
     if history and baseline_failed(history[0]):
+        why = out_of_time(history[0], scored_before(workspace, history[0].train_py, store.run_id))
+        fix = f"{TOO_SHORT} ({why}): give it a longer --budget" if why else "fix train.py"
         raise RunRefused(
             f"run {store.run_id} stopped because its baseline failed ({history[0].reason}); "
-            f"fix train.py, then start a new run: {command(shown, flags, new=True)}"
+            f"{fix}, then start a new run: {command(shown, flags, new=True)}"
         )
     changes, frozen, given = [], [], []
     for dotted, value in flags.items():
@@ -182,6 +187,24 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
                 "the run keeps its own settings (--new starts a run with the file's)"
             )
     return Plan(store, cfg, lines)
+
+
+def scored_before(workspace: Path, train_py: str, but: str) -> str | None:
+    """Where this train.py scored in another run of the workspace ("0.8312 in run R"), or None."""
+    for folder in reversed(list_runs(workspace)):
+        if folder.name == but:
+            continue
+        try:
+            store = Store(folder, readonly=True)
+        except StoreError:
+            continue  # a damaged store is reported where it is used, not here
+        try:
+            for it in store.iterations():
+                if it.train_py == train_py and it.value is not None:
+                    return f"{fmt(it.value)} in run {folder.name}"
+        finally:
+            store.close()
+    return None
 
 
 def create(workspace: Path, cfg: Config, file_cfg: Config) -> Store:

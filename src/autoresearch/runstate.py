@@ -1,12 +1,14 @@
-"""Who owns a run right now: a lock against two orchestrators, the in-flight training process
-(so that a start after SIGKILL can end what the dead orchestrator left running), and the signals
-that stop an orchestrator the way Ctrl-C does."""
+"""Who owns a run right now: locks against two orchestrators (one per workspace, one per run),
+the in-flight training process (so that a start after SIGKILL can end what the dead orchestrator
+left running), and the signals that stop an orchestrator the way Ctrl-C does."""
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,6 +45,55 @@ class RunLock:
     def __exit__(self, *exc) -> None:
         fcntl.flock(self.file, fcntl.LOCK_UN)
         self.file.close()
+
+
+class WorkspaceLock:
+    """One `autoresearch run` per workspace at a time: an flock on .autoresearch/lock, held from
+    before the run is chosen until the command ends, the file naming its holder. The kernel lets
+    go when the process dies, however it dies: a SIGKILLed orchestrator never blocks the next."""
+
+    def __init__(self, workspace: Path):
+        self.workspace, self.path, self.file = workspace, workspace / STATE_DIR / "lock", None
+        self.since = time.time()
+
+    def take(self) -> WorkspaceLock:
+        """The lock, or RunBusy naming the run that holds it."""
+        self.path.parent.mkdir(exist_ok=True)
+        self.file = open(self.path, "a+", encoding="utf-8")  # "w" would erase the holder's name
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            text = self.file.read()
+            self.file.close()
+            raise RunBusy(self._busy(text)) from None
+        self.name(None)
+        return self
+
+    def name(self, run_id: str | None) -> None:
+        """Say which run it holds the workspace for, once that is known."""
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(json.dumps({"run": run_id, "pid": os.getpid(), "since": self.since}))
+        self.file.flush()
+
+    def release(self) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+    def _busy(self, text: str) -> str:
+        try:
+            holder = json.loads(text)
+            run, pid = holder["run"], int(holder["pid"])
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["since"]))
+        except (ValueError, KeyError, TypeError, OverflowError, OSError):
+            # caught between opening the file and writing it: a start just began
+            return f"another run is starting in {self.workspace}; one run per workspace at a time"
+        return (
+            f"run {run or '(being chosen)'} is already running in {self.workspace} (pid {pid}, "
+            f"since {since}); one run per workspace at a time: wait for it to end, or stop it "
+            f"(Ctrl-C in its terminal, or kill {pid})"
+        )
 
 
 def mark_inflight(store: Store, iteration: int | None, pid: int | None = None) -> None:

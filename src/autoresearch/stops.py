@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from autoresearch.records import BASELINE, CRASH, INVALID, KEEP, Iteration
+from autoresearch.records import BASELINE, CRASH, INVALID, KEEP, TIMEOUT, Iteration
 
 TAIL_LINES = 15
 TAIL_BYTES = 16_384
+# What the template's train.py logs: as training starts, and as each epoch ends ("epoch 3 loss
+# 0.4121 (12.3s)"); a timeout after either is the budget's fault, not train.py's.
+_TRAINING = re.compile(r"^training: \d+ images an epoch\b")
+_EPOCH = re.compile(r"^epoch \d+\b.*\((\d+(?:\.\d+)?) ?s\)$")
 _EXCEPTION = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning))\b")
 
 
@@ -57,6 +61,25 @@ def plateau_stop(history: list[Iteration], changed_after: int, limit: int) -> st
 
 def baseline_failed(it: Iteration) -> bool:
     return it.status == CRASH or it.value is None
+
+
+def out_of_time(it: Iteration, scored: str | None) -> str | None:
+    """Why a baseline that timed out shows the budget too short for this machine (or the machine
+    too busy) rather than train.py broken: the epoch times in its log, its first epoch still
+    going, or scored (where the same train.py scored before); None when nothing shows it."""
+    run = next((r for r in it.runs if r.status == TIMEOUT), None)
+    if run is None:
+        return None
+    lines = log_tail(str(run.log_path) if run.log_path else None, lines=TAIL_BYTES)  # all
+    epochs = [float(m.group(1)) for line in lines if (m := _EPOCH.match(line))]
+    seen = []
+    if epochs:
+        seen.append(f"an epoch took up to {max(epochs):.1f} s here")
+    elif any(_TRAINING.match(line) for line in lines):
+        seen.append(f"its first epoch had not ended after {run.train_seconds:.1f} s")
+    if scored:
+        seen.append(f"the same train.py scored {scored}")
+    return "; ".join(seen) or None
 
 
 def log_tail(path: str | None, lines: int = TAIL_LINES) -> list[str]:

@@ -90,6 +90,7 @@ def main() -> None:
     n = len(x_train)
     epoch, slowest_epoch = 0, 0.0
     reserve = min(3.0, 0.1 * prepare.budget_seconds())  # for predicting and saving
+    print(f"training: {n} images an epoch, batches of {BATCH_SIZE}", flush=True)
     # At least one epoch; then only while another one (with a margin) still fits.
     while epoch == 0 or prepare.time_left() > slowest_epoch * 1.2 + reserve:
         started = time.time()
