@@ -5,6 +5,7 @@ replay agent and short budgets."""
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 from conftest import _set, one_epoch
@@ -202,3 +203,11 @@ def test_a_gain_far_beyond_the_earlier_ones_or_absent_on_the_holdout_is_flagged(
     far, holdout = flag["reasons"]
     assert "its gain +0.1000 is 70.7 sigma, over 5x the largest earlier keep's (2.1 sigma)" in far
     assert "holdout gain +0.0001 is far below its validation gain +0.1000" in holdout
+
+
+def test_a_store_from_before_verdicts_shows_none(tmp_path):
+    with tarfile.open(Path(__file__).parent / "fixtures" / "run-0.1.0.tar.gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    snap = status(tmp_path / "ws")  # read-only: through a migrated copy in memory
+    assert (snap["promotions"], snap["ablation"], snap["machine_cost_usd"]) == ([], None, None)
+    assert len(snap["iterations"]) == 3
