@@ -15,6 +15,7 @@ from rich.text import Text
 
 from autoresearch import __version__, preflight, workspace
 from autoresearch import config as config_mod
+from autoresearch.cli_ablate import ablate
 from autoresearch.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -189,6 +190,7 @@ def baseline(
 
 app.command()(run)  # in cli_run.py
 app.command()(serve)  # in cli_serve.py
+app.command()(ablate)  # in cli_ablate.py
 
 
 @app.command()

@@ -108,6 +108,10 @@ def run(
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="An existing Ray cluster to train on.")
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="No new proposal after this time of day (HH:MM)."),
+    ] = None,
     new: Annotated[bool, typer.Option("--new", help="Start a new run, not resume.")] = False,
 ) -> None:
     """Run the research loop; run it again (with no flags) to resume an unfinished run."""
@@ -129,6 +133,7 @@ def run(
         "run.workers": workers,
         "run.asynchronous": asynchronous,
         "run.ray_address": ray_address,
+        "loop.until": until,
     }
     say = Say()
     try:
@@ -177,6 +182,7 @@ def _start(
     from autoresearch.agents.base import AgentError
     from autoresearch.agents.factory import build, check_cost_limit
     from autoresearch.display import for_console
+    from autoresearch.estimate import estimate_line
     from autoresearch.export import compared, hint
     from autoresearch.loop import Loop
     from autoresearch.report import write_report
@@ -221,6 +227,7 @@ def _start(
         f"settings: {describe_settings(cfg)}; strategist {strategist.describe(cfg)}; "
         f"{sandbox.in_force(cfg.sandbox)}"
     )
+    say(estimate_line(cfg, max(0, store.recorded() - 1)))
     try:
         with for_console(err, store, cfg, store.iterations(), say) as display:
             loop = Loop(directory, cfg, store, agent, say, display=display, strategist=thinker)

@@ -60,6 +60,7 @@ class RunRow:
     settings: dict[str, Any]  # every setting, flattened ("loop.context": "full")
     best_so_far: list[float | None] = field(default_factory=list)  # after each iteration
     cumulative_cost: list[float] | None = None  # after each iteration; None: unknown
+    promotion: dict | None = None  # the latest promotion (`status --json`'s), if any
 
 
 @dataclass
@@ -186,6 +187,7 @@ def row(store: Store) -> tuple[RunRow, tuple]:
         settings=settings,
         best_so_far=curve,
         cumulative_cost=cumulative,
+        promotion=(snap.get("promotions") or [None])[-1],
     )
     return found, task_of(store, cfg)
 

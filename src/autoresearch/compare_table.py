@@ -59,6 +59,15 @@ def _confirmation(r: RunRow) -> str:
     return (r.confirmation or "") + noise
 
 
+def _promoted(r: RunRow) -> str:
+    """ "x4 +0.0123 holds": the latest promotion's budget factor, gain and verdict."""
+    p = r.promotion
+    if not p:
+        return "-"
+    gain = "none" if p["gain"] is None else f"{p['gain']:+.4f}"
+    return f"x{p['budget_secs'] / r.budget_secs:g} {gain} {'holds' if p['holds'] else 'fails'}"
+
+
 def _others(cmp: Comparison) -> list[str]:
     """Differing settings without a column of their own."""
     own = (*SHOWN, *CONFIRMATION_KEYS)
@@ -84,6 +93,8 @@ def columns(cmp: Comparison) -> list[Column]:
     ]
     for name in cmp.holdout_names:
         cols.append(Column(name, lambda r, name=name: fmt(r.holdout.get(name))))
+    if any(r.promotion for r in cmp.runs):
+        cols.append(Column("promoted", _promoted))
     cols += [
         Column("cost", lambda r: money(r.cost_usd)),
         Column("cost/iter", lambda r: money(r.cost_per_iteration) if r.iterations else "-"),
@@ -119,6 +130,11 @@ def notes(cmp: Comparison) -> list[str]:
         f"to {GAIN_SHARE:.0%}: the first iteration whose best reached "
         f"{GAIN_SHARE:.0%} of the run's final gain over its baseline"
     )
+    if any(r.promotion for r in cmp.runs):
+        lines.append(
+            "promoted: the best and the baseline again at k times the budget (xk), the gain, "
+            "and whether the loop's test confirms it"
+        )
     return lines + cmp.skipped
 
 

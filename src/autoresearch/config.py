@@ -35,6 +35,7 @@ FLAGS = {
     "run.workers": "--workers",
     "run.asynchronous": "--async",
     "run.ray_address": "--ray-address",
+    "loop.until": "--until",
 }
 DAY = 86_400
 
@@ -97,6 +98,18 @@ class LoopConfig(_Section):
     max_consecutive_failures: int = Field(default=5, ge=0, le=1_000_000)
     # End the run after this many iterations without a keep since the last strategy change (0: off).
     stop_after: int = Field(default=0, ge=0, le=1_000_000)
+    # End the run once the confirmed best reaches this value of the metric (unset: never).
+    target: float | None = None
+    # No new proposal after this local time, "HH:MM" (the next one after the run starts or
+    # resumes); what is training then finishes within its budget.
+    until: str | None = None
+
+    @field_validator("until")
+    @classmethod
+    def _time_of_day(cls, until: str | None) -> str | None:
+        if until is not None and not re.fullmatch(r"([01]?[0-9]|2[0-3]):[0-5][0-9]", until):
+            raise ValueError(f"'{until}' is not a time of day HH:MM (e.g. 07:30)")
+        return until
 
 
 # The agents that can strategise: those with an LLM that answers in text.
@@ -141,6 +154,17 @@ class Resources(_Section):
     threads: int | None = Field(default=None, ge=1, le=10_000)
     # MB train.py may write in its experiment folder (no file larger either); 0: no limit
     disk_mb: int = Field(default=10_240, ge=0, le=2**30)
+    # What an hour of one worker's machine or GPU costs: counted for every hour a worker trains,
+    # in cost_usd and --max-cost (0: not counted)
+    usd_per_hour: float = Field(default=0, ge=0, le=1_000_000)
+
+
+class PromoteConfig(_Section):
+    """Whether a run's verdict transfers to a longer budget (promotion.py)."""
+
+    # Train the best and the baseline at this many times the budget at the end (unset: off).
+    budget_factor: float | None = Field(default=None, gt=1, le=1000)
+    every: int = Field(default=0, ge=0, le=1_000_000)  # and after every N keeps (0: at the end)
 
 
 class Config(_Section):
@@ -170,6 +194,7 @@ class Config(_Section):
     strategist: StrategistConfig = StrategistConfig()
     run: RunConfig = RunConfig()
     resources: Resources = Resources()
+    promote: PromoteConfig = PromoteConfig()
 
     @field_validator("metrics")
     @classmethod

@@ -17,9 +17,11 @@ from autoresearch.agents.command import CommandAgent
 from autoresearch.condense import fmt
 from autoresearch.config import Config
 from autoresearch.context import ContextTooSmall
+from autoresearch.estimate import machine_cost
 from autoresearch.experiment import FIXED_FILES, Trainer, experiments_root, read_plain
 from autoresearch.gitrepo import ExperimentRepo
 from autoresearch.noise import estimate
+from autoresearch.promotion import promote_at_end, promote_due
 from autoresearch.proposing import Proposing
 from autoresearch.records import (
     BASELINE,
@@ -47,7 +49,9 @@ from autoresearch.runstate import (
 from autoresearch.scheduler import Scheduler
 from autoresearch.stops import (
     baseline_failed,
+    deadline,
     failure_streak,
+    goal_stop,
     log_tail,
     out_of_time,
     plateau_stop,
@@ -93,6 +97,7 @@ class Loop(Proposing):
         self.in_flight: Callable[[], list[int]] = list  # the scheduler's: iterations training
         self.fixed: dict[str, bytes | None] = {}  # the run's prepare.py and program.md (start())
         self.seen_workspace: dict[str, str] | None = None
+        self.deadline = deadline(cfg.loop.until, time.time())  # no proposal after it (--until)
 
     # --- the run ---
     def run(self) -> LoopResult:
@@ -103,6 +108,7 @@ class Loop(Proposing):
             self.store.set(state=RUNNING, stop_reason=None)
             try:
                 result = self._iterate_until_done()
+                promote_at_end(self, result)
             except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP
                 signum = signal_of(interrupt)
                 result = LoopResult(INTERRUPTED, f"interrupted by {describe(signum)}", signum)
@@ -182,8 +188,9 @@ class Loop(Proposing):
     def before_proposal(self, history: list[Iteration]) -> str | None:
         """Why no more proposals may be asked for (the cost, a plateau), after the strategist
         when it is due (it costs too); None to go on."""
-        stop = self.cost_limit(history)
+        stop = self.cost_limit(history) or goal_stop(self.cfg, history, self.deadline)
         if stop is None:
+            promote_due(self, history)
             self.fixed["program.md"] = self.strategist.revise(history)
             since, limit = self.strategist.changed_after(), self.cfg.loop.stop_after
             stop = self.cost_limit(history) or plateau_stop(history, since, limit)
@@ -217,6 +224,7 @@ class Loop(Proposing):
     def cost_limit(self, history: list[Iteration]) -> str | None:
         """Why the run must stop for its cost (the agent's and the strategist's), or None."""
         spent = sum(it.usage.cost_usd or 0.0 for it in history) + self.strategist.spent()
+        spent += machine_cost(self.cfg, history, self.store)
         limit = self.cfg.loop.max_cost_usd
         if limit is not None and spent >= limit:
             return f"cost limit reached: ${spent:.2f} of ${limit:.2f}"

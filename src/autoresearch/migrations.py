@@ -99,7 +99,26 @@ def _strategies(db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_initial, _training_runs, _strategies]
+def _verdicts(db: sqlite3.Connection) -> None:
+    """4: whether verdicts transfer: the promotions of a run's best to a longer budget, and the
+    ablation of each kept change (`autoresearch ablate`); values as JSON lists."""
+    db.execute(
+        "CREATE TABLE promotions (best_iteration INTEGER NOT NULL, budget_secs REAL NOT NULL, "
+        "best_values TEXT NOT NULL, baseline_values TEXT NOT NULL, gain REAL, holds INTEGER, "
+        'reason TEXT, "where" TEXT, after_iteration INTEGER, seconds REAL, created_at REAL, '
+        "PRIMARY KEY (best_iteration, budget_secs))"
+    )
+    db.execute(
+        "CREATE TABLE ablations (best_iteration INTEGER NOT NULL, iteration INTEGER NOT NULL, "
+        'description TEXT, applies INTEGER, "values" TEXT NOT NULL, best_values TEXT NOT NULL, '
+        "contribution REAL, spread REAL, reason TEXT, budget_secs REAL, created_at REAL, "
+        "PRIMARY KEY (best_iteration, iteration))"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _initial, _training_runs, _strategies, _verdicts,
+]  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -19,6 +19,7 @@ METRIC_SOURCES = (PREDICTIONS, LOG)
 SELF_REPORTED = "self-reported"
 # What a running loop is doing now (the store's `live` entry, the terminal's and dashboard's phase).
 PROPOSING, TRAINING, CONFIRMING, STRATEGIST = "proposing", "training", "confirming", "strategist"
+PROMOTING = "promoting"  # the best and the baseline at a longer budget (promotion.py)
 # Training run statuses (one run of train.py; CRASH as above).
 OK, TIMEOUT = "ok", "timeout"
 # The name of the holdout score of a decision metric, where a task scores one (never decides).
@@ -142,3 +143,40 @@ class Strategy:
             if line:
                 return line
         return ""
+
+
+@dataclass
+class Promotion:
+    """The best and the baseline trained again at budget_factor times the budget: does the keep
+    hold there? gain is the best's mean over the baseline's, positive when better; holds: the
+    loop's own test (decide.py) confirms it."""
+
+    best_iteration: int
+    budget_secs: float
+    best_values: list[float | None]
+    baseline_values: list[float | None]
+    gain: float | None  # None: a side scored nothing
+    holds: bool
+    reason: str | None = None  # why it does not hold (decide's words, or a failed run)
+    where: str = ""  # the GPU type it trained on where the cluster's nodes differ ("": the run's)
+    after_iteration: int = 0  # the last iteration recorded when it ran
+    seconds: float = 0.0  # the wall seconds of its runs, together (a worker's time)
+    created_at: float = 0.0
+
+
+@dataclass
+class Ablated:
+    """One kept change taken out of the final best, trained with the run's seeds: what it
+    contributes (the best's mean minus this one's, positive when the change helps)."""
+
+    best_iteration: int
+    iteration: int  # the keep whose diff was reverted
+    description: str
+    applies: bool  # False: its diff no longer reverts cleanly from the best
+    values: list[float | None]
+    best_values: list[float | None]
+    contribution: float | None
+    spread: float | None  # the standard error of the contribution (None: one run a side)
+    reason: str | None = None
+    budget_secs: float = 0.0
+    created_at: float = 0.0

@@ -18,6 +18,7 @@ from autoresearch.safe_text import fenced, markdown_inline, one_line
 from autoresearch.status_table import noise_line, strategist_line
 from autoresearch.store import Store, write_atomically
 from autoresearch.strategy_history import tally
+from autoresearch.verdict_text import report_section
 
 NEAR = 4  # points within this many margins of the kept range stay on the plot
 LABEL_CHARS = 40  # a keep's label: the start of its description
@@ -141,6 +142,7 @@ def markdown(
         markdown_inline(plot_failed) if plot_failed else "![progress](progress.png)",
         "",
         *holdout_section(history, cfg, best["iteration"]),
+        *report_section(snap, cfg.metric),
         "## How it got there: every kept change",
         "",
     ]

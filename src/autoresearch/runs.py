@@ -28,6 +28,7 @@ from autoresearch.runstate import RunBusy, state
 from autoresearch.stops import baseline_failed, out_of_time
 from autoresearch.store import Store, StoreError, list_runs, new_run_id, runs_dir
 from autoresearch.strategist import describe, who
+from autoresearch.verdicts import view as verdicts
 
 # Settings a resume may change; every other one is frozen when a run starts, so that its
 # iterations stay comparable and `autoresearch run WS` goes on exactly as it started.
@@ -39,6 +40,8 @@ MUTABLE = (
     "run.workers",
     "run.asynchronous",
     "run.ray_address",
+    # when to stop: not what an experiment is
+    "loop.until",
 )
 
 
@@ -289,6 +292,7 @@ def snapshot(store: Store) -> dict:
     costs = [it.usage.cost_usd for it in history]
     noise = estimate(history)
     thinking = [s.usage.cost_usd for s in strategies]
+    extra = verdicts(store, cfg, history)  # promotions, ablation, suspicious keeps, machines
     return {
         "run": store.run_id,
         "state": run_state,
@@ -303,7 +307,7 @@ def snapshot(store: Store) -> dict:
             "self_reported": self_reported(cfg),
         },
         "best": {"iteration": best_it, "value": best},
-        "cost_usd": _total(costs + thinking),
+        "cost_usd": _total(costs + thinking + [extra["machine_cost_usd"] or 0.0]),
         "noise": {"sigma": noise.sigma, "runs": noise.runs},
         "train_seconds": round(sum(it.train_seconds for it in history), 3),
         "repeat_seconds": round(sum(it.repeat_seconds for it in history), 3),
@@ -314,6 +318,7 @@ def snapshot(store: Store) -> dict:
             "cost_usd": _total(thinking),
             "strategies": [_strategy(s) for s in strategies],
         },
+        **extra,
     }
 
 

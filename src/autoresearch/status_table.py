@@ -10,6 +10,7 @@ from autoresearch.display import clock, phase_text
 from autoresearch.records import SELF_REPORTED, STATUSES
 from autoresearch.runs import agents_used
 from autoresearch.safe_text import one_line
+from autoresearch.verdict_text import status_lines
 
 ROOMY = 110  # from this width on, the table also shows the agent's and the training's seconds
 STYLE = {"keep": "green", "baseline": "cyan", "discard": "yellow", "crash": "red", "invalid": "red"}
@@ -72,6 +73,7 @@ def render(snap: dict, console: Console, wide: bool = False) -> None:
     )
     lines.append(noise_line(snap))
     lines.append(f"best {metric}: {where}; cost {cost}; {snap['stop_reason'] or ''}")
+    lines += status_lines(snap)  # promotions, suspicious keeps, the ablation (verdict_text.py)
     if snap["live"]:
         now = phase_text(snap["live"], snap["live"]["elapsed_secs"])
         eta = f"; ETA {clock(snap['eta_secs'])}" if snap["eta_secs"] else ""

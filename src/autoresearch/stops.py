@@ -1,8 +1,11 @@
-"""Early stops that save the night: a baseline that fails, the same failure again and again."""
+"""Early stops that save the night: a baseline that fails, the same failure again and again; and
+the stops a night is planned around: a target reached, a time of day."""
 
 from __future__ import annotations
 
 import re
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from autoresearch.records import BASELINE, CRASH, INVALID, KEEP, TIMEOUT, Iteration
@@ -94,3 +97,32 @@ def log_tail(path: str | None, lines: int = TAIL_LINES) -> list[str]:
     except OSError:
         return []
     return [line.rstrip() for line in text.splitlines() if line.strip()][-lines:]
+
+
+def deadline(until: str | None, now: float) -> float | None:
+    """The time (epoch seconds) of the next HH:MM after now, local time; None without one."""
+    if until is None:
+        return None
+    hours, minutes = map(int, until.split(":"))
+    start = datetime.fromtimestamp(now)
+    at = start.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    return (at if at > start else at + timedelta(days=1)).timestamp()
+
+
+def goal_stop(cfg, history: list[Iteration], until_at: float | None) -> str | None:
+    """Why no new proposal may be asked for: the confirmed best reached [loop] target, or the
+    --until time has come; None to go on."""
+    from autoresearch.condense import fmt
+    from autoresearch.store import incumbent
+
+    target = cfg.loop.target
+    best = incumbent(history, cfg.better) if history else None
+    if target is not None and best is not None and best.value is not None:
+        if best.value == target or cfg.better(best.value, target):
+            return (
+                f"target reached: {cfg.metric} {fmt(best.value)} at iteration {best.iteration} "
+                f"(target {target:g}, [loop] target)"
+            )
+    if until_at is not None and time.time() >= until_at:
+        return f"time is up: no new proposal after {cfg.loop.until} (--until)"
+    return None

@@ -15,6 +15,7 @@ from autoresearch.runstate import RUN_ENV
 INSTALL = "pip install 'autoresearch[ray]'"
 REACH_SECS = 5  # Ray itself retries an unreachable address for a minute or more
 NAMESPACE = "autoresearch"
+ACCELERATOR = "accelerator_type:"  # the prefix of Ray's resource naming a node's GPU type
 
 
 class ClusterError(Exception):
@@ -28,6 +29,7 @@ class Node:
     cpus: float
     gpus: float
     address: str = ""  # its IP address, as Ray knows it
+    gpu_type: str = ""  # Ray's accelerator type ("A100", "H100"); "": none known
 
     @property
     def label(self) -> str:
@@ -88,10 +90,17 @@ def nodes(ray) -> list[Node]:
             n.get("Resources", {}).get("CPU", 0.0),
             n.get("Resources", {}).get("GPU", 0.0),
             n.get("NodeManagerAddress", ""),
+            gpu_type_of(n.get("Resources", {})),
         )
         for n in ray.nodes()
         if n.get("Alive")
     ]
+
+
+def gpu_type_of(resources: dict) -> str:
+    """The GPU type Ray gives a node as a resource ("accelerator_type:A100": 1.0); "" for none."""
+    found = sorted(key.split(":", 1)[1] for key in resources if key.startswith(ACCELERATOR))
+    return found[0] if found else ""
 
 
 def fits(node: Node, resources) -> int:

@@ -45,6 +45,7 @@ function render() {
   if (snap.iterations.some((it) => it.metrics && Object.keys(it.metrics).length)) legend.push(el("span", { class: "key holdout-key" }, "holdout (kept)"));
   document.getElementById("legend").replaceChildren(...legend);
   renderStrategies();
+  renderVerdicts(snap); // verdicts.js: promotions, the ablation, suspicious keeps
   const body = document.querySelector("#iterations tbody");
   body.replaceChildren(...snap.iterations.map((it) => {
     let text = it.description || "";
