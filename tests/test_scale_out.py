@@ -98,7 +98,7 @@ def live_entry(ws: Path) -> dict | None:
         return None
     try:  # read-only: never creates the file the orchestrator is about to
         with closing(sqlite3.connect(f"file:{found[0]}?mode=ro", uri=True)) as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'live'").fetchone()
+            row = db.execute("SELECT phase FROM live").fetchone()
     except sqlite3.Error:
         return None
     return json.loads(row[0]) if row else None
