@@ -10,12 +10,12 @@ import subprocess
 from contextlib import closing
 from pathlib import Path
 
+from sleeping_train import workspace
 from test_resume import (  # noqa: F401 - autouse: known.npy in ws; reaper kills what is left
     AUTORESEARCH,
     known_labels,
     reaper,
 )
-from test_scale_out import workspace
 
 from autoresearch.records import DISCARD, Iteration
 from autoresearch.store import Store

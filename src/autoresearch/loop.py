@@ -134,7 +134,7 @@ class Loop:
                 self.cfg, self.store, self.agent, self.trainer, self.strategist, self.fixed,
                 self.workspace, self.workdirs, self.live, self.say,
             ),
-            trials=Trials(self.trainer, self.store, self.fixed, self.say, self.live),
+            trials=Trials(self.cfg, self.store, self.fixed, self.say, self.live),
             recorder=Recorder(
                 self.cfg, self.store, self.repo, self.fixed, self.workdirs, self.live, self.say
             ),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from importlib.util import decode_source
 from pathlib import Path
@@ -108,7 +108,7 @@ class Scheduler:
                     waiting.append(self.asking[1])
                 if not waiting:
                     break
-                done, _ = wait([*waiting, *starting], return_when=FIRST_COMPLETED)
+                done = self.engine.wait([*waiting, *starting])
                 for process in done & starting.keys():
                     self._started(starting[process])
                 if self.asking is not None and self.asking[1] in done:

@@ -11,7 +11,8 @@ from pathlib import Path
 from statistics import mean
 
 from autoresearch.decide import candidate, decide
-from autoresearch.experiment import FIXED_FILES, Trainer, read_plain
+from autoresearch.config import Config
+from autoresearch.experiment import FIXED_FILES, read_plain
 from autoresearch.history import History
 from autoresearch.live import Live
 from autoresearch.noise import scored
@@ -28,7 +29,7 @@ def seed_of(n: int, k: int) -> int:
 
 @dataclass
 class Trials:
-    trainer: Trainer
+    cfg: Config
     store: Store
     fixed: dict[str, bytes | None]  # the run's prepare.py and program.md (None: absent)
     say: Callable[[str], None]
@@ -37,7 +38,7 @@ class Trials:
     def wanted(self, runs: list[TrainingRun], incumbent: Iteration | None) -> int:
         """How many runs an iteration needs, given those recorded: the baseline's noise runs;
         one, and the confirmation runs when the first would be kept; none after a failure."""
-        cfg = self.trainer.cfg
+        cfg = self.cfg
         if any(r.status != OK for r in runs):
             return len(runs)
         if incumbent is None:
@@ -51,7 +52,7 @@ class Trials:
         kind = NOISE_RUN if incumbent is None else CONFIRMATION_RUN
         if k:
             self.say(f"iteration {it.iteration}: {kind} {k + 1} of {wanted}")
-        cfg = self.trainer.cfg
+        cfg = self.cfg
         self.live.phase(
             CONFIRMING if k and incumbent is not None else TRAINING,
             it.iteration,
@@ -80,7 +81,7 @@ class Trials:
         history: History,
     ) -> None:
         """Decide it against the incumbent (the best now) and set its value, status and facts."""
-        cfg = self.trainer.cfg
+        cfg = self.cfg
         it.runs = runs
         it.status, it.reason = decide(cfg, runs, incumbent, history.noise(it))
         values = scored(runs)

@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,11 @@ class Job:
     handle: Any = None  # the engine's own (a Ray object reference)
 
 
+def first_done(futures: list[Future]) -> set[Future]:
+    """Waits until one of futures is done; those done (an engine's wait, for real time)."""
+    return wait(futures, return_when=FIRST_COMPLETED)[0]
+
+
 def in_thread(fn, *args) -> Future:
     """fn(*args) in a daemon thread (an interrupted orchestrator never waits for it)."""
     future: Future = Future()
@@ -64,6 +69,7 @@ class LocalEngine:
 
     slots = 1
     where = "this machine"
+    wait = staticmethod(first_done)
 
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
