@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
-from autoresearch.decide import candidate, decide
 from autoresearch.config import Config
+from autoresearch.decide import candidate, decide
 from autoresearch.experiment import FIXED_FILES, read_plain
 from autoresearch.history import History
 from autoresearch.live import Live
