@@ -29,9 +29,9 @@ from autoresearch.agents.openai_api import OpenAIAgent
 from autoresearch.agents.pricing import cost
 from autoresearch.condense import compact_line, fmt, summary
 from autoresearch.context import render_prompt, render_stable, template
+from autoresearch.history import History
 from autoresearch.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, Iteration, Usage
 from autoresearch.runfacts import log_lines
-from autoresearch.store import incumbent
 from autoresearch.tokens import estimate
 
 TEMPLATE = (workspace.TASKS["fashion-mnist"] / "train.py").read_text()
@@ -87,7 +87,7 @@ def synthetic(size: int, folder: Path) -> list[Iteration]:
                   log_path=write_log(folder, 0, rng, None)),
     ]  # fmt: skip
     for n in range(1, size):
-        parent = incumbent(history)
+        parent = History(history).incumbent
         status = rng.choices([KEEP, DISCARD, CRASH, INVALID], [0.6, 7, 1.5, 0.5])[0]
         old, new, title = rng.choice(IDEAS)
         values = {"lr": 10 ** rng.uniform(-4, 0), "bs": rng.choice([64, 128, 256, 512]),
@@ -113,7 +113,7 @@ def synthetic(size: int, folder: Path) -> list[Iteration]:
 def before(program: str, history: list[Iteration], cfg) -> str:
     """The prompt as the policy before the budget made it: every older iteration a line, the
     last recent_window in full (a crash with its last 30 log lines), no run facts, no limit."""
-    stable = render_stable(program, incumbent(history), cfg).split("\n## How it ran")[0]
+    stable = render_stable(program, History(history).incumbent, cfg).split("\n## How it ran")[0]
     window = cfg.loop.recent_window
     recent, older = history[-window:], history[:-window]
     entries = []
@@ -170,10 +170,10 @@ def main() -> None:
             if policy == "before":
                 prompt = before(program, history, cfg)
             else:
-                prompt = render_prompt(program, incumbent(history), history, cfg)
+                prompt = render_prompt(program, History(history).incumbent, history, cfg)
             seconds = time.perf_counter() - started
             count = estimate(prompt)
-            stable = estimate(render_stable(program, incumbent(history), cfg))
+            stable = estimate(render_stable(program, History(history).incumbent, cfg))
             real = len(encoding.encode(prompt, disallowed_special=())) if encoding else "-"
             row = f"{size:>8} {policy:>7} {count:>8} {real:>8} {seconds:>9.3f}"
             for model in models:

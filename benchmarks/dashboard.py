@@ -57,7 +57,7 @@ def make_run(ws: Path, count: int) -> str:
                 parent=0, agent="claude", model="claude-sonnet-5-5", started_at=time.time(),
             )
         )  # fmt: skip
-    store.set(live={"phase": TRAINING, "iteration": count, "started_at": time.time()})
+    store.set_live({"phase": TRAINING, "iteration": count, "started_at": time.time()})
     store.close()
     return run_id
 

@@ -4,18 +4,20 @@ Ray where it is missing or its cluster cannot be reached."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 from contextlib import closing
+from dataclasses import asdict
 from pathlib import Path
 
+from sleeping_train import workspace
 from test_resume import (  # noqa: F401 - autouse: known.npy in ws; reaper kills what is left
     AUTORESEARCH,
     known_labels,
     reaper,
 )
-from test_scale_out import workspace
 
 from autoresearch.records import DISCARD, Iteration
 from autoresearch.store import Store
@@ -83,9 +85,27 @@ def test_several_proposals_pend_at_once_and_each_leaves_with_its_record(tmp_path
     assert it.explanation == "idea 2" and notes == ["note 2"]
     store.record(Iteration(2, DISCARD, 0.5, explanation="idea 2"))
     assert store.pending_numbers() == [1, 3] and store.pending(2) is None
-    # the previous release kept one, not keyed by number: still read
-    store.set(pending={"iteration": store._pending()["1"]["iteration"], "notes": ["old"]})
+    # a store of schema 3 kept them in `meta` (a release before parallel runs kept one, not
+    # keyed by number, and one training process): they move to their own tables
+    old = asdict(Iteration(1, DISCARD, None, explanation="idea 1"))
+    old.pop("runs")
+    store.close()
+    with closing(sqlite3.connect(tmp_path / "run" / "run.db")) as db:
+        for table in ("pending", "training", "live"):
+            db.execute(f"DROP TABLE {table}")
+        for key, value in [
+            ("pending", {"iteration": old, "notes": ["old"]}),
+            ("inflight", {"iteration": 1, "pid": 4242, "created": 1.5}),
+            ("live", {"phase": "training", "iteration": 1, "started_at": 1.5}),
+        ]:
+            db.execute("INSERT INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        db.execute("PRAGMA user_version = 3")
+        db.commit()
+    store = Store(tmp_path / "run")
     assert store.pending_numbers() == [1] and store.pending(1)[1] == ["old"]
+    assert store.pending(1)[0].explanation == "idea 1"
+    assert store.training() == [(1, 0, 4242, 1.5)] and store.live() is None
+    assert store.get("pending") is None and store.get("inflight") is None
 
 
 def test_the_live_line_names_the_other_experiments_training():

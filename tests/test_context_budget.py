@@ -14,9 +14,10 @@ from autoresearch import config, workspace
 from autoresearch.cli import app
 from autoresearch.condense import condense, what_changed
 from autoresearch.context import ContextTooSmall, render_prompt
+from autoresearch.history import History
 from autoresearch.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, Iteration
 from autoresearch.stops import failure_kind
-from autoresearch.store import incumbent, runs_dir
+from autoresearch.store import runs_dir
 from autoresearch.tokens import estimate
 
 TEMPLATE = (workspace.TASKS["fashion-mnist"] / "train.py").read_text()
@@ -48,7 +49,7 @@ def synthetic(size: int, tmp_path, seed: int = 0) -> list[Iteration]:
                   train_seconds=290.0, peak_memory_mb=500.0, log_path=str(epochs)),
     ]  # fmt: skip
     for n in range(1, size):
-        parent = incumbent(history, config.Config().better)
+        parent = History(history, config.Config().better).incumbent
         status = rng.choices([KEEP, DISCARD, CRASH, INVALID], [0.5, 7, 2, 0.5])[0]
         pattern, new = rng.choice(CHANGES)
         train_py = re.sub(pattern, new.format(rng.randint(1, 999)), parent.train_py, count=1)
@@ -76,11 +77,11 @@ def cfg(tmp_path_factory):
 def test_every_size_fits_and_lists_every_keep_and_crash_kind(cfg, tmp_path, size):
     history = synthetic(size, tmp_path)
     started = time.perf_counter()
-    prompt = render_prompt(PROGRAM, incumbent(history, cfg.better), history, cfg)
+    prompt = render_prompt(PROGRAM, History(history, cfg.better).incumbent, history, cfg)
     print(f"{size} iterations: {estimate(prompt)} tokens in {time.perf_counter() - started:.2f}s")
     assert estimate(prompt) <= cfg.loop.context_tokens == 16_000
     for it in history:
-        if it.status in (KEEP, BASELINE):
+        if it.kept:
             assert f"- {it.iteration}: {it.status} " in prompt or (
                 f"### Iteration {it.iteration}: {it.status}" in prompt
             )
@@ -108,7 +109,7 @@ def test_a_longer_budget_shows_more_and_a_shorter_one_less(cfg, tmp_path):
     sizes = {}
     for tokens in (6000, 16_000, 64_000):
         small = config.with_flags(cfg, {"loop.context_tokens": tokens})
-        prompt = render_prompt(PROGRAM, incumbent(history, small.better), history, small)
+        prompt = render_prompt(PROGRAM, History(history, small.better).incumbent, history, small)
         sizes[tokens] = estimate(prompt)
         assert sizes[tokens] <= tokens
         assert all(f"{it.iteration}: keep" in prompt for it in history if it.status == KEEP)

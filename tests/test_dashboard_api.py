@@ -108,7 +108,7 @@ def test_a_store_being_written_is_read_without_error(ws, cfg):
     def write():
         writer = Store(store.dir)
         for n in range(60):
-            writer.set(live={"phase": TRAINING, "iteration": n, "started_at": time.time()})
+            writer.set_live({"phase": TRAINING, "iteration": n, "started_at": time.time()})
             log = writer.iteration_dir(n) / "train.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(f"epoch {n}\n")

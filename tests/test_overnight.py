@@ -335,6 +335,8 @@ def test_a_run_stored_before_agent_and_model_were_recorded_opens_and_resumes(ws,
         db.execute("ALTER TABLE iterations DROP COLUMN model")
         db.execute("DROP TABLE training_runs")
         db.execute("DROP TABLE strategies")
+        for table in ("pending", "training", "live"):  # what is under way (schema 4)
+            db.execute(f"DROP TABLE {table}")
         db.execute("ALTER TABLE iterations DROP COLUMN strategy")
         db.execute("PRAGMA user_version = 0")  # before the schema had versions
         db.commit()

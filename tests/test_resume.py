@@ -147,9 +147,12 @@ def run_dir(ws: Path) -> Path:
 
 
 def inflight(ws: Path) -> dict | None:
+    """The training process the store says is under way (the first, with its process known)."""
     with closing(sqlite3.connect(run_dir(ws) / "run.db")) as db:
-        row = db.execute("SELECT value FROM meta WHERE key = 'inflight'").fetchone()
-    return json.loads(row[0]) if row else None
+        row = db.execute(
+            "SELECT iteration, pid FROM training WHERE pid IS NOT NULL ORDER BY 1, 2"
+        ).fetchone()
+    return {"iteration": row[0], "pid": row[1]} if row else None
 
 
 def wait_until(condition, timeout: float = 20) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import single_run
+from sleeping_train import workspace
 from test_resume import (  # noqa: F401 - autouse: known.npy in ws; reaper kills what is left
     AUTORESEARCH,
     Cli,
@@ -29,28 +29,6 @@ from autoresearch.runner.node import node_root
 from autoresearch.runstate import RUN_ENV, run_tag
 
 pytest.importorskip("ray")
-
-# train.py without torch: sleeps, then gets the first CORRECT of every 10,000 right (known.npy is
-# the test labels, which only the test can write into the workspace: the scores are real).
-SCRIPT = """\
-import os, time
-import numpy as np
-import prepare
-
-CORRECT = {correct}
-SLEEP = {sleep}
-print("threads:", {threads}, flush=True)
-time.sleep(SLEEP)
-preds = np.full(10000, -1, dtype=np.int64)
-preds[:CORRECT] = np.load("known.npy")[:CORRECT]
-preds[preds < 0] = (np.load("known.npy")[preds < 0] + 1) % 10
-prepare.save_predictions(preds)
-"""
-THREADS = "[os.environ.get(k) for k in " + repr(list(THREAD_ENV)) + "]"
-
-
-def script(correct: int, sleep: float) -> str:
-    return SCRIPT.format(correct=correct, sleep=sleep, threads=THREADS)
 
 
 @pytest.fixture(scope="module")
@@ -70,22 +48,6 @@ def cluster(ray_cluster) -> str:
     return ray_cluster.address
 
 
-def workspace(ws: Path, tmp_path: Path, plan: list[tuple[int, float]], extra: str = "") -> list:
-    """The baseline is plan[0]; proposals 1.. the rest (a replay agent). Returns agent flags."""
-    toml = ws / "autoresearch.toml"
-    toml.write_text("holdout = false\n" + toml.read_text())  # scores on all 10,000 labels
-    (ws / "train.py").write_text(script(*plan[0]))
-    single_run(ws)
-    with open(ws / "autoresearch.toml", "a") as f:
-        f.write(extra)
-    props = tmp_path / "proposals"
-    props.mkdir()
-    for k, (correct, sleep) in enumerate(plan[1:], start=1):
-        (props / f"{k:03d}-p.py").write_text(script(correct, sleep))
-        (props / f"{k:03d}-p.md").write_text(f"{correct} right, {sleep} s\n\nTo see.")
-    return ["--agent", "replay", "--replay-dir", str(props), "--iterations", str(len(plan) - 1)]
-
-
 def store(ws: Path) -> sqlite3.Connection:
     (run,) = (ws / ".autoresearch" / "runs").iterdir()
     return closing(sqlite3.connect(run / "run.db"))
@@ -98,7 +60,7 @@ def live_entry(ws: Path) -> dict | None:
         return None
     try:  # read-only: never creates the file the orchestrator is about to
         with closing(sqlite3.connect(f"file:{found[0]}?mode=ro", uri=True)) as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'live'").fetchone()
+            row = db.execute("SELECT phase FROM live").fetchone()
     except sqlite3.Error:
         return None
     return json.loads(row[0]) if row else None

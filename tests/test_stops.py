@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import single_run
 
+from autoresearch.history import History
 from autoresearch.records import Iteration, TrainingRun
-from autoresearch.stops import failure_streak, out_of_time
+from autoresearch.stops import out_of_time
 from autoresearch.store import list_runs
 
 SAME_WAY = [
@@ -40,12 +41,13 @@ OTHER_WAYS = [
 
 @pytest.mark.parametrize("status_, first, second", SAME_WAY + OTHER_WAYS)
 def test_what_counts_as_failing_the_same_way(status_, first, second):
-    history = [Iteration(0, "baseline", value=0.1)] + [
-        Iteration(n, status_, reason=reason) for n, reason in enumerate([first, second], start=1)
-    ]
-    assert failure_streak(history) == (2 if (status_, first, second) in SAME_WAY else 1)
+    history = History(
+        [Iteration(0, "baseline", value=0.1)]
+        + [Iteration(n, status_, reason=reason) for n, reason in enumerate([first, second], 1)]
+    )
+    assert history.streak == (2 if (status_, first, second) in SAME_WAY else 1)
     history.append(Iteration(3, "discard", value=0.1))
-    assert failure_streak(history) == 0
+    assert history.streak == 0
 
 
 # --- a baseline out of time: the budget, or train.py? -------------------------------------------

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from autoresearch.cli import app
 from autoresearch.config import Config
+from autoresearch.history import History
 from autoresearch.program_sections import NO_STRATEGY, Program, Rejected, parse_reply
 from autoresearch.records import DISCARD, KEEP, PLATEAU, SCHEDULE, Iteration, Strategy
 from autoresearch.store import Store
@@ -94,11 +95,14 @@ def test_a_good_reply_gives_its_reasoning_and_the_new_section():
     assert strategy == NEW_STRATEGY + "\n\n" + code.strip()
 
 
-def iterations(statuses: list[str]) -> list[Iteration]:
-    return [Iteration(0, "baseline", 0.5)] + [
-        Iteration(n, status, 0.6 if status == KEEP else 0.4, explanation=f"idea {n}")
-        for n, status in enumerate(statuses, start=1)
-    ]
+def iterations(statuses: list[str]) -> History:
+    return History(
+        [Iteration(0, "baseline", 0.5)]
+        + [
+            Iteration(n, status, 0.6 if status == KEEP else 0.4, explanation=f"idea {n}")
+            for n, status in enumerate(statuses, start=1)
+        ]
+    )
 
 
 def test_the_strategist_is_due_on_schedule_and_on_a_plateau_once_per_point():

@@ -19,13 +19,14 @@ from autoresearch import task
 from autoresearch.batch import Training, train_all
 from autoresearch.config import Config
 from autoresearch.experiment import FIXED_FILES, Trainer, experiments_root, read_plain
+from autoresearch.history import History
 from autoresearch.loop import SNAPSHOT
 from autoresearch.noise import estimate, scored
 from autoresearch.records import BASELINE, KEEP, Ablated, Iteration
 from autoresearch.runner.engines import engine_for
 from autoresearch.runs import RunRefused
 from autoresearch.runstate import RunLock, kill_leftover, run_tag, tag_processes
-from autoresearch.store import Store, incumbent
+from autoresearch.store import Store
 from autoresearch.verdict_store import record_ablation
 from autoresearch.workspace import copy_for_experiment
 
@@ -91,7 +92,7 @@ def ablate(workspace: Path, store: Store, say: Callable[[str], None]) -> list[Ab
     """Ablate the run's best (store opened for writing); recorded, and returned in keep order."""
     cfg = store.config()
     history = store.iterations()
-    best = incumbent(history, cfg.better)
+    best = History(history, cfg.better).incumbent
     if best is None or best.status != KEEP:
         raise RunRefused(f"run {store.run_id} has no kept change to ablate")
     digest = hashlib.sha256(read_plain(workspace / "prepare.py") or b"").hexdigest()

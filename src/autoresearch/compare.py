@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoresearch.condense import best_so_far
 from autoresearch.config import Config, ConfigError
+from autoresearch.history import best_so_far
 from autoresearch.loop import SNAPSHOT
 from autoresearch.records import BASELINE, KEEP, Iteration
 from autoresearch.runs import flatten, open_run, snapshot

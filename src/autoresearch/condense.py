@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from autoresearch.agents.hpo_block import END, START, format_value
-from autoresearch.records import BASELINE, KEEP, STATUSES, Iteration
+from autoresearch.history import best_so_far
+from autoresearch.records import STATUSES, Iteration
 from autoresearch.stops import failure_kind
 from autoresearch.tokens import estimate
 
@@ -31,16 +32,6 @@ _DEF = re.compile(r"(?:async\s+)?(?:def|class)\s+(\w+)")
 
 def fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:.4f}"
-
-
-def best_so_far(history: list[Iteration], better) -> list[float | None]:
-    """The incumbent's value after each iteration."""
-    best, out = None, []
-    for it in history:
-        if it.status in (BASELINE, KEEP) and it.value is not None and better(it.value, best):
-            best = it.value
-        out.append(best)
-    return out
 
 
 def summary(history: list[Iteration], better, metric: str) -> str:
@@ -59,7 +50,7 @@ def summary(history: list[Iteration], better, metric: str) -> str:
 
 
 def compact_line(it: Iteration, chars: int = COMPACT_CHARS) -> str:
-    reason = f" ({it.reason})" if it.reason and it.status not in (KEEP, BASELINE) else ""
+    reason = f" ({it.reason})" if it.reason and not it.kept else ""
     line = f"- {it.iteration}: {it.status} {fmt(it.value)}"
     text = f" {it.description}{reason}"[:chars] if chars else ""
     return (line + text)[:COMPACT_CHARS]
@@ -227,8 +218,8 @@ def render_older(older: list[Iteration], tokens: int, better, by_number=None) ->
     if _cost(lines) <= tokens:
         return "\n".join(lines)
     by_number = by_number if by_number is not None else {it.iteration: it for it in older}
-    keeps = [it for it in older if it.status in (KEEP, BASELINE)]
-    others = [it for it in older if it.status not in (KEEP, BASELINE)]
+    keeps = [it for it in older if it.kept]
+    others = [it for it in older if not it.kept]
     failures = _grouped([(kind, it) for it in others if (kind := failure_kind(it)) is not None])
     changed = {it.iteration: change_of(it, by_number) for it in others if it.train_py}
     params = {key: names for names, key in changed.values()}

@@ -22,10 +22,10 @@ from string import Template
 
 from autoresearch import noise
 from autoresearch.condense import ONE_LINE_EACH, compact_line, fmt, render_older, summary
+from autoresearch.history import History
 from autoresearch.log_metrics import scoring_sentence
 from autoresearch.records import CRASH, Iteration
 from autoresearch.runfacts import diff_lines, log_lines, run_line, unified_diff
-from autoresearch.store import incumbent
 from autoresearch.tokens import estimate
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -104,12 +104,11 @@ def truncated_entry(it: Iteration) -> str:
 
 
 def render_recent(
-    recent: list[Iteration], tokens: int, metric: str, by_number, better
+    recent: list[Iteration], tokens: int, metric: str, by_number, best: Iteration | None
 ) -> list[str]:
     """The recent iterations in tokens: a compact line each, then each (the newest first) with
     more and more detail while it fits, so that all of them get some before any gets the most.
     The incumbent's log is left to How it ran."""
-    best = incumbent(list(by_number.values()), better)
     entries = [compact_line(it) for it in recent]
     spent = sum(estimate(e) + 2 for e in entries)
     for detail in DETAILS:
@@ -135,24 +134,25 @@ def render_history(
         )
     recent = history[-window:] if window else []
     older = history[: len(history) - len(recent)]
-    by_number = {it.iteration: it for it in history}
+    facts = history if isinstance(history, History) else History(history, better)
+    by_number, best = facts.by_number, facts.incumbent
     stats = summary(history, better, metric)
     frame = template("history_full.txt")
     empty = frame.substitute(summary="", older="", recent_count=len(recent), recent="")
     room = tokens - estimate(stats) - estimate(empty)
     shortest = estimate(render_older(older, 0, better, by_number))
     recent_room = max(0, room - shortest)
-    whole = render_recent(recent, recent_room, metric, by_number, better)
+    whole = render_recent(recent, recent_room, metric, by_number, best)
     whole_cost = sum(estimate(e) + 2 for e in whole)
     older_text = render_older(older, room - whole_cost, better, by_number)
     if older_text.startswith(ONE_LINE_EACH) or not older:
         entries = whole  # everything fits: the recent ones need not give way
     else:  # share what is left between the recent and the older iterations
-        entries = render_recent(recent, int(recent_room * RECENT_SHARE), metric, by_number, better)
+        entries = render_recent(recent, int(recent_room * RECENT_SHARE), metric, by_number, best)
         spent = sum(estimate(e) + 2 for e in entries)
         older_text = render_older(older, room - spent, better, by_number)
         # what the older ones left unused goes back to the recent ones
-        entries = render_recent(recent, room - estimate(older_text), metric, by_number, better)
+        entries = render_recent(recent, room - estimate(older_text), metric, by_number, best)
     return frame.substitute(
         summary=stats, older=older_text, recent_count=len(recent), recent="\n\n".join(entries)
     )

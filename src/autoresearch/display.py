@@ -16,12 +16,11 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from autoresearch.condense import best_so_far, fmt
+from autoresearch.condense import fmt
 from autoresearch.config import Config
+from autoresearch.history import best_so_far
 from autoresearch.records import (
-    BASELINE,
     CONFIRMING,
-    KEEP,
     PROPOSING,
     STRATEGIST,
     TRAINING,
@@ -129,11 +128,7 @@ class Display:
         bests = [b for b in best_so_far(history, self.cfg.better) if b is not None]
         best = ""
         if bests:
-            at = next(
-                it.iteration
-                for it in reversed(history)
-                if it.status in (BASELINE, KEEP) and it.value == bests[-1]
-            )
+            at = next(it.iteration for it in reversed(history) if it.kept and it.value == bests[-1])
             back = min(TREND_WINDOW, len(bests) - 1)
             trend = f", {bests[-1] - bests[-1 - back]:+.4f} over the last {back}" if back else ""
             best = f"best {one_line(self.cfg.metric)} {fmt(bests[-1])} (iteration {at}{trend})"

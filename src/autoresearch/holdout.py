@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from autoresearch.condense import fmt
 from autoresearch.config import Config
-from autoresearch.records import BASELINE, HOLDOUT_PREFIX, KEEP, Iteration
+from autoresearch.records import HOLDOUT_PREFIX, Iteration
 from autoresearch.safe_text import markdown_inline
 
 
 def section(history: list[Iteration], cfg: Config, best: int | None) -> list[str]:
     """Markdown lines; none when the task scores no holdout."""
     name = HOLDOUT_PREFIX + cfg.metric
-    kept = [it for it in history if it.status in (BASELINE, KEEP) and it.value is not None]
+    kept = [it for it in history if it.kept and it.value is not None]
     winner = next((it for it in kept if it.iteration == best), None)
     if winner is None or name not in winner.metrics:
         return []

@@ -99,8 +99,40 @@ def _strategies(db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
 
 
+def _in_flight(db: sqlite3.Connection) -> None:
+    """4: what a run has under way, out of `meta` into tables of their own: the proposals stored
+    and not recorded yet (pending), the training processes running now (training), and what the
+    orchestrator is doing (live, one row). An older store's entries move over (a release before
+    parallel runs kept a single pending proposal, and a single training process)."""
+    db.execute(
+        "CREATE TABLE pending (iteration INTEGER PRIMARY KEY, proposal TEXT NOT NULL, "
+        "notes TEXT NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE training (iteration INTEGER NOT NULL, run INTEGER NOT NULL, pid INTEGER, "
+        "created REAL, PRIMARY KEY (iteration, run))"
+    )
+    db.execute("CREATE TABLE live (id INTEGER PRIMARY KEY CHECK (id = 0), phase TEXT NOT NULL)")
+    meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('pending', 'inflight')"))
+    pending = json.loads(meta.get("pending") or "null") or {}
+    if "iteration" in pending:  # {"iteration": ..., "notes": ...}
+        pending = {str(pending["iteration"]["iteration"]): pending}
+    for n, entry in pending.items():
+        db.execute(
+            "INSERT INTO pending VALUES (?, ?, ?)",
+            (int(n), json.dumps(entry["iteration"]), json.dumps(entry["notes"])),
+        )
+    inflight = json.loads(meta.get("inflight") or "null")
+    if inflight and inflight.get("pid"):
+        db.execute(
+            "INSERT INTO training VALUES (?, 0, ?, ?)",
+            (inflight["iteration"], inflight["pid"], inflight.get("created")),
+        )
+    db.execute("DELETE FROM meta WHERE key IN ('pending', 'inflight', 'live')")
+
+
 def _verdicts(db: sqlite3.Connection) -> None:
-    """4: whether verdicts transfer: the promotions of a run's best to a longer budget, and the
+    """5: whether verdicts transfer: the promotions of a run's best to a longer budget, and the
     ablation of each kept change (`autoresearch ablate`); values as JSON lists."""
     db.execute(
         "CREATE TABLE promotions (best_iteration INTEGER NOT NULL, budget_secs REAL NOT NULL, "
@@ -117,7 +149,7 @@ def _verdicts(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _initial, _training_runs, _strategies, _verdicts,
+    _initial, _training_runs, _strategies, _in_flight, _verdicts,
 ]  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -42,16 +42,26 @@ def scored(runs: list[TrainingRun]) -> list[float]:
     return [r.value for r in runs if r.status == OK and r.value is not None]
 
 
+def spread(it: Iteration) -> tuple[float, int]:
+    """What an iteration adds to the estimate: the squared deviations of its scored runs from
+    their mean, and how many runs (none unless two or more were scored)."""
+    values = scored(it.runs)
+    if len(values) < 2:
+        return 0.0, 0
+    centre = mean(values)
+    return sum((v - centre) ** 2 for v in values), len(values)
+
+
+def pooled(squares: float, runs: int, iterations: int) -> Noise:
+    """The estimate from the summed spreads of `iterations` iterations with `runs` runs."""
+    dof = runs - iterations
+    return Noise(math.sqrt(squares / dof) if dof else None, runs, dof)
+
+
 def estimate(history: list[Iteration]) -> Noise:
     """The pooled within-iteration standard deviation of every iteration with >= 2 runs."""
-    squares, runs, dof = 0.0, 0, 0
-    for it in history:
-        values = scored(it.runs)
-        if len(values) >= 2:
-            centre = mean(values)
-            squares += sum((v - centre) ** 2 for v in values)
-            runs, dof = runs + len(values), dof + len(values) - 1
-    return Noise(math.sqrt(squares / dof) if dof else None, runs, dof)
+    spreads = [s for s in map(spread, history) if s[1]]
+    return pooled(sum(s[0] for s in spreads), sum(s[1] for s in spreads), len(spreads))
 
 
 def t95(dof: int) -> float:

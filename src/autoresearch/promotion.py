@@ -14,11 +14,11 @@ from statistics import mean
 from autoresearch.batch import Training, train_all
 from autoresearch.condense import fmt
 from autoresearch.decide import decide
+from autoresearch.history import History
 from autoresearch.noise import estimate, scored
 from autoresearch.records import BASELINE, FINISHED, KEEP, PROMOTING, Iteration, Promotion
 from autoresearch.runner import cluster
 from autoresearch.runs import plural
-from autoresearch.store import incumbent
 from autoresearch.verdict_store import promotions, record_promotion
 
 PROMOTION_SEED = 900_000  # promotion run k of either side: this + k
@@ -71,7 +71,7 @@ def promote(loop, history: list[Iteration]) -> Promotion | None:
     """Promote the run's best now, unless it was at this budget already or nothing is kept."""
     cfg, store = loop.cfg, loop.store
     factor = cfg.promote.budget_factor
-    best = incumbent(history, cfg.better)
+    best = History(history, cfg.better).incumbent
     if not factor or best is None or best.status != KEEP or history[0].value is None:
         return None
     budget = round(cfg.budget_secs * factor, 3)
@@ -85,7 +85,7 @@ def promote(loop, history: list[Iteration]) -> Promotion | None:
         f"promotion: iteration {best.iteration} and the baseline at {budget:g}s "
         f"({factor:g}x the budget), {plural(n, 'seed')} each{where}"
     )
-    loop.phase(PROMOTING, best.iteration, description=best.description, budget_secs=budget,
+    loop.live.phase(PROMOTING, best.iteration, description=best.description, budget_secs=budget,
                grace_secs=cfg.grace_secs, runs=2 * n)  # fmt: skip
     folder = store.dir / FOLDER / f"{best.iteration:04d}-x{factor:g}"
     trainings = []
@@ -96,7 +96,7 @@ def promote(loop, history: list[Iteration]) -> Promotion | None:
     started = time.time()
     with on_type(loop.engine, gpu_type):
         runs = train_all(
-            loop.trainer, loop.engine, budget, loop.copy_workspace, loop.fixed, trainings
+            loop.trainer, loop.engine, budget, loop.workdirs.make, loop.fixed, trainings
         )
     promotion = judge(cfg, runs[0::2], runs[1::2], history)
     promotion.best_iteration, promotion.budget_secs, promotion.where = (
@@ -165,7 +165,8 @@ def promote_at_end(loop, result) -> None:
     --until time has passed: a longer training would run past it."""
     if not loop.cfg.promote.budget_factor or result.state != FINISHED:
         return
-    if loop.deadline is not None and time.time() >= loop.deadline:
+    deadline = loop.deadline()
+    if deadline is not None and time.time() >= deadline:
         loop.say(f"promotion skipped: past {loop.cfg.loop.until} ([loop] until)")
         return
     promote(loop, loop.store.iterations())

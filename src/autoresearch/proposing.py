@@ -1,19 +1,26 @@
-"""Asking the agent for a proposal and checking its answer: the part of the loop (Loop inherits
-it) that talks to the agent. Everything it needs is the loop's: cfg, store, agent, trainer,
-strategist, fixed, workspace, source, say, phase, workdir()."""
+"""Asking the agent for a proposal and checking its answer: the part of the loop that talks to
+the agent. The driver (scheduler.py) asks in its own thread, has the agent answer in another
+(propose), and has the answer checked back in its own (accept)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autoresearch.agent_sandbox import wrap_for
-from autoresearch.agents.base import AgentError, Proposal, Request, Wrap
+from autoresearch.agents.base import Agent, AgentError, Proposal, Request, Wrap
 from autoresearch.agents.validate import check_proposal
+from autoresearch.config import Config
 from autoresearch.context import render_prompt, render_stable, room_problem
+from autoresearch.experiment import Trainer
+from autoresearch.live import Live
 from autoresearch.records import INVALID, PROPOSING, Iteration
 from autoresearch.runfacts import unified_diff
+from autoresearch.store import Store
+from autoresearch.strategist import Strategist
+from autoresearch.workdirs import Workdirs
 from autoresearch.workspace import changed_files, fingerprint
 
 
@@ -29,12 +36,30 @@ class Asked:
     started: float
 
 
-class Proposing:
+class Proposer:
+    def __init__(
+        self,
+        cfg: Config,
+        store: Store,
+        agent: Agent,
+        trainer: Trainer,  # its secret (the agent never sees it) and whether it sandboxes
+        strategist: Strategist,  # the strategy version a proposal runs under
+        fixed: dict[str, bytes | None],  # the run's program.md (the driver's, kept current)
+        workspace: Path,  # the user's: a change there is noted, never used
+        workdirs: Workdirs,
+        live: Live,
+        say: Callable[[str], None],
+    ):
+        self.cfg, self.store, self.agent, self.trainer = cfg, store, agent, trainer
+        self.strategist, self.fixed, self.workspace = strategist, fixed, workspace
+        self.workdirs, self.live, self.say = workdirs, live, say
+        self.seen_workspace: dict[str, str] | None = None
+
     def _note_workspace_changes(self) -> None:
         """A user may edit the workspace during a run: the run keeps its own copy, and says so."""
         now = fingerprint(self.workspace, skip=())
         if self.seen_workspace is None:
-            self.seen_workspace = fingerprint(self.source, skip=())
+            self.seen_workspace = fingerprint(self.workdirs.source, skip=())
         changed = changed_files(self.seen_workspace, now)
         if changed:
             self.say(
@@ -43,24 +68,16 @@ class Proposing:
             )
             self.seen_workspace = now
 
-    def _proposal(
-        self, n: int, parent: Iteration, history: list[Iteration]
-    ) -> tuple[Iteration, list[str], Path]:
-        """Ask the agent and check its proposal; a valid one is stored (pending) before any
-        training, so that a resume trains it without asking again."""
-        asked = self.ask(n, parent, history)
-        return self.accept(asked, self.propose(asked.request))
-
     def ask(self, n: int, parent: Iteration, history: list[Iteration], in_flight=()) -> Asked:
         """The request for iteration n's proposal (in_flight: the experiments proposed and not
         recorded yet, which the prompt lists)."""
         started = time.time()
         self._note_workspace_changes()
-        workdir = self.workdir(n, parent.train_py)
+        workdir = self.workdirs.copy(n, 0, parent.train_py)
         program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")
         prompt = render_prompt(program, parent, history, self.cfg, in_flight)
         self.say(f"iteration {n}: asking {self.agent.name} for a proposal")
-        self.phase(PROPOSING, n, agent=self.agent.name)
+        self.live.phase(PROPOSING, n, agent=self.agent.name)
         request = Request(
             iteration=n, prompt=prompt, train_py=parent.train_py, workdir=workdir,
             history=history, metric=self.cfg.metric, direction=self.cfg.direction,
@@ -71,8 +88,9 @@ class Proposing:
         return Asked(n, parent, request, workdir, fingerprint(workdir), started)
 
     def accept(self, asked: Asked, proposal: Proposal) -> tuple[Iteration, list[str], Path]:
-        """The agent's answer checked: an iteration (invalid, with its reason, or pending), the
-        notes to record with it, and the copy of the workspace it trains in."""
+        """The agent's answer checked: an iteration (invalid, with its reason, or pending: stored
+        before any training, so that a resume trains it without asking again), the notes to
+        record with it, and the copy of the workspace it trains in."""
         n, parent, workdir = asked.n, asked.parent, asked.workdir
         for note in proposal.notes:
             self.say(f"iteration {n}: note: {note}")
@@ -98,7 +116,7 @@ class Proposing:
         reverted = [*proposal.reverted, *changed_files(asked.before, fingerprint(workdir))]
         # Only train.py may change: it trains in a clean copy, so nothing else the agent left
         # (bytecode, links) travels into the experiment.
-        workdir = self.workdir(n, proposal.train_py)
+        workdir = self.workdirs.copy(n, 0, proposal.train_py)
         it.reason = check_proposal(proposal, parent.train_py, self.cfg.loop.max_train_py_kb)
         if it.reason is None:
             program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")

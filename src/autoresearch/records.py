@@ -94,6 +94,11 @@ class Iteration:
     runs: list[TrainingRun] = field(default_factory=list)  # its trainings, in order
 
     @property
+    def kept(self) -> bool:
+        """Whether it is (or was) the incumbent's line: the baseline, or a keep."""
+        return self.status in (BASELINE, KEEP)
+
+    @property
     def metrics(self) -> dict[str, float]:
         """The mean of each other score over the runs that were scored."""
         scored = [r.metrics for r in self.runs if r.status == OK]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from autoresearch.condense import best_so_far, fmt
+from autoresearch.condense import fmt
 from autoresearch.config import Config
 from autoresearch.export import hint
+from autoresearch.history import best_so_far
 from autoresearch.holdout import section as holdout_section
 from autoresearch.log_metrics import self_reported, source_note
 from autoresearch.plotting import literal, png
-from autoresearch.records import BASELINE, KEEP, SELF_REPORTED, STATUSES, Iteration, Strategy
+from autoresearch.records import KEEP, SELF_REPORTED, STATUSES, Iteration, Strategy
 from autoresearch.runfacts import unified_diff
 from autoresearch.runs import agents_used, snapshot
 from autoresearch.safe_text import fenced, markdown_inline, one_line
@@ -32,7 +33,7 @@ def useful_range(history: list[Iteration]) -> tuple[float, float] | None:
     values = [it.value for it in history if it.value is not None]
     if not values:
         return None
-    kept = [it.value for it in history if it.status in (BASELINE, KEEP) and it.value is not None]
+    kept = [it.value for it in history if it.kept and it.value is not None]
     core = kept or values
     lo, hi = min(core), max(core)
     margin = max((hi - lo) * 0.5, abs(hi) * 0.01, 1e-9)
@@ -148,7 +149,7 @@ def markdown(
     ]
     previous = None
     for it in history:
-        if it.status not in (BASELINE, KEEP):
+        if not it.kept:
             continue
         delta = "" if previous is None or it.value is None else f" ({it.value - previous:+.4f})"
         lines += [
@@ -166,7 +167,7 @@ def markdown(
     ]
     for it in history:
         text = markdown_inline(it.description)
-        if it.reason and it.status not in (BASELINE, KEEP):
+        if it.reason and not it.kept:
             text += f" ({markdown_inline(it.reason[:120])})"
         runs = str(len(it.runs))
         if len(it.runs) > 1:

@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from autoresearch.agents.factory import choose
-from autoresearch.condense import best_so_far, fmt
+from autoresearch.condense import fmt
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
+from autoresearch.history import best_so_far
 from autoresearch.log_metrics import self_reported
 from autoresearch.noise import estimate
 from autoresearch.records import (
-    BASELINE,
     CONFIRMING,
     FINISHED,
-    KEEP,
     RUNNING,
     TRAINING,
     Iteration,
@@ -28,6 +27,7 @@ from autoresearch.runstate import RunBusy, state
 from autoresearch.stops import baseline_failed, out_of_time
 from autoresearch.store import Store, StoreError, list_runs, new_run_id, runs_dir
 from autoresearch.strategist import describe, who
+from autoresearch.text import plural  # noqa: F401 - also imported from here
 from autoresearch.verdicts import view as verdicts
 
 # Settings a resume may change; every other one is frozen when a run starts, so that its
@@ -78,10 +78,6 @@ def open_run(workspace: Path, run_id: str | None) -> Store:
     if store is None:
         raise ConfigError(f"{workspace} has no runs yet; start one with `autoresearch run`")
     return store
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def show_setting(value: Any) -> str:
@@ -248,9 +244,9 @@ def agents_used(iterations: list[dict]) -> str:
 
 
 def live_phase(store: Store, run_state: str) -> dict | None:
-    """What a running loop is doing now (Loop.phase), with the seconds since it began; None when
+    """What a running loop is doing now (live.py), with the seconds since it began; None when
     the run is not running (an entry a killed orchestrator left behind is stale)."""
-    live = store.get("live") if run_state == RUNNING else None
+    live = store.live() if run_state == RUNNING else None
     if not live:
         return None
     return {**live, "elapsed_secs": round(max(0.0, time.time() - live["started_at"]), 1)}
@@ -285,7 +281,7 @@ def snapshot(store: Store) -> dict:
     bests = best_so_far(history, cfg.better)
     best = bests[-1] if bests else None
     best_it = next(
-        (it.iteration for it in history if it.status in (BASELINE, KEEP) and it.value == best),
+        (it.iteration for it in history if it.kept and it.value == best),
         None,
     )
     strategies = store.strategies()

@@ -96,16 +96,12 @@ class WorkspaceLock:
         )
 
 
-def mark_inflight(store: Store, iteration: int | None, pid: int | None = None) -> None:
-    """Remember the training process group of the iteration in flight (None: nothing in flight)."""
-    if iteration is None:
-        store.set(inflight=None)
-        return
+def created(pid: int) -> float | None:
+    """When process pid started (with the pid, it names the process even after the pid is reused)."""
     try:
-        created = psutil.Process(pid).create_time()
+        return psutil.Process(pid).create_time()
     except psutil.Error:
-        created = None
-    store.set(inflight={"iteration": iteration, "pid": pid, "created": created})
+        return None
 
 
 @contextmanager
@@ -123,12 +119,12 @@ def tag_processes(folder: Path):
             os.environ[RUN_ENV] = saved
 
 
-def kill_leftover(store: Store) -> int | None:
-    """SIGKILL the process group a killed orchestrator left training, and any other process of
-    this run still alive (an agent it was waiting for). Returns the training pid, if any."""
-    pid = _kill_training(store)
+def kill_leftover(store: Store) -> list[int]:
+    """SIGKILL the process groups a killed orchestrator left training, and any other process of
+    this run still alive (an agent it was waiting for). Returns the training pids killed."""
+    pids = _kill_training(store)
     kill_tagged(run_tag(store.dir))
-    return pid
+    return pids
 
 
 def run_tag(folder: Path) -> str:
@@ -152,20 +148,20 @@ def kill_tagged(tag: str) -> int:
     return killed
 
 
-def _kill_training(store: Store) -> int | None:
-    inflight = store.get("inflight")
-    if not inflight or not inflight.get("pid"):
-        return None
-    pid = inflight["pid"]
-    try:
-        if psutil.Process(pid).create_time() != inflight.get("created"):
-            return None  # the pid now belongs to someone else
-        os.killpg(pid, signal.SIGKILL)
-    except (psutil.Error, ProcessLookupError, PermissionError):
-        return None
-    finally:
-        store.set(inflight=None)
-    return pid
+def _kill_training(store: Store) -> list[int]:
+    """SIGKILL the process groups of the training runs the store says are under way (what a
+    killed orchestrator left), and forget them; returns the pids killed."""
+    killed = []
+    for n, k, pid, started in store.training():
+        store.trained(n, k)
+        if pid is None or created(pid) != started:
+            continue  # on another machine (Ray's: its sweep), gone, or the pid reused
+        try:
+            os.killpg(pid, signal.SIGKILL)
+            killed.append(pid)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return killed
 
 
 def held(folder: Path) -> bool:
@@ -214,7 +210,7 @@ def kill_leftovers(workspace: Path) -> list[int]:
             continue  # a damaged store is reported where it is used, not here
         try:
             if store.get("state") == RUNNING and not held(folder):
-                killed += [pid for pid in [_kill_training(store)] if pid]
+                killed += _kill_training(store)
         finally:
             store.close()
     root = str((workspace / STATE_DIR).resolve()) + os.sep

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from autoresearch.records import BASELINE, CRASH, INVALID, KEEP, TIMEOUT, Iteration
+from autoresearch.records import CRASH, INVALID, TIMEOUT, Iteration
+from autoresearch.text import plural
+
+if TYPE_CHECKING:
+    from autoresearch.history import History
 
 TAIL_LINES = 15
 TAIL_BYTES = 16_384
@@ -35,24 +41,61 @@ def failure_kind(it: Iteration) -> str | None:
     return f"{it.status}: {reason[:80]}"
 
 
-def failure_streak(history: list[Iteration]) -> int:
-    """How many of the last iterations failed the same way as the last one."""
-    kinds = [failure_kind(it) for it in history if it.iteration > 0]
-    if not kinds or kinds[-1] is None:
-        return 0
-    streak = 0
-    for kind in reversed(kinds):
-        if kind != kinds[-1]:
-            break
-        streak += 1
-    return streak
+class StopRules:
+    """Why a run must stop: its cost, a plateau (checked before a proposal is asked for: both
+    would spend more), the same failure again and again (after a record), a failed baseline."""
+
+    def __init__(self, cfg, store, strategist, say: Callable[[str], None]):
+        self.cfg, self.store, self.strategist, self.say = cfg, store, strategist, say
+        self.deadline = deadline(cfg.loop.until, time.time())  # no proposal after it (--until)
+
+    def cost(self, history: History) -> str | None:
+        """Why no more may be spent (the agent's, the strategist's, the machine's), or None."""
+        from autoresearch.estimate import machine_cost
+
+        spent = history.cost_usd + self.strategist.spent()
+        spent += machine_cost(self.cfg, history, self.store)
+        limit = self.cfg.loop.max_cost_usd
+        if limit is not None and spent >= limit:
+            return f"cost limit reached: ${spent:.2f} of ${limit:.2f}"
+        return None
+
+    def goal(self, history: History) -> str | None:
+        """The confirmed best reached [loop] target, or the --until time has come."""
+        return goal_stop(self.cfg, history, self.deadline)
+
+    def plateau(self, history: History) -> str | None:
+        since, limit = self.strategist.changed_after(), self.cfg.loop.stop_after
+        return plateau_stop(history, since, limit)
+
+    def streak(self, history: History) -> str | None:
+        """Why the run must stop after its last record: failures in a row, the same way."""
+        streak, limit, last = history.streak, self.cfg.loop.max_consecutive_failures, history[-1]
+        if limit and streak >= limit:
+            return (
+                f"{plural(streak, 'iteration')} in a row failed the same way ({last.status}: "
+                f"{last.reason}); fix the cause, then run again to resume"
+            )
+        return None
+
+    def baseline(self, it: Iteration) -> str:
+        """A baseline that crashes or scores nothing: every experiment would start from it."""
+        tail = log_tail(it.log_path)
+        if tail:
+            self.say(f"the end of the baseline's log ({it.log_path}):")
+            for line in tail:
+                self.say(f"  | {line}")
+        return (
+            f"the baseline failed ({it.reason or 'no score'}); fix train.py "
+            "(`autoresearch baseline` tries it), then start a new run with --new"
+        )
 
 
-def plateau_stop(history: list[Iteration], changed_after: int, limit: int) -> str | None:
+def plateau_stop(history: History, changed_after: int, limit: int) -> str | None:
     """Why the run ends on a plateau: `limit` iterations without a keep since the last keep and
     the last strategy change (after iteration changed_after); None while it has not (or 0)."""
     last = history[-1].iteration if history else 0
-    keep = next((it.iteration for it in reversed(history) if it.status in (KEEP, BASELINE)), 0)
+    keep = history.last_keep
     since = max(keep, changed_after)
     if not limit or last - since < limit:
         return None
@@ -113,10 +156,10 @@ def goal_stop(cfg, history: list[Iteration], until_at: float | None) -> str | No
     """Why no new proposal may be asked for: the confirmed best reached [loop] target, or the
     --until time has come; None to go on."""
     from autoresearch.condense import fmt
-    from autoresearch.store import incumbent
+    from autoresearch.history import History
 
     target = cfg.loop.target
-    best = incumbent(history, cfg.better) if history else None
+    best = History(history, cfg.better).incumbent
     if target is not None and best is not None and best.value is not None:
         if best.value == target or cfg.better(best.value, target):
             return (

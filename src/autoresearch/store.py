@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from autoresearch import migrations
 from autoresearch.config import Config
-from autoresearch.records import BASELINE, KEEP, OK, Iteration, Strategy, TrainingRun, Usage
+from autoresearch.records import OK, Iteration, Strategy, TrainingRun, Usage
 from autoresearch.runner.local import LOG_NAME
 from autoresearch.safe_text import encode
 from autoresearch.store_file import (
@@ -72,6 +72,7 @@ class Store:
         self.dir = run_dir
         self.path = run_dir / DB_NAME
         self.db = open_db(self.path, readonly)
+        self._fast: sqlite3.Connection | None = None  # for what a power cut may lose (now())
         try:
             tables = {row[0] for row in self._query("SELECT name FROM sqlite_master")}
             if not {"meta", "iterations"} <= tables:
@@ -127,7 +128,21 @@ class Store:
         return self.dir.name
 
     def close(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
         self.db.close()
+
+    def _now(self, sql: str, params=()) -> list:
+        """A statement about what goes on now (the training processes, the live phase), without
+        waiting for the disk: a power cut that loses it also ended what it describes. (Records
+        wait for the disk: PRAGMA synchronous=FULL.)"""
+        if self._fast is None:
+            self._fast = open_db(self.path, readonly=False)
+            self._fast.execute("PRAGMA synchronous=OFF")
+        try:
+            return self._fast.execute(sql, params).fetchall()
+        except sqlite3.Error as err:
+            raise StoreError(explain(self.path, err)) from None
 
     def _query(self, sql: str, params=(), many: bool = False) -> list:
         """One statement; any SQLite failure (a damaged file, a full disk) is one line."""
@@ -220,33 +235,52 @@ class Store:
         self._query("DELETE FROM training_runs WHERE iteration = ?", (n,))
 
     # --- proposals in training: recorded so that a resume trains them without asking again ---
-    def _pending(self) -> dict[str, dict]:
-        found = self.get("pending") or {}
-        # a release before parallel runs kept one: {"iteration": ..., "notes": ...}
-        return {str(found["iteration"]["iteration"]): found} if "iteration" in found else found
-
     def set_pending(self, it: Iteration, notes: list[str]) -> None:
         data = asdict(it)
         data.pop("runs")
-        self.set(
-            pending={**self._pending(), str(it.iteration): {"iteration": data, "notes": notes}}
+        self._query(
+            "INSERT OR REPLACE INTO pending VALUES (?, ?, ?)",
+            (it.iteration, json.dumps(data), json.dumps(notes)),
         )
 
     def pending(self, n: int) -> tuple[Iteration, list[str]] | None:
-        found = self._pending().get(str(n))
-        if found is None:
+        rows = self._query("SELECT proposal, notes FROM pending WHERE iteration = ?", (n,))
+        if not rows:
             return None
-        data = dict(found["iteration"])
-        return Iteration(**{**data, "usage": Usage(**data["usage"])}), list(found["notes"])
+        data = json.loads(rows[0][0])
+        return Iteration(**{**data, "usage": Usage(**data["usage"])}), list(json.loads(rows[0][1]))
 
     def pending_numbers(self) -> list[int]:
         """The iterations proposed, valid and not recorded yet, oldest first."""
-        return sorted(int(n) for n in self._pending())
+        return [row[0] for row in self._query("SELECT iteration FROM pending ORDER BY iteration")]
+
+    # --- what is under way now: the training processes, the orchestrator's phase ---
+    def set_training(self, n: int, k: int, pid: int | None, created: float | None) -> None:
+        """Run k of iteration n trains (in process group pid, if it is on this machine)."""
+        self._now("INSERT OR REPLACE INTO training VALUES (?, ?, ?, ?)", (n, k, pid, created))
+
+    def trained(self, n: int, k: int) -> None:
+        """Run k of iteration n no longer trains."""
+        self._now("DELETE FROM training WHERE iteration = ? AND run = ?", (n, k))
+
+    def training(self) -> list[tuple[int, int, int | None, float | None]]:
+        """(iteration, run, pid, created) of each run training now (or when the run stopped)."""
+        return self._query("SELECT iteration, run, pid, created FROM training ORDER BY 1, 2")
+
+    def set_live(self, phase: dict | None) -> None:
+        """What the orchestrator does now (None: nothing; read by status and the dashboard)."""
+        if phase is None:
+            self._now("DELETE FROM live")
+        else:
+            self._now("INSERT OR REPLACE INTO live VALUES (0, ?)", (json.dumps(phase),))
+
+    def live(self) -> dict | None:
+        rows = self._query("SELECT phase FROM live")
+        return json.loads(rows[0][0]) if rows else None
 
     def record(self, it: Iteration) -> None:
         """Write the iteration's files, then its row (its runs are recorded already); the
         pending proposal is cleared with it. Refuses to record a number twice."""
-        left = {n: p for n, p in self._pending().items() if n != str(it.iteration)}
         folder = self.iteration_dir(it.iteration)
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in [
@@ -263,11 +297,14 @@ class Store:
         row["finished_at"] = time.time()
         sql = f"INSERT INTO iterations ({_names(row)}) VALUES ({', '.join('?' * len(row))})"
         try:
-            with self.db:
+            self.db.execute("BEGIN IMMEDIATE")  # the row and the proposal's end at once
+            try:
                 self.db.execute(sql, list(row.values()))
-                self.db.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'pending'", (json.dumps(left),)
-                )
+                self.db.execute("DELETE FROM pending WHERE iteration = ?", (it.iteration,))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
         except sqlite3.IntegrityError:
             raise StoreError(f"iteration {it.iteration} is already recorded") from None
         except sqlite3.Error as err:
@@ -285,7 +322,7 @@ class Store:
     def _load(self, columns: list[str], where: str, params=()) -> list[Iteration]:
         rows = self._query(f"SELECT {_names(columns)} FROM iterations {where}", params)
         found = [_to_iteration(dict(zip(columns, map(from_sql, row), strict=True))) for row in rows]
-        runs = self.runs()
+        runs = self.runs(found[0].iteration if len(found) == 1 else None)
         for it in found:  # the log is where the store keeps it, also in a moved workspace
             it.runs = runs.get(it.iteration, [])
             own = self.iteration_dir(it.iteration) / LOG_NAME
@@ -333,15 +370,3 @@ def _to_iteration(row: dict) -> Iteration:
         usage.tokens_cached or 0,
     )
     return Iteration(**row, usage=usage)
-
-
-def incumbent(history: list[Iteration], better) -> Iteration | None:
-    """The iteration new proposals start from: the best keep, else the baseline (better: the
-    run's Config.better). A keep only ever beats the best at its time, so this is the last keep
-    recorded, in whichever order history lists them: a parallel run records out of order."""
-    best = None
-    for it in history:
-        if it.status in (KEEP, BASELINE) and it.value is not None:
-            if best is None or better(it.value, best.value):
-                best = it
-    return best or (history[0] if history else None)

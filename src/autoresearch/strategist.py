@@ -20,8 +20,6 @@ from autoresearch.context import template
 from autoresearch.gitrepo import ExperimentRepo
 from autoresearch.program_sections import MAX_STRATEGY_CHARS, Program, Rejected, parse_reply
 from autoresearch.records import (
-    BASELINE,
-    KEEP,
     PLATEAU,
     PROGRAM,
     SCHEDULE,
@@ -93,17 +91,13 @@ def build(cfg: Config, workspace: Path, agent) -> TextAgent | None:
     return build_agent(settings, workspace)[0]
 
 
-def last_keep(history: list[Iteration]) -> int:
-    return next((it.iteration for it in reversed(history) if it.status in (KEEP, BASELINE)), 0)
-
-
 def due(history: list[Iteration], strategies: list[Strategy], cfg: Config) -> str | None:
     """PLATEAU or SCHEDULE when a strategist call is due after the last recorded iteration."""
     last = history[-1].iteration if history else 0
     if last < 1 or any(s.after_iteration == last for s in strategies):
         return None
     chosen = cfg.strategist
-    since = max(last_keep(history), strategies[-1].after_iteration if strategies else -1)
+    since = max(history.last_keep, strategies[-1].after_iteration if strategies else -1)
     if chosen.plateau and last - since >= chosen.plateau:
         return PLATEAU
     if chosen.every and last % chosen.every == 0:
@@ -113,7 +107,7 @@ def due(history: list[Iteration], strategies: list[Strategy], cfg: Config) -> st
 
 def _why(trigger: str, history: list[Iteration], cfg: Config) -> str:
     if trigger == PLATEAU:
-        return f"because {history[-1].iteration - last_keep(history)} iterations brought no keep"
+        return f"because {history[-1].iteration - history.last_keep} iterations brought no keep"
     return f"on schedule, every {cfg.strategist.every} iterations"
 
 

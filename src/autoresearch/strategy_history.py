@@ -10,9 +10,10 @@ import difflib
 from collections import Counter
 from dataclasses import dataclass
 
-from autoresearch.condense import best_so_far, compact_line, fmt, summary
+from autoresearch.condense import compact_line, fmt, summary
 from autoresearch.config import Config
 from autoresearch.context import noise_text
+from autoresearch.history import best_so_far
 from autoresearch.records import CRASH, DISCARD, INVALID, KEEP, Iteration, Strategy
 from autoresearch.stops import failure_kind
 

@@ -1,20 +1,22 @@
 """An iteration's training runs: the baseline's `noise_runs`, a candidate's first run and, when
 it would be kept, its `confirm_runs` more; each with its own seed and its own copy of the
-workspace, each recorded as soon as it is scored, so that a resume repeats none of them."""
+workspace, each recorded as soon as it is scored, so that a resume repeats none of them. The
+driver (scheduler.py) starts them; this says how many, records each and decides."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
+from autoresearch.config import Config
 from autoresearch.decide import candidate, decide
-from autoresearch.experiment import FIXED_FILES, Trainer, read_plain
-from autoresearch.noise import estimate, scored
+from autoresearch.experiment import FIXED_FILES, read_plain
+from autoresearch.history import History
+from autoresearch.live import Live
+from autoresearch.noise import scored
 from autoresearch.records import CONFIRMING, CRASH, OK, TRAINING, Iteration, TrainingRun
-from autoresearch.runstate import mark_inflight
 from autoresearch.store import Store
 
 NOISE_RUN, CONFIRMATION_RUN = "noise run", "confirmation run"
@@ -27,42 +29,16 @@ def seed_of(n: int, k: int) -> int:
 
 @dataclass
 class Trials:
-    trainer: Trainer
+    cfg: Config
     store: Store
     fixed: dict[str, bytes | None]  # the run's prepare.py and program.md (None: absent)
-    # (folder name, train.py or None for the workspace's own) -> a fresh copy of the workspace
-    workdir: Callable[[str, str | None], Path]
     say: Callable[[str], None]
-    phase: Callable[..., None]  # Loop.phase: what the run is doing now
-
-    def train(
-        self, it: Iteration, first: Path, incumbent: Iteration | None, history: list[Iteration]
-    ) -> None:
-        """Train it (its first run in `first`), one run after another, decide, and set its
-        runs, value and status."""
-        runs = self.store.runs(it.iteration).get(it.iteration, [])
-        if runs:
-            self.say(f"iteration {it.iteration}: {len(runs)} of its runs recorded before a stop")
-        while len(runs) < (wanted := self.wanted(runs, incumbent)):
-            k = len(runs)
-            code = it.train_py if it.iteration else None  # the baseline: as given, any bytes
-            workdir = first if k == 0 else self.workdir(f"{it.iteration:04d}-{k}", code)
-            self.announce(it, k, wanted, incumbent)
-            run = self.trainer.run(
-                workdir,
-                self.store.run_dir(it.iteration, k),
-                seed_of(it.iteration, k),
-                on_start=lambda pid: mark_inflight(self.store, it.iteration, pid),
-            )
-            runs.append(self.record(it.iteration, k, workdir, run))
-            if k:
-                shutil.rmtree(workdir, ignore_errors=True)
-        self.conclude(it, runs, incumbent, history)
+    live: Live  # what the run is doing now
 
     def wanted(self, runs: list[TrainingRun], incumbent: Iteration | None) -> int:
         """How many runs an iteration needs, given those recorded: the baseline's noise runs;
         one, and the confirmation runs when the first would be kept; none after a failure."""
-        cfg = self.trainer.cfg
+        cfg = self.cfg
         if any(r.status != OK for r in runs):
             return len(runs)
         if incumbent is None:
@@ -76,8 +52,8 @@ class Trials:
         kind = NOISE_RUN if incumbent is None else CONFIRMATION_RUN
         if k:
             self.say(f"iteration {it.iteration}: {kind} {k + 1} of {wanted}")
-        cfg = self.trainer.cfg
-        self.phase(
+        cfg = self.cfg
+        self.live.phase(
             CONFIRMING if k and incumbent is not None else TRAINING,
             it.iteration,
             description=it.description,
@@ -102,12 +78,12 @@ class Trials:
         it: Iteration,
         runs: list[TrainingRun],
         incumbent: Iteration | None,
-        history: list[Iteration],
+        history: History,
     ) -> None:
         """Decide it against the incumbent (the best now) and set its value, status and facts."""
-        cfg = self.trainer.cfg
+        cfg = self.cfg
         it.runs = runs
-        it.status, it.reason = decide(cfg, runs, incumbent, estimate([*history, it]))
+        it.status, it.reason = decide(cfg, runs, incumbent, history.noise(it))
         values = scored(runs)
         it.value = mean(values) if values and it.status != CRASH else None
         it.train_seconds = round(sum(r.train_seconds for r in runs), 3)

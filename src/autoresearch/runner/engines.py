@@ -1,12 +1,18 @@
 """Where training runs happen while the orchestrator goes on: a handle per run (start, then a
-future to wait on, collect or cancel), on this machine (one at a time) or on Ray (runner/ray_engine.py).
-Scoring always happens here, in collect()."""
+future to wait on, collect or cancel), on this machine (one at a time), on Ray
+(runner/ray_engine.py) or nowhere (fake_engine.py, for tests and benchmarks). Scoring always
+happens here, in collect(). An engine that starts a process here says so through the job's
+`process` future (its pid and start time), which the driver records in the store, so that a start
+after a killed orchestrator ends what it left training."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +20,7 @@ from typing import Any
 from autoresearch.config import Config
 from autoresearch.experiment import Trainer
 from autoresearch.records import TrainingRun
+from autoresearch.runstate import created
 
 
 class WorkerLost(Exception):
@@ -32,7 +39,14 @@ class Job:
     started: float = field(default_factory=time.time)
     attempt: int = 1
     future: Future | None = None  # done when the training is
+    process: Future | None = None  # (pid, created) once its process runs here; None: not here
+    pid: int | None = None  # the driver's note that it recorded the process
     handle: Any = None  # the engine's own (a Ray object reference)
+
+
+def first_done(futures: list[Future]) -> set[Future]:
+    """Waits until one of futures is done; those done (an engine's wait, for real time)."""
+    return wait(futures, return_when=FIRST_COMPLETED)[0]
 
 
 def in_thread(fn, *args) -> Future:
@@ -55,29 +69,47 @@ class LocalEngine:
 
     slots = 1
     where = "this machine"
+    wait = staticmethod(first_done)
 
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
 
     def start(self, job: Job) -> None:
-        job.future = in_thread(self.trainer.run, job.workdir, job.out_dir, job.seed)
+        process: Future = Future()
+        job.process = process
+        job.future = in_thread(
+            self.trainer.run,
+            job.workdir,
+            job.out_dir,
+            job.seed,
+            lambda pid: process.set_result((pid, created(pid))),
+        )
 
     def collect(self, job: Job) -> TrainingRun:
         return job.future.result()
 
     def cancel(self, job: Job) -> None:
-        """Nothing to do: the run's processes carry RUN_ENV, and the loop kills them on the way
-        out (runstate.kill_leftover)."""
+        """SIGKILL its process group (what it started with another group carries RUN_ENV, and
+        the loop kills that on the way out: runstate.kill_leftover)."""
+        if job.process is not None and job.process.done():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(job.process.result()[0], signal.SIGKILL)
 
     def close(self) -> None:
         pass
 
 
-def engine_for(trainer: Trainer, cfg: Config, tag: str):
-    """The engine the run's settings ask for: Ray for several workers or a cluster address."""
-    from autoresearch.runner.cluster import address_of
+def on_ray(cfg: Config) -> bool:
+    """The one rule for where a run trains: on Ray with several workers or an explicit
+    `[run] ray_address`; else on this machine, one run at a time (`--async` too). RAY_ADDRESS
+    only names the cluster a run on Ray joins (instead of starting one here): alone, it moves
+    nothing to Ray."""
+    return cfg.run.workers > 1 or cfg.run.ray_address is not None
 
-    if cfg.run.workers == 1 and address_of(cfg.run.ray_address) is None:
+
+def engine_for(trainer: Trainer, cfg: Config, tag: str):
+    """The engine the run's settings ask for (on_ray)."""
+    if not on_ray(cfg):
         return LocalEngine(trainer)
     from autoresearch.runner.ray_engine import RayEngine
 

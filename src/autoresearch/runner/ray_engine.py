@@ -12,7 +12,7 @@ from autoresearch.config import Config
 from autoresearch.experiment import Trainer
 from autoresearch.records import TrainingRun
 from autoresearch.runner import cluster, node
-from autoresearch.runner.engines import Job, WorkerLost
+from autoresearch.runner.engines import Job, WorkerLost, first_done
 from autoresearch.runner.local import LOG_NAME, PREDICTIONS_NAME, RunResult
 from autoresearch.workspace import read_tree, write_tree
 
@@ -64,6 +64,8 @@ class RayEngine:
         live = cluster.nodes(self.ray)
         pinned = [cluster.on_node(sweep, n.node_id, num_cpus=0, max_retries=0) for n in live]
         self.ray.get([task.remote(self.tag) for task in pinned], timeout=SWEEP_SECS)
+
+    wait = staticmethod(first_done)
 
     def start(self, job: Job) -> None:
         shipment = node.Shipment(
