@@ -8,8 +8,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from conftest import _set, one_epoch
-from fastapi.testclient import TestClient
+from conftest import _set, one_epoch, signed_in
 from typer.testing import CliRunner
 
 from autoresearch import config
@@ -20,7 +19,6 @@ from autoresearch.records import BASELINE, KEEP, OK, Iteration, TrainingRun
 from autoresearch.runner.cluster import Node, gpu_type_of
 from autoresearch.store import list_runs
 from autoresearch.suspicion import flags
-from autoresearch.web.app import create_app
 
 cli = CliRunner()
 BUDGET = ["--budget", "3", "--grace", "30"]
@@ -144,7 +142,7 @@ def test_each_kept_change_is_ablated_from_the_best(ws, tmp_path):
     )
     assert cli.invoke(app, ["report", str(ws)]).exit_code == 0
     assert "Ablation of iteration 2" in (list_runs(ws)[-1] / "report.md").read_text()
-    client = TestClient(create_app(ws), base_url="http://127.0.0.1")
+    client = signed_in(ws)
     page = client.get(f"/api/runs/{snap['run']}").json()
     assert page["ablation"]["changes"][1]["description"] == "Smaller batches"
     assert "renderVerdicts" in client.get("/static/verdicts.js").text
