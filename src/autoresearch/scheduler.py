@@ -146,7 +146,8 @@ class Scheduler:
         workdir = (
             flight.first if k == 0 else self.loop.copy_workspace(f"{it.iteration:04d}-{k}", code)
         )
-        self.trials.announce(it, k, wanted, best)
+        first = flight.done[0].value if 0 in flight.done else None
+        self.trials.announce(it, k, wanted, best, first)
         job = Job(
             it.iteration, k, workdir, self.store.run_dir(it.iteration, k), seed_of(it.iteration, k)
         )

@@ -47,7 +47,7 @@ class Trials:
             k = len(runs)
             code = it.train_py if it.iteration else None  # the baseline: as given, any bytes
             workdir = first if k == 0 else self.workdir(f"{it.iteration:04d}-{k}", code)
-            self.announce(it, k, wanted, incumbent)
+            self.announce(it, k, wanted, incumbent, runs[0].value if runs else None)
             run = self.trainer.run(
                 workdir,
                 self.store.run_dir(it.iteration, k),
@@ -71,8 +71,16 @@ class Trials:
             return 1 + cfg.loop.confirm_runs
         return 1
 
-    def announce(self, it: Iteration, k: int, wanted: int, incumbent: Iteration | None) -> None:
-        """Say and show that run k of it starts (of `wanted`)."""
+    def announce(
+        self,
+        it: Iteration,
+        k: int,
+        wanted: int,
+        incumbent: Iteration | None,
+        first: float | None = None,
+    ) -> None:
+        """Say and show that run k of it starts (of `wanted`); while a candidate is confirmed,
+        with its first run's score."""
         kind = NOISE_RUN if incumbent is None else CONFIRMATION_RUN
         if k:
             self.say(f"iteration {it.iteration}: {kind} {k + 1} of {wanted}")
@@ -85,6 +93,7 @@ class Trials:
             runs=wanted,
             budget_secs=cfg.budget_secs,
             grace_secs=cfg.grace_secs,
+            first=first if k and incumbent is not None else None,
         )
 
     def record(self, n: int, k: int, workdir: Path, run: TrainingRun) -> TrainingRun:
