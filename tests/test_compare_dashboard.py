@@ -179,7 +179,7 @@ def test_the_pages_fit_the_window_and_draw_what_a_run_has(runs_named_and_crashed
             )
             assert "class 0 sweep" in page.inner_text(f"#comparison tr[data-run='{ids['named']}']")
             assert "class 0 sweep" in page.inner_text(f"#picker label[data-run='{ids['named']}']")
-            assert round_steps(page.locator("#by-iteration .y-tick").all_inner_texts())
+            assert round_steps(page.locator("#by-iteration .y-tick").all_text_contents())
             page.locator(f"#picker input[value='{ids['claude']}']").uncheck()  # no costs left
             page.wait_for_function(
                 "document.querySelectorAll('#comparison tr.compared').length === 3"
@@ -202,8 +202,8 @@ def test_the_pages_fit_the_window_and_draw_what_a_run_has(runs_named_and_crashed
 
             page.goto(f"{url}/runs/{ids['replay']}")  # a keep at 1 of 2 iterations
             page.wait_for_selector("svg.chart .point")
-            assert round_steps(page.locator("svg.chart .y-tick").all_inner_texts())
-            assert round_steps(page.locator("svg.chart .x-tick").all_inner_texts())
+            assert round_steps(page.locator("svg.chart .y-tick").all_text_contents())
+            assert round_steps(page.locator("svg.chart .x-tick").all_text_contents())
             points = page.locator("svg.chart polyline.holdout").get_attribute("points").split()
             xy = [tuple(map(float, p.split(","))) for p in points]
             assert len(xy) == 4  # the baseline's holdout, held to the keep; the keep's, to the end
