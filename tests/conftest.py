@@ -189,7 +189,7 @@ def runs_named_and_crashed(runs_to_compare, tmp_path_factory) -> tuple[Path, dic
     train = directory / "train.py"
     good = train.read_text()
     argv = ["run", str(directory), "--agent", "hpo", "--budget", "3", "--grace", "30"]
-    train.write_text("raise SystemExit('no model here')\n")
+    train.write_text(good.replace("prepare.save_predictions", "raise SystemExit('no model')\n#"))
     crashed = CliRunner().invoke(app, [*argv, "--new", "--iterations", "1"])
     assert crashed.exit_code == 3, crashed.output  # stopped: its baseline failed
     found = {**ids, "crashed": list_runs(directory)[-1].name}

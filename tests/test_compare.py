@@ -102,7 +102,7 @@ def test_the_table_holds_what_each_run_store_says(runs_to_compare):
     assert by_id[ids["hpo"]]["cost_usd"] == 0
     assert by_id[ids["replay"]]["context"] == "full"
     assert by_id[ids["hpo"]]["context"] == "truncated"
-    assert Path(data["plot"]) == ws / ".autoresearch" / "compare.png"
+    assert data["plot"] is None  # --json: the numbers, no picture
 
     # the terminal table shows the same numbers (where it fits: 250 columns)
     result = invoke("compare", ws, COLUMNS="250")
@@ -171,6 +171,7 @@ def test_a_subset_of_runs_differs_only_where_those_differ(runs_to_compare):
 
 def test_compare_png_has_one_line_per_run_against_iteration_and_cost(runs_to_compare):
     ws, ids = runs_to_compare
+    assert invoke("compare", ws).exit_code == 0  # compare.png in the workspace, as by default
     cmp = compare(ws)
     fig = figure(cmp)
     by_iteration, by_cost = fig.axes  # the claude run has costs: the cost panel is drawn
@@ -201,9 +202,9 @@ def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs_to_comp
     moved = tmp_path / "moved"
     shutil.copytree(ws, moved, symlinks=True)  # a moved workspace: its runs still compare
     assert compared(moved)["runs"][0]["best"] == compared(ws)["runs"][0]["best"]
-    # a run as `run` creates it, before its loop has recorded prepare.py: it joins, empty
+    # a run as `run` creates it, before its loop has recorded prepare.py: named, it joins, empty
     starting = create(moved, config.load(moved), config.load(moved)).run_id
-    [row] = [r for r in compared(moved)["runs"] if r["run"] == starting]
+    [row] = [r for r in compared(moved, ids["hpo"], starting)["runs"] if r["run"] == starting]
     assert (row["iterations"], row["best"], row["best_so_far"]) == (0, None, [])
 
     toml = moved / "autoresearch.toml"

@@ -179,6 +179,7 @@ def test_the_pages_fit_the_window_and_draw_what_a_run_has(runs_named_and_crashed
             )
             assert "class 0 sweep" in page.inner_text(f"#comparison tr[data-run='{ids['named']}']")
             assert "class 0 sweep" in page.inner_text(f"#picker label[data-run='{ids['named']}']")
+            assert not page.locator(f"#picker input[value='{ids['crashed']}']").is_checked()
             assert round_steps(page.locator("#by-iteration .y-tick").all_text_contents())
             page.locator(f"#picker input[value='{ids['claude']}']").uncheck()  # no costs left
             page.wait_for_function(

@@ -111,6 +111,10 @@ async function refresh() {
     });
     const query = picked === null ? "" : "?" + picked.map((r) => `run=${encodeURIComponent(r)}`).join("&");
     const data = await getJSON(`/api/compare${query}`);
+    if (picked === null) {  // every run: those the comparison left out (never scored) unticked
+      const shown = new Set(data.runs.map((run) => run.run));
+      document.querySelectorAll("#picker input").forEach((input) => { input.checked = shown.has(input.value); });
+    }
     renderTable(data);
     renderCharts(data);
     document.getElementById("summary").textContent = `${data.runs.length} runs · ${data.metric} (${data.direction})`;
