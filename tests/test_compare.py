@@ -117,13 +117,15 @@ def test_the_table_holds_what_each_run_store_says(runs_to_compare):
         assert differs == f"{run_id} differs in: agent.replay_dir {replay_dir}"
         to_gain = "-" if row["iterations_to_gain"] is None else str(row["iterations_to_gain"])
         expected = [
-            run_id, name, f"{row['budget_secs']:g}", "s", row["context"], row["strategist"], "2",
+            run_id, name, f"{row['budget_secs']:g}", "s", row["context"], "2",
             str(row["keeps"]), f"{row['best']:.4f}", f"@{row['best_iteration']}",
             f"{row['holdout']['holdout_val_accuracy']:.4f}", *costs[name], to_gain,
         ]  # fmt: skip
         cells = iter(line.split())  # in this order, with the confirmation settings among them
         assert all(any(cell == want for cell in cells) for want in expected), line
     assert "budgets differ (3 s, 4 s)" in result.stdout
+    # the settings that are the same in every run: once, under the table
+    assert "every run: strategist off, confirmation noise_runs 3, confirm_runs 2" in result.stdout
     assert f"wrote {ws / '.autoresearch' / 'compare.png'}" in result.stderr
 
 
