@@ -173,6 +173,34 @@ def runs_to_compare(short_run, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return directory, ids
 
 
+@pytest.fixture(scope="session")
+def runs_named_and_crashed(runs_to_compare, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A copy of runs_to_compare's workspace with two more runs on its train.py without torch:
+    one whose baseline crashed (it never scored), then one named "class 0 sweep" (--name), its
+    baseline and, resumed without --name, one hpo iteration; {"crashed": id, "named": id, ...}."""
+    from typer.testing import CliRunner
+
+    from autoresearch.cli import app
+    from autoresearch.store import list_runs
+
+    source, ids = runs_to_compare
+    directory = tmp_path_factory.mktemp("named") / "ws"
+    shutil.copytree(source, directory, symlinks=True)
+    train = directory / "train.py"
+    good = train.read_text()
+    argv = ["run", str(directory), "--agent", "hpo", "--budget", "3", "--grace", "30"]
+    train.write_text(good.replace("prepare.save_predictions", "raise SystemExit('no model')\n#"))
+    crashed = CliRunner().invoke(app, [*argv, "--new", "--iterations", "1"])
+    assert crashed.exit_code == 3, crashed.output  # stopped: its baseline failed
+    found = {**ids, "crashed": list_runs(directory)[-1].name}
+    train.write_text(good)
+    for more in (["--new", "--iterations", "0", "--name", "class 0 sweep"], ["--iterations", "1"]):
+        result = CliRunner().invoke(app, [*argv, *more])
+        assert result.exit_code == 0, result.output
+    found["named"] = list_runs(directory)[-1].name
+    return directory, found
+
+
 @pytest.fixture
 def sandboxed_training(ws):
     """For tests that train() in ws: the experiment folders and data view made outside it are

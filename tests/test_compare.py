@@ -6,7 +6,10 @@ are refused, by the command and the dashboard's API."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,11 +26,13 @@ from autoresearch.compare_table import render
 from autoresearch.runs import create
 
 cli = CliRunner()
+AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
+LOCAL = "http://127.0.0.1"  # the Host a local browser sends
 GRACE = ["--grace", "30"]  # a busy machine starts torch slowly
 
 
-def invoke(*args: str):
-    return cli.invoke(app, [str(a) for a in args])
+def invoke(*args: str, **env: str):
+    return cli.invoke(app, [str(a) for a in args], env=env or None)
 
 
 def status(ws: Path, run_id: str) -> dict:
@@ -96,10 +101,10 @@ def test_the_table_holds_what_each_run_store_says(runs_to_compare):
     assert by_id[ids["hpo"]]["cost_usd"] == 0
     assert by_id[ids["replay"]]["context"] == "full"
     assert by_id[ids["hpo"]]["context"] == "truncated"
-    assert Path(data["plot"]) == ws / ".autoresearch" / "compare.png"
+    assert data["plot"] is None  # --json: the numbers, no picture
 
-    # the terminal table shows the same numbers
-    result = invoke("compare", ws)
+    # the terminal table shows the same numbers (where it fits: 250 columns)
+    result = invoke("compare", ws, COLUMNS="250")
     assert result.exit_code == 0, result.output
     costs = {"replay": ("$0.00", "$0.00"), "hpo": ("$0.00", "$0.00"),
              "claude": ("$0.0246", "$0.0123")}  # fmt: skip
@@ -111,13 +116,15 @@ def test_the_table_holds_what_each_run_store_says(runs_to_compare):
         assert differs == f"{run_id} differs in: agent.replay_dir {replay_dir}"
         to_gain = "-" if row["iterations_to_gain"] is None else str(row["iterations_to_gain"])
         expected = [
-            run_id, name, f"{row['budget_secs']:g}", "s", row["context"], row["strategist"], "2",
+            run_id, name, f"{row['budget_secs']:g}", "s", row["context"], "2",
             str(row["keeps"]), f"{row['best']:.4f}", f"@{row['best_iteration']}",
             f"{row['holdout']['holdout_val_accuracy']:.4f}", *costs[name], to_gain,
         ]  # fmt: skip
         cells = iter(line.split())  # in this order, with the confirmation settings among them
         assert all(any(cell == want for cell in cells) for want in expected), line
     assert "budgets differ (3 s, 4 s)" in result.stdout
+    # the settings that are the same in every run: once, under the table
+    assert "every run: strategist off, confirmation noise_runs 3, confirm_runs 2" in result.stdout
     assert f"wrote {ws / '.autoresearch' / 'compare.png'}" in result.stderr
 
 
@@ -135,7 +142,7 @@ def test_the_settings_in_which_runs_differ_are_named_and_highlighted(runs_to_com
     md = invoke("compare", ws, "--markdown")
     assert md.exit_code == 0, md.output
     header, rule, *rows = md.stdout.splitlines()[:5]
-    assert "**budget (differs)**" in header and "**context**" in header
+    assert "**budget**" in header and "**context**" in header
     assert "| iters |" in header  # not a differing setting: not bold
     assert rule.count("---") == header.count(" | ") + 1
     [hpo_row] = [row for row in rows if ids["hpo"] in row]
@@ -165,6 +172,7 @@ def test_a_subset_of_runs_differs_only_where_those_differ(runs_to_compare):
 
 def test_compare_png_has_one_line_per_run_against_iteration_and_cost(runs_to_compare):
     ws, ids = runs_to_compare
+    assert invoke("compare", ws).exit_code == 0  # compare.png in the workspace, as by default
     cmp = compare(ws)
     fig = figure(cmp)
     by_iteration, by_cost = fig.axes  # the claude run has costs: the cost panel is drawn
@@ -195,9 +203,9 @@ def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs_to_comp
     moved = tmp_path / "moved"
     shutil.copytree(ws, moved, symlinks=True)  # a moved workspace: its runs still compare
     assert compared(moved)["runs"][0]["best"] == compared(ws)["runs"][0]["best"]
-    # a run as `run` creates it, before its loop has recorded prepare.py: it joins, empty
+    # a run as `run` creates it, before its loop has recorded prepare.py: named, it joins, empty
     starting = create(moved, config.load(moved), config.load(moved)).run_id
-    [row] = [r for r in compared(moved)["runs"] if r["run"] == starting]
+    [row] = [r for r in compared(moved, ids["hpo"], starting)["runs"] if r["run"] == starting]
     assert (row["iterations"], row["best"], row["best_so_far"]) == (0, None, [])
 
     toml = moved / "autoresearch.toml"
@@ -224,6 +232,52 @@ def test_runs_of_another_metric_direction_or_prepare_py_are_refused(runs_to_comp
     assert result.stderr.startswith(f"error: run {other_task} ran another task than run ")
     assert len(result.stderr.splitlines()) == 1
     assert compared(moved, ids["hpo"], ids["claude"])["budgets_differ"] is True
+
+
+def test_compare_in_80_columns_names_runs_and_leaves_out_those_that_never_scored(
+    runs_named_and_crashed, tmp_path
+):
+    ws, ids = runs_named_and_crashed
+    env = {**os.environ, "COLUMNS": "80"}
+    env.pop("FORCE_COLOR", None)
+    png = ws / ".autoresearch" / "compare.png"
+    png.unlink(missing_ok=True)
+    shown = subprocess.run(
+        [AUTORESEARCH, "compare", str(ws)], capture_output=True, text=True, env=env, check=True
+    )
+    lines = shown.stdout.splitlines()
+    assert max(map(len, lines)) <= 80, shown.stdout  # nothing for the terminal to wrap
+    assert f"{ids['named']} (class 0 sweep)" in shown.stdout or "class 0 sweep" in shown.stdout
+    assert ids["crashed"] not in [line.split(" ")[0] for line in lines[:-1]]
+    assert f"left out 1 run that never scored: {ids['crashed']}" in shown.stdout
+    assert "loop.iterations" not in shown.stdout  # resumed with --iterations: not a difference
+    for run_id in (ids["replay"], ids["hpo"], ids["claude"], ids["named"]):
+        block = next(n for n, line in enumerate(lines) if line.startswith(run_id))
+        assert "best" in lines[block + 1] + lines[block + 2]  # its numbers, under its id
+    assert f"wrote {png}" in shown.stderr and png.is_file()
+
+    data = json.loads(subprocess.run(
+        [AUTORESEARCH, "compare", str(ws), "--json"], capture_output=True, text=True, env=env,
+        check=True,
+    ).stdout)  # fmt: skip
+    assert ids["crashed"] not in [r["run"] for r in data["runs"]]
+    assert {r["run"]: r["name"] for r in data["runs"]}[ids["named"]] == "class 0 sweep"
+    png.unlink()
+    for asked in ("--json", "--markdown"):  # a table asked for: no picture written
+        quiet = subprocess.run(
+            [AUTORESEARCH, "compare", str(ws), asked], capture_output=True, text=True, env=env
+        )
+        assert quiet.returncode == 0 and quiet.stderr == "" and not png.exists()
+    named = compared(ws, ids["crashed"], ids["named"])  # named: compared, scored or not
+    assert [r["best"] is None for r in named["runs"]] == [True, False]
+
+    inside = subprocess.run(  # in the workspace: both are runs, not the first the folder
+        [AUTORESEARCH, "compare", ids["hpo"], ids["named"], "--markdown"],
+        capture_output=True, text=True, env=env, cwd=ws,
+    )  # fmt: skip
+    assert inside.returncode == 0, inside.stderr
+    assert ids["hpo"] in inside.stdout and ids["named"] in inside.stdout
+    assert "| class 0 sweep |" in inside.stdout and ids["replay"] not in inside.stdout
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ started while the page is open, followed without a reload."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -90,7 +91,7 @@ def test_the_comparison_page_picks_runs_and_follows_a_new_one(runs_to_compare, t
                 line = page.locator(f"#by-iteration .run-line[data-run='{run_id}']")
                 assert line.get_attribute("data-points") == str(len(row["best_so_far"]))
             differs = page.locator("#comparison th.differs").all_inner_texts()
-            assert "context" in differs and "budget (differs)" in differs
+            assert "context" in differs and "budget" in differs
             assert "keeps" not in differs
             assert page.locator("#by-cost .run-line").count() == 3  # every cost is known
 
@@ -101,7 +102,7 @@ def test_the_comparison_page_picks_runs_and_follows_a_new_one(runs_to_compare, t
             assert f"run={ids['replay']}" in page.url and ids["claude"] not in page.url
             assert page.locator("#by-iteration .run-line").count() == 2
             assert page.locator("#by-cost").is_hidden()  # replay and hpo spent nothing
-            assert "budget (differs)" not in page.locator("#comparison thead").inner_text()
+            assert "budget" not in page.locator("#comparison thead").inner_text()
 
             page.locator(f"#picker input[value='{ids['claude']}']").check()  # every run again
             page.wait_for_function(
@@ -137,3 +138,80 @@ def test_the_comparison_page_picks_runs_and_follows_a_new_one(runs_to_compare, t
         server.terminate()
         server.wait(timeout=10)
     assert new_run not in expected
+
+
+def round_steps(labels: list[str]) -> bool:
+    """Ticks at round values: evenly spaced by 1, 2 or 5 times a power of ten."""
+    values = [float(v) for v in labels]
+    steps = {round(b - a, 12) for a, b in zip(values, values[1:], strict=False)}
+    if len(steps) != 1:
+        return False
+    [step] = steps
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    return any(abs(mantissa - m) < 1e-6 for m in (1, 2, 5))
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium")
+def test_the_pages_fit_the_window_and_draw_what_a_run_has(runs_named_and_crashed):
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "chromium is not installed (scripts/bootstrap installs it)"
+    ws, ids = runs_named_and_crashed
+    server = subprocess.Popen(
+        [AUTORESEARCH, "serve", str(ws), "--port", "0"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        url = re.search(r"(http://\S+)", server.stderr.readline()).group(1).rstrip("/")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{url}/compare")
+            page.wait_for_selector("#comparison tbody tr.compared")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+            rows = page.locator("#comparison tbody tr.compared")
+            assert rows.count() == 4  # the run whose baseline crashed never scored: left out
+            assert f"left out 1 run that never scored: {ids['crashed']}" in page.inner_text(
+                "#notes"
+            )
+            assert "class 0 sweep" in page.inner_text(f"#comparison tr[data-run='{ids['named']}']")
+            assert "class 0 sweep" in page.inner_text(f"#picker label[data-run='{ids['named']}']")
+            assert not page.locator(f"#picker input[value='{ids['crashed']}']").is_checked()
+            assert round_steps(page.locator("#by-iteration .y-tick").all_text_contents())
+            page.locator(f"#picker input[value='{ids['claude']}']").uncheck()  # no costs left
+            page.wait_for_function(
+                "document.querySelectorAll('#comparison tr.compared').length === 3"
+            )
+            page.wait_for_function("document.querySelector('#by-cost').hidden")
+            chart = page.locator("#by-iteration svg").bounding_box()["width"]
+            section = page.locator("#by-iteration").evaluate(
+                "e => e.closest('section').clientWidth"
+            )
+            assert chart > 0.9 * section, (chart, section)  # one panel: the whole width
+
+            page.goto(f"{url}/runs/{ids['crashed']}")
+            page.wait_for_selector("#chart p.empty")
+            assert "the baseline crashed" in page.inner_text("#chart")
+            assert page.locator("#chart svg").count() == 0  # not an empty 0-1 plot
+
+            page.goto(f"{url}/runs/{ids['named']}")
+            page.wait_for_selector("svg.chart .point")
+            assert page.inner_text("#run-id") == f"{ids['named']} (class 0 sweep)"
+
+            page.goto(f"{url}/runs/{ids['replay']}")  # a keep at 1 of 2 iterations
+            page.wait_for_selector("svg.chart .point")
+            assert round_steps(page.locator("svg.chart .y-tick").all_text_contents())
+            assert round_steps(page.locator("svg.chart .x-tick").all_text_contents())
+            points = page.locator("svg.chart polyline.holdout").get_attribute("points").split()
+            xy = [tuple(map(float, p.split(","))) for p in points]
+            assert len(xy) == 4  # the baseline's holdout, held to the keep; the keep's, to the end
+            assert xy[0][1] == xy[1][1] and xy[1][0] == xy[2][0] and xy[2][1] == xy[3][1]
+            legend = page.inner_text("#legend")
+            assert "holdout (kept)" in legend and "noise band" in legend
+            assert page.locator("svg.chart polygon.noise").count() == 1
+            assert errors == []
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -17,12 +17,14 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
-from autoresearch.display import Display
-from autoresearch.records import TRAINING, Iteration
-from autoresearch.runs import snapshot
-from autoresearch.status_table import render
+from autoresearch.display import Display, phase_text
+from autoresearch.noise import estimate
+from autoresearch.records import TRAINING, Iteration, TrainingRun
+from autoresearch.runs import eta_secs, keep_needs, snapshot
+from autoresearch.status_table import keep_line, render
 from autoresearch.store import Store, list_runs
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
@@ -156,11 +158,19 @@ def test_status_fits_80_columns(ws, cfg):
     for n in range(5):
         store.record(Iteration(n, "baseline" if n == 0 else "discard", value=0.8,
                                explanation=f"{long} (try {n})\n\nmore"))  # fmt: skip
+    store.record(Iteration(5, "crash", reason="exit code 1: CUDA out of memory", explanation=long))
+    store.set(state="running")
     env = quiet(COLUMNS="80")
     narrow = subprocess.run(
         [AUTORESEARCH, "status", str(ws)], capture_output=True, text=True, env=env, check=True
     ).stdout.splitlines()
-    assert max(len(line) for line in boxed(narrow)) <= 80  # the prose under it wraps on a terminal
+    assert max(len(line) for line in narrow) <= 80, "\n".join(narrow)  # the prose under it too
+    [crash] = [line for line in narrow if re.match(r"│\s+5 │ crash", line)]
+    assert "[exit code 1: CUDA out of memory]" in crash and crash.endswith("… │")
+    assert "best val_accuracy: 0.8000 at iteration 0; cost $0.00" in narrow
+    # the margin the next keep must beat: min_improvement, no noise measured (one run each)
+    assert "a keep needs: val_accuracy over 0.8000 (best +0.0000, the mean of 3 runs)" in narrow
+    narrow = narrow[:-1]  # the rows below are the five before the crash
     rows = [line for line in narrow if re.match(r"│\s+\d+ │ (baseline|discard) ", line)]
     assert len(rows) == 5 and all(row.rstrip(" │").endswith("…") for row in rows)  # one line each
     wide = subprocess.run(
@@ -182,3 +192,40 @@ def test_status_fits_80_columns(ws, cfg):
         )["iterations"][4]["description"]
         == f"{long} (try 4)"
     )
+
+
+def test_the_live_phase_says_over_budget_the_first_score_and_an_eta_with_the_runs_to_go():
+    training = {"phase": "training", "iteration": 3, "budget_secs": 10, "grace_secs": 5}
+    assert phase_text(training, 4) == "iteration 3: training, 0:04 (0:06 of the budget left)"
+    assert phase_text(training, 13) == (
+        "iteration 3: training, 0:13 (over budget: in grace 0:03 of 0:05)"
+    )
+    confirming = {**training, "phase": "confirming", "run": 2, "runs": 3, "first": 0.8123}
+    assert phase_text(confirming, 4) == (
+        "iteration 3: confirming (run 2 of 3), 0:04 (0:06 of the budget left); first run 0.8123"
+    )
+    # the baseline's 3 runs and a discard of one run took 30 s a run (the discard 40 s with
+    # its agent): the candidate in confirmation has this run's rest and one more to go
+    runs = [TrainingRun("ok", 0.8, None, 28.0, 30.0, None, None) for _ in range(3)]
+    history = [Iteration(0, "baseline", 0.8, wall_seconds=95.0, runs=runs),
+               Iteration(1, "discard", 0.7, wall_seconds=40.0, runs=runs[:1])]  # fmt: skip
+    assert eta_secs(history, 2, {**confirming, "elapsed_secs": 5.0}) == 25.0 + 30.0
+    assert eta_secs(history, 3, {**confirming, "elapsed_secs": 5.0}) == 25.0 + 30.0 + 40.0
+    thinking = {"phase": "proposing", "iteration": 2, "elapsed_secs": 5.0}
+    assert eta_secs(history, 3, thinking) == 35.0 + 40.0
+
+
+def test_the_margin_a_keep_needs_is_the_noise_margin_of_its_runs(cfg):
+    values = [0.80, 0.81, 0.82]  # sigma 0.01 on 2 degrees of freedom
+    runs = [TrainingRun("ok", v, None, 1.0, 1.0, None, None) for v in values]
+    history = [Iteration(0, "baseline", 0.81, runs=runs)]
+    needs = keep_needs(cfg, history, 0, estimate(history))
+    # Student's t at 95% on 2 degrees of freedom, for a mean of 3 runs against a mean of 3
+    assert needs == {"margin": pytest.approx(2.920 * 0.01 * (2 / 3) ** 0.5, abs=1e-6), "runs": 3}
+    snap = {"keep_needs": needs, "best": {"value": 0.81},
+            "metric": {"name": "val_accuracy", "direction": "maximize"}}  # fmt: skip
+    assert keep_line(snap) == (
+        "a keep needs: val_accuracy over 0.8338 (best +0.0238, the mean of 3 runs)"
+    )
+    cfg.loop.confirm_runs = 0  # one run decides: only min_improvement
+    assert keep_needs(cfg, history, 0, estimate(history)) == {"margin": 0.0, "runs": 1}

@@ -217,7 +217,7 @@ def status(
     else:
         render(snap, out, wide)
         if snap["best"]["iteration"] is not None:
-            out.print(hint(str(directory), run_id))
+            out.print(Text(hint(str(directory), run_id)), soft_wrap=False)  # to the width
 
 
 @app.command()
@@ -289,7 +289,9 @@ def compare(
     plot_path: Annotated[
         Path | None,
         typer.Option(
-            "--plot", help="Where compare.png goes; default the workspace's .autoresearch/."
+            "--plot",
+            help="Write compare.png here (default the workspace's .autoresearch/; with --json "
+            "or --markdown only when given).",
         ),
     ] = None,
 ) -> None:
@@ -298,23 +300,29 @@ def compare(
     from autoresearch.compare import compare as compare_runs
     from autoresearch.compare_plot import plot
     from autoresearch.compare_table import markdown, render
-    from autoresearch.store import write_atomically
+    from autoresearch.store import runs_dir, write_atomically
 
+    if not directory.is_dir() and (runs_dir(Path(".")) / directory.name / "run.db").is_file():
+        # `compare RUN1 RUN2` inside a workspace: the first is a run too, not the folder
+        directory, run_ids = Path("."), [str(directory), *(run_ids or [])]
     try:
         cmp = compare_runs(directory, run_ids)
     except ConfigError as e:
         raise fail(str(e)) from None
     except CompareRefused as e:
         raise fail(str(e), EXIT_REFUSED) from None
+    drawn = plot_path is not None or not (as_json or as_markdown)  # a table asked for: no png
     path = plot_path or directory / workspace.STATE_DIR / "compare.png"
-    if not os.access(path.parent, os.W_OK):
+    if drawn and not os.access(path.parent, os.W_OK):
         raise fail(
             f"{path.parent} is not writable; pass --plot PATH to write compare.png elsewhere"
         )
-    try:
-        image, plot_failed = plot(cmp), None
-    except Exception as e:  # noqa: BLE001 - a picture that cannot be drawn never costs the table
-        image, plot_failed = None, f"compare.png could not be drawn: {type(e).__name__}: {e}"
+    image, plot_failed = None, None
+    if drawn:
+        try:
+            image = plot(cmp)
+        except Exception as e:  # noqa: BLE001 - a picture that cannot be drawn never costs the table
+            plot_failed = f"compare.png could not be drawn: {type(e).__name__}: {e}"
     if image is not None:
         write_atomically(path, image)
     if as_json:
@@ -325,7 +333,8 @@ def compare(
         sys.stdout.write(markdown(cmp))
     else:
         render(cmp, out)
-    err.print(one_line(plot_failed[:300] if plot_failed else f"wrote {path}"))
+    if drawn:
+        err.print(one_line(plot_failed[:300] if plot_failed else f"wrote {path}"))
 
 
 @app.command()

@@ -113,6 +113,10 @@ def run(
         typer.Option("--until", help="No new proposal after this time of day (HH:MM)."),
     ] = None,
     new: Annotated[bool, typer.Option("--new", help="Start a new run, not resume.")] = False,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="A name for the run, shown wherever it is listed."),
+    ] = None,
 ) -> None:
     """Run the research loop; run it again (with no flags) to resume an unfinished run."""
     from autoresearch.runstate import describe, signal_of, stop_on_signals
@@ -138,7 +142,7 @@ def run(
     say = Say()
     try:
         with stop_on_signals():
-            code = _run(directory, paths_from_cwd(flags), new, say)
+            code = _run(directory, paths_from_cwd(flags), new, name, say)
     except KeyboardInterrupt as interrupt:  # before the loop started, or during the report
         signum = signal_of(interrupt)
         say(f"interrupted by {describe(signum)}")
@@ -154,17 +158,19 @@ def run(
         raise typer.Exit(code)
 
 
-def _run(directory: Path, flags: dict, new: bool, say: Say) -> int:
+def _run(directory: Path, flags: dict, new: bool, name: str | None, say: Say) -> int:
+    from autoresearch.runs import check_name
     from autoresearch.runstate import RunBusy, WorkspaceLock
 
     try:
         file_cfg = config_mod.read(directory)
         config_mod.with_flags(file_cfg, flags)  # a bad flag is named before anything else
+        name = check_name(name)
         lock = WorkspaceLock(directory).take()  # from before the run is chosen to the end
     except (config_mod.ConfigError, RunBusy) as e:
         raise fail(str(e), EXIT_REFUSED) from None
     try:
-        return _start(directory, file_cfg, flags, new, say, lock)
+        return _start(directory, file_cfg, flags, new, name, say, lock)
     finally:
         lock.release()
 
@@ -174,6 +180,7 @@ def _start(
     file_cfg: config_mod.Config,
     flags: dict,
     new: bool,
+    name: str | None,
     say: Say,
     lock: WorkspaceLock,
 ) -> int:
@@ -186,7 +193,14 @@ def _start(
     from autoresearch.export import compared, hint
     from autoresearch.loop import Loop
     from autoresearch.report import write_report
-    from autoresearch.runs import RunRefused, command, create, describe_settings, plan
+    from autoresearch.runs import (
+        RunRefused,
+        command,
+        create,
+        describe_settings,
+        plan,
+        titled,
+    )
     from autoresearch.runstate import RunBusy, kill_leftovers
     from autoresearch.stops import baseline_failed
 
@@ -216,13 +230,16 @@ def _start(
         cfg.strategist.model = thinker.model  # likewise the strategist's
     if chosen.store is not None:  # what a resume changed (--iterations, ...) holds from now on
         chosen.store.set(config=cfg.model_dump())
-    store = chosen.store or create(directory, cfg, file_cfg)
+        if name and name != chosen.store.get("name"):
+            chosen.lines.append(f"name: {chosen.store.get('name') or '(none)'} -> {name}")
+            chosen.store.set(name=name)
+    store = chosen.store or create(directory, cfg, file_cfg, name)
     lock.name(store.run_id)
     say.open(store.dir)
     for line in chosen.lines:
         say(line)
     if chosen.store is None:
-        say(f"run {store.run_id}: new")
+        say(f"run {titled(store.run_id, name)}: new")
     say(
         f"settings: {describe_settings(cfg)}; strategist {strategist.describe(cfg)}; "
         f"{sandbox.in_force(cfg.sandbox)}"
@@ -235,7 +252,7 @@ def _start(
     except (RunBusy, RunRefused) as e:
         say.keep(f"error: {e}")
         raise fail(str(e), EXIT_REFUSED) from None
-    say(f"run {store.run_id} {result.state}: {result.message}")
+    say(f"run {titled(store.run_id, store.get('name'))} {result.state}: {result.message}")
     say(compared(store))
     report, plot_failed = write_report(store)
     if plot_failed:

@@ -16,8 +16,8 @@ from typing import Any
 from autoresearch.config import Config, ConfigError
 from autoresearch.history import best_so_far
 from autoresearch.loop import SNAPSHOT
-from autoresearch.records import BASELINE, KEEP, Iteration
-from autoresearch.runs import flatten, open_run, snapshot
+from autoresearch.records import BASELINE, KEEP, RUNNING, Iteration
+from autoresearch.runs import MUTABLE, flatten, open_run, plural, snapshot
 from autoresearch.store import Store, StoreError, list_runs
 
 # The share of a run's final gain over its baseline that counts as "got there".
@@ -29,6 +29,9 @@ SHOWN = (BUDGET, CONTEXT, AGENT, MODEL)
 # are confirmed, where the release that made a run has them; their columns appear only then.
 STRATEGIST_PREFIX = "strategist."
 CONFIRMATION_KEYS = ("loop.noise_runs", "loop.confirm_runs")
+# How long and where a run went on (settings a resume may change), not what its experiments were:
+# the iterations column shows how far each got, so these are never a difference worth a column.
+NOT_COMPARED = MUTABLE
 
 
 class CompareRefused(Exception):
@@ -40,6 +43,7 @@ class RunRow:
     """One run in the comparison: the numbers `status --json` gives, and what they derive."""
 
     run: str
+    name: str | None  # `run --name`
     state: str
     agent: str
     model: str | None
@@ -165,6 +169,7 @@ def row(store: Store) -> tuple[RunRow, tuple]:
     baseline = entries[0]["value"] if entries and entries[0]["status"] == BASELINE else None
     found = RunRow(
         run=snap["run"],
+        name=snap["name"],
         state=snap["state"],
         agent=cfg.agent.name,
         model=cfg.agent.model,
@@ -212,7 +217,7 @@ def _same_task(rows: list[RunRow], tasks: list[tuple]) -> None:
 
 
 def differing(rows: list[RunRow]) -> list[str]:
-    keys = sorted({key for r in rows for key in r.settings})
+    keys = sorted({key for r in rows for key in r.settings} - set(NOT_COMPARED))
     return [key for key in keys if len({repr(r.settings.get(key)) for r in rows}) > 1]
 
 
@@ -234,6 +239,12 @@ def compare(workspace: Path, run_ids: list[str] | None = None) -> Comparison:
     finally:
         for store in stores:
             store.close()
+    if not run_ids:  # every run: those that ended without a score have nothing to compare
+        unscored = [r.run for r, _ in found if r.best is None and r.state != RUNNING]
+        if unscored and len(unscored) < len(found):
+            found = [(r, t) for r, t in found if r.run not in unscored]
+            some = plural(len(unscored), "run")
+            skipped.append(f"left out {some} that never scored: {', '.join(unscored)}")
     rows, tasks = [r for r, _ in found], [t for _, t in found]
     _same_task(rows, tasks)
     _, metric, direction = tasks[0]

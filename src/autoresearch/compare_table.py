@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -29,7 +30,8 @@ from autoresearch.runs import show_setting
 from autoresearch.safe_text import markdown_inline, one_line
 
 HIGHLIGHT = "bold yellow"
-DIFFERS = "differs in"  # the column of the differing settings without one of their own
+DIFFERS = "differs in"
+SEPARATOR = " · "  # between a run's facts where the table is too wide for the terminal  # the column of the differing settings without one of their own
 
 
 @dataclass
@@ -55,8 +57,11 @@ def _best(r: RunRow) -> str:
 
 
 def _confirmation(r: RunRow) -> str:
-    noise = f"; noise {r.noise['sigma']:.4f}" if r.noise and r.noise.get("sigma") else ""
-    return (r.confirmation or "") + noise
+    return r.confirmation or ""
+
+
+def _noise(r: RunRow) -> str:
+    return f"{r.noise['sigma']:.4f}" if r.noise and r.noise.get("sigma") else "-"
 
 
 def _promoted(r: RunRow) -> str:
@@ -74,18 +79,31 @@ def _others(cmp: Comparison) -> list[str]:
     return [k for k in cmp.differing if k not in own and not k.startswith(STRATEGIST_PREFIX)]
 
 
-def columns(cmp: Comparison) -> list[Column]:
-    budget = "budget\n(differs)" if cmp.budgets_differ else "budget"
+def _run(r: RunRow) -> str:
+    return r.run if r.state == FINISHED else f"{r.run} ({r.state})"
+
+
+def _settings(cmp: Comparison) -> list[Column]:
+    """A column for each of the shown settings, where they differ between the runs."""
     cols = [
-        Column("run", lambda r: r.run if r.state == FINISHED else f"{r.run} ({r.state})"),
         Column("agent", _agent, (AGENT, MODEL)),
-        Column(budget, lambda r: f"{r.budget_secs:g} s", (BUDGET,)),
+        Column("budget", lambda r: f"{r.budget_secs:g} s", (BUDGET,)),
         Column("context", lambda r: r.context, (CONTEXT,)),
     ]
     if any(r.strategist is not None for r in cmp.runs):
         cols.append(Column("strategist", lambda r: r.strategist or "", prefix=STRATEGIST_PREFIX))
-    if any(r.confirmation is not None or r.noise for r in cmp.runs):
+    if any(r.confirmation is not None for r in cmp.runs):
         cols.append(Column("confirmation", _confirmation, CONFIRMATION_KEYS))
+    return cols
+
+
+def columns(cmp: Comparison) -> list[Column]:
+    """The run, its name (where a run has one), the settings in which the runs differ, and
+    what each run got; a setting that is the same in every run is said once, under the table."""
+    cols = [Column("run", _run)]
+    if any(r.name for r in cmp.runs):
+        cols.append(Column("name", lambda r: r.name or ""))
+    cols += [col for col in _settings(cmp) if _highlighted(col, cmp)]
     cols += [
         Column("iters", lambda r: str(r.iterations)),
         Column("keeps", lambda r: str(r.keeps)),
@@ -95,14 +113,19 @@ def columns(cmp: Comparison) -> list[Column]:
         cols.append(Column(name, lambda r, name=name: fmt(r.holdout.get(name))))
     if any(r.promotion for r in cmp.runs):
         cols.append(Column("promoted", _promoted))
-    cols += [
-        Column("cost", lambda r: money(r.cost_usd)),
-        Column("cost/iter", lambda r: money(r.cost_per_iteration) if r.iterations else "-"),
+    if any(r.noise and r.noise.get("sigma") for r in cmp.runs):
+        cols.append(Column("noise", _noise))
+    cols.append(Column("cost", lambda r: money(r.cost_usd)))
+    if cmp.has_costs:
+        cols.append(
+            Column("cost/iter", lambda r: money(r.cost_per_iteration) if r.iterations else "-")
+        )
+    cols.append(
         Column(
             f"to {GAIN_SHARE:.0%}",
             lambda r: "-" if r.iterations_to_gain is None else str(r.iterations_to_gain),
-        ),
-    ]
+        )
+    )
     others = _others(cmp)
     if others:
         cols.append(
@@ -119,13 +142,23 @@ def _highlighted(col: Column, cmp: Comparison) -> bool:
     return any(k in col.keys or (col.prefix and k.startswith(col.prefix)) for k in cmp.differing)
 
 
+def _same(cmp: Comparison) -> str:
+    """The shown settings that are the same in every run: "agent hpo, budget 3 s, ..."."""
+    first = cmp.runs[0]
+    same = [col for col in _settings(cmp) if not _highlighted(col, cmp) and col.cell(first)]
+    return ", ".join(f"{col.header} {col.cell(first)}" for col in same)
+
+
 def notes(cmp: Comparison) -> list[str]:
-    lines = [f"best: the best {cmp.metric} ({cmp.direction}) @ its iteration"]
+    lines = []
+    if same := _same(cmp):
+        lines.append(f"every run: {same}")
+    lines.append(f"best: the best {cmp.metric} ({cmp.direction}) @ its iteration")
+    if any(r.noise and r.noise.get("sigma") for r in cmp.runs):
+        lines.append(f"noise: how much {cmp.metric} varies between seeds (standard deviation)")
     if cmp.budgets_differ:
         budgets = ", ".join(sorted({f"{r.budget_secs:g} s" for r in cmp.runs}))
         lines.append(f"budgets differ ({budgets}): a longer budget trains more per iteration")
-    if cmp.differing:
-        lines.append(f"the runs differ in: {', '.join(cmp.differing)}")
     lines.append(
         f"to {GAIN_SHARE:.0%}: the first iteration whose best reached "
         f"{GAIN_SHARE:.0%} of the run's final gain over its baseline"
@@ -142,7 +175,7 @@ def notes(cmp: Comparison) -> list[str]:
 class Grid:
     """The table as text: what the terminal, markdown and the dashboard show."""
 
-    headers: list[str]  # a header may have a line break ("budget\n(differs)")
+    headers: list[str]
     highlighted: list[bool]  # per column: a setting in which the runs differ
     rows: list[list[str]]  # per run, a cell per column (one line each)
     notes: list[str]
@@ -159,8 +192,9 @@ def grid(cmp: Comparison) -> Grid:
 
 
 def render(cmp: Comparison, console: Console) -> None:
-    """A table of short cells, each whole (a narrow terminal wraps the lines, never cuts a
-    number); the differing settings without a column of their own follow it, a line per run."""
+    """A table of short cells where it fits the terminal, else a block of lines per run (no
+    line wider than the terminal, no number cut); the differing settings without a column of
+    their own follow, a line per run; then the notes, wrapped."""
     g = grid(cmp)
     shown = [n for n, header in enumerate(g.headers) if header != DIFFERS]
     title = Text(one_line(f"{len(cmp.runs)} runs of {cmp.metric} ({cmp.direction})"))
@@ -169,17 +203,39 @@ def render(cmp: Comparison, console: Console) -> None:
     )
     style = [HIGHLIGHT if on else "" for on in g.highlighted]
     for n in shown:
-        widest = max([len(row[n]) for row in g.rows] + [len(h) for h in g.headers[n].split("\n")])
-        table.add_column(Text(g.headers[n], style=style[n]), min_width=widest, overflow="fold")
+        table.add_column(Text(g.headers[n], style=style[n]), no_wrap=True)
     for row in g.rows:
         table.add_row(*(Text(row[n], style=style[n]) for n in shown))
-    console.print(table)
+    natural = Measurement.get(console, console.options.update(max_width=10**6), table).maximum
+    if natural <= console.width:
+        console.print(table, soft_wrap=False)
+    else:
+        console.print(title, soft_wrap=False)
+        for row in g.rows:
+            pairs = [
+                Text.assemble((g.headers[n], style[n]), " ", (row[n], style[n])) for n in shown
+            ]
+            for line in _packed(Text(row[0], style="bold"), pairs[1:], console.width):
+                console.print(line, soft_wrap=False, overflow="fold")
     if DIFFERS in g.headers:
         n = g.headers.index(DIFFERS)
         for r, row in zip(cmp.runs, g.rows, strict=True):
-            console.print(Text(one_line(f"{r.run} {DIFFERS}: {row[n]}"), style=HIGHLIGHT))
+            line = Text(one_line(f"{r.run} {DIFFERS}: {row[n]}"), style=HIGHLIGHT)
+            console.print(line, soft_wrap=False)
     for line in g.notes:
-        console.print(Text(one_line(line)))
+        console.print(Text(one_line(line)), soft_wrap=False)
+
+
+def _packed(head: Text, pairs: list[Text], width: int) -> list[Text]:
+    """A run's block: its id, then its "header value" pairs, indented, as many to a line as fit."""
+    lines, line = [head], Text("  ")
+    for pair in pairs:
+        if line.plain.strip() and len(line) + len(SEPARATOR) + len(pair) > width:
+            lines.append(line)
+            line = Text("  ")
+        line.append_text(Text(SEPARATOR) if line.plain.strip() else Text())
+        line.append_text(pair)
+    return lines + ([line] if line.plain.strip() else [])
 
 
 def markdown(cmp: Comparison) -> str:

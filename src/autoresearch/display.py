@@ -26,7 +26,7 @@ from autoresearch.records import (
     TRAINING,
     Iteration,
 )
-from autoresearch.runs import eta_secs, live_log, plural
+from autoresearch.runs import eta_secs, live_log, plural, titled
 from autoresearch.safe_text import one_line
 from autoresearch.store import Store
 
@@ -51,12 +51,29 @@ def clock(seconds: float | None) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def budget_text(live: dict, elapsed: float) -> str:
+    """ "0:48 of the budget left", or past the budget "over budget: in grace 0:03 of 0:05" (the
+    seconds before the experiment is killed); "" when the phase has no budget."""
+    budget = live.get("budget_secs")
+    if not budget:
+        return ""
+    if elapsed <= budget:
+        return f"{clock(budget - elapsed)} of the budget left"
+    grace = live.get("grace_secs") or 0.0
+    return f"over budget: in grace {clock(min(elapsed - budget, grace))} of {clock(grace)}"
+
+
 def phase_text(live: dict, elapsed: float) -> str:
-    """ "iteration 3: training, 0:12 (0:48 of the budget left)" (as the dashboard says it too)."""
+    """ "iteration 3: training, 0:12 (0:48 of the budget left)" (as the dashboard says it too);
+    a confirmation run says which of how many, and the first run's score."""
     label = LABELS.get(live["phase"], live["phase"])
+    if live["phase"] == CONFIRMING and live.get("runs"):
+        label += f" (run {live.get('run', 1)} of {live['runs']})"
     text = f"iteration {live['iteration']}: {label}, {clock(elapsed)}"
-    if live.get("budget_secs"):
-        text += f" ({clock(max(0.0, live['budget_secs'] - elapsed))} of the budget left)"
+    if budget := budget_text(live, elapsed):
+        text += f" ({budget})"
+    if live.get("first") is not None:
+        text += f"; first run {fmt(live['first'])}"
     if live.get("in_flight"):
         text += f"; training too: {plural(len(live['in_flight']), 'iteration')} "
         text += f"({', '.join(map(str, live['in_flight']))})"
@@ -96,6 +113,7 @@ class Display:
         heartbeat: float = HEARTBEAT_SECS,
     ):
         self.store, self.cfg, self.say, self.heartbeat = store, cfg, say, heartbeat
+        self.name = titled(store.run_id, store.get("name"))  # read here, in the loop's thread
         self.live: dict | None = None
         self.history: list[Iteration] = []
         self.summary = ""
@@ -135,7 +153,15 @@ class Display:
         costs = [it.usage.cost_usd for it in history]
         count = f"{max(0, len(history) - 1)} of {planned} iterations done"
         cost = "cost " + ("unknown" if None in costs else f"${sum(costs):.2f}")
-        eta = eta_secs(history, planned, {"elapsed_secs": since_record})
+        live = self.live  # the phase in progress: a candidate being confirmed has runs to go
+        now = self.recorded_at + since_record
+        eta = eta_secs(
+            history,
+            planned,
+            {**live, "elapsed_secs": now - live["started_at"]}
+            if live
+            else {"elapsed_secs": since_record},
+        )
         return best, count, cost + (f", ETA {clock(eta)}" if eta else "")
 
     def phase_line(self, now: float) -> str:
@@ -200,13 +226,23 @@ class LiveDisplay(Display):
             elapsed = now - live["started_at"]
             label = Text(LABELS.get(live["phase"], live["phase"]), style="bold cyan")
             budget = live.get("budget_secs")
+            if live["phase"] == CONFIRMING and live.get("runs"):
+                label.append(f" {live.get('run', 1)}/{live['runs']}")
             if budget:
-                left = max(0.0, budget - elapsed)
-                bar = ProgressBar(total=budget, completed=min(budget, elapsed))
-                head.add_row(label, bar, f"{clock(left)} left of {clock(budget)}")
+                over = elapsed > budget
+                bar = ProgressBar(
+                    total=budget,
+                    completed=min(budget, elapsed),
+                    complete_style="red" if over else "bar.complete",
+                )
+                left = budget_text(live, elapsed) if over else f"{clock(budget - elapsed)} left"
+                head.add_row(label, bar, Text(f"{left} of {clock(budget)}" if not over else left,
+                                              style="red" if over else ""))  # fmt: skip
             else:
                 head.add_row(label, Text(one_line(live.get("agent", ""))), clock(elapsed))
             rows.append(head)
+            if live.get("first") is not None:
+                rows.append(Text(f"first run: {one_line(self.cfg.metric)} {fmt(live['first'])}"))
             if live.get("description"):
                 rows.append(Text(one_line(live["description"]), no_wrap=True, overflow="ellipsis"))
         best, count, cost = self.facts(self.history, now - self.recorded_at)
@@ -220,7 +256,7 @@ class LiveDisplay(Display):
             for line in log_lines(path):
                 rows.append(Text(f"| {line}", style="dim", no_wrap=True, overflow="ellipsis"))
         n = live["iteration"] if live else max(0, len(self.history) - 1)
-        title = f"run {self.store.run_id} · iteration {n} of {self.cfg.loop.iterations}"
+        title = f"run {one_line(self.name)} · iteration {n} of {self.cfg.loop.iterations}"
         return Panel(Group(*rows), title=title, title_align="left")
 
 

@@ -14,9 +14,9 @@ from autoresearch.log_metrics import self_reported, source_note
 from autoresearch.plotting import literal, png
 from autoresearch.records import KEEP, SELF_REPORTED, STATUSES, Iteration, Strategy
 from autoresearch.runfacts import unified_diff
-from autoresearch.runs import agents_used, snapshot
+from autoresearch.runs import agents_used, snapshot, titled
 from autoresearch.safe_text import fenced, markdown_inline, one_line
-from autoresearch.status_table import noise_line, strategist_line
+from autoresearch.status_table import noise_lines, strategist_line
 from autoresearch.store import Store, write_atomically
 from autoresearch.strategy_history import tally
 from autoresearch.verdict_text import report_section
@@ -120,7 +120,7 @@ def markdown(
         best_at = f"{fmt(best['value'])} at iteration {best['iteration']}"
         way_out = [f"- {hint(str(store.dir.parents[2]), store.run_id)}"]
     lines = [
-        f"# Run {markdown_inline(store.run_id)}: {metric} ({cfg.direction})",
+        f"# Run {markdown_inline(titled(store.run_id, snap['name']))}: {metric} ({cfg.direction})",
         "",
         f"- state: {snap['state']} ({markdown_inline(snap['stop_reason'] or '')})",
         f"- metric: {markdown_inline(source_note(cfg))}",
@@ -138,7 +138,7 @@ def markdown(
         f"- time: {sum(it.wall_seconds for it in history) / 60:.1f} min "
         f"(agent {sum(it.agent_seconds for it in history) / 60:.1f}, "
         f"training {sum(it.train_seconds for it in history) / 60:.1f})",
-        f"- {noise_line(snap)}",
+        *(f"- {line}" for line in noise_lines(snap)),
         "",
         markdown_inline(plot_failed) if plot_failed else "![progress](progress.png)",
         "",

@@ -6,6 +6,7 @@ import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 from autoresearch.agents.factory import choose
@@ -13,7 +14,7 @@ from autoresearch.condense import fmt
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
 from autoresearch.history import best_so_far
 from autoresearch.log_metrics import self_reported
-from autoresearch.noise import estimate
+from autoresearch.noise import Noise, estimate, margin, scored
 from autoresearch.records import (
     CONFIRMING,
     FINISHED,
@@ -24,11 +25,14 @@ from autoresearch.records import (
 )
 from autoresearch.runner.local import LOG_NAME
 from autoresearch.runstate import RunBusy, state
+from autoresearch.safe_text import one_line
 from autoresearch.stops import baseline_failed, out_of_time
 from autoresearch.store import Store, StoreError, list_runs, new_run_id, runs_dir
 from autoresearch.strategist import describe, who
 from autoresearch.text import plural  # noqa: F401 - also imported from here
 from autoresearch.verdicts import view as verdicts
+
+NAME_CHARS = 60  # a run's name (--name): short enough for a table's column
 
 # Settings a resume may change; every other one is frozen when a run starts, so that its
 # iterations stay comparable and `autoresearch run WS` goes on exactly as it started.
@@ -164,11 +168,11 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
             f"to start a new run with yours: `{command(shown, flags, new=True)}`"
         )
     cfg = with_flags(saved, {k: v for k, v in flags.items() if k in MUTABLE})
-    done = len(history) - 1
+    done, shown_id = len(history) - 1, titled(store.run_id, store.get("name"))
     lines = [
-        f"run {store.run_id}: resuming after iteration {done}"
+        f"run {shown_id}: resuming after iteration {done}"
         if history
-        else f"run {store.run_id}: resuming; its baseline had not finished, so it trains again"
+        else f"run {shown_id}: resuming; its baseline had not finished, so it trains again"
     ]
     lines += [f"changed: {change}" for change in changes]
     if state(store) == FINISHED and not changes:
@@ -206,11 +210,30 @@ def scored_before(workspace: Path, train_py: str, but: str) -> str | None:
     return None
 
 
-def create(workspace: Path, cfg: Config, file_cfg: Config) -> Store:
-    """The new run's store, its settings saved."""
+def create(workspace: Path, cfg: Config, file_cfg: Config, name: str | None = None) -> Store:
+    """The new run's store, its settings (and its name, if given) saved."""
     store = Store.create(runs_dir(workspace) / new_run_id(workspace), cfg.model_dump())
     store.set(file_config=file_cfg.model_dump(), state=RUNNING)
+    if name:
+        store.set(name=name)
     return store
+
+
+def check_name(name: str | None) -> str | None:
+    """A run's name as given with --name: one line of text, at most NAME_CHARS characters."""
+    if name is None:
+        return None
+    shown = one_line(name).strip()
+    if not shown or shown != name.strip() or len(shown) > NAME_CHARS:
+        raise ConfigError(
+            f"--name {name!r}: give a name of 1 to {NAME_CHARS} characters on one line"
+        )
+    return shown
+
+
+def titled(run_id: str, name: str | None) -> str:
+    """How a run is named wherever it is listed: its id, and its name when it has one."""
+    return f"{run_id} ({name})" if name else run_id
 
 
 def describe_settings(cfg: Config) -> str:
@@ -260,15 +283,26 @@ def live_log(store: Store, live: dict | None) -> Path | None:
 
 
 def eta_secs(history: list[Iteration], planned: int, live: dict | None) -> float | None:
-    """Seconds until the planned iterations are done, at the mean pace of the recorded ones."""
+    """Seconds until the planned iterations are done. The iteration in progress: while it
+    trains, the runs it still has to train (a candidate being confirmed needs 1 + confirm_runs)
+    at the mean wall time of a recorded run; the iterations after it at the mean wall time of
+    the recorded experiments, their repeats included."""
     if not history:
         return None
     left = planned - (len(history) - 1)
     if left <= 0:
         return 0.0
     done = [it.wall_seconds for it in history if it.iteration > 0] or [history[0].wall_seconds]
-    elapsed = live["elapsed_secs"] if live else 0.0
-    return round(max(0.0, left * sum(done) / len(done) - elapsed), 1)
+    pace = mean(done)
+    runs = [r.wall_seconds for it in history for r in it.runs if r.wall_seconds]
+    live = live or {}
+    elapsed = live.get("elapsed_secs", 0.0)
+    if live.get("phase") in (TRAINING, CONFIRMING) and live.get("runs") and runs:
+        per_run = mean(runs)
+        current = max(0.0, per_run - elapsed) + (live["runs"] - live.get("run", 1)) * per_run
+    else:
+        current = max(0.0, pace - elapsed)
+    return round(current + (left - 1) * pace, 1)
 
 
 def snapshot(store: Store) -> dict:
@@ -291,6 +325,7 @@ def snapshot(store: Store) -> dict:
     extra = verdicts(store, cfg, history)  # promotions, ablation, suspicious keeps, machines
     return {
         "run": store.run_id,
+        "name": store.get("name"),
         "state": run_state,
         "stop_reason": store.get("stop_reason"),
         "live": live,
@@ -305,6 +340,7 @@ def snapshot(store: Store) -> dict:
         "best": {"iteration": best_it, "value": best},
         "cost_usd": _total(costs + thinking + [extra["machine_cost_usd"] or 0.0]),
         "noise": {"sigma": noise.sigma, "runs": noise.runs},
+        "keep_needs": keep_needs(cfg, history, best_it, noise),
         "train_seconds": round(sum(it.train_seconds for it in history), 3),
         "repeat_seconds": round(sum(it.repeat_seconds for it in history), 3),
         "iterations": [_entry(it) for it in history],
@@ -316,6 +352,17 @@ def snapshot(store: Store) -> dict:
         },
         **extra,
     }
+
+
+def keep_needs(cfg: Config, history: list[Iteration], best: int | None, noise: Noise) -> dict:
+    """What the next keep must beat the best by: min_improvement, and with confirmation runs
+    the noise margin for the mean of its 1 + confirm_runs runs against the best's (decide.py)."""
+    runs = 1 + cfg.loop.confirm_runs
+    needed = cfg.loop.min_improvement
+    incumbent = next((it for it in history if it.iteration == best), None)
+    if cfg.loop.confirm_runs and incumbent is not None:
+        needed = max(needed, margin(noise, runs, max(1, len(scored(incumbent.runs)))))
+    return {"margin": round(needed, 6), "runs": runs}
 
 
 def _total(costs: list[float | None]) -> float | None:

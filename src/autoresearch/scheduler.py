@@ -193,7 +193,8 @@ class Scheduler:
         it = flight.it
         code = it.train_py if it.iteration else None  # the baseline: as given, any bytes
         workdir = flight.first if k == 0 else self.parts.workdirs.copy(it.iteration, k, code)
-        self.parts.trials.announce(it, k, wanted, best)
+        first = flight.done[0].value if 0 in flight.done else None
+        self.parts.trials.announce(it, k, wanted, best, first)
         job = Job(
             it.iteration, k, workdir, self.store.run_dir(it.iteration, k), seed_of(it.iteration, k)
         )

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from autoresearch.display import clock, phase_text
 from autoresearch.records import SELF_REPORTED, STATUSES
-from autoresearch.runs import agents_used
+from autoresearch.runs import agents_used, titled
 from autoresearch.safe_text import one_line
 from autoresearch.verdict_text import status_lines
 
@@ -27,7 +27,7 @@ def render(snap: dict, console: Console, wide: bool = False) -> None:
     marked = snap["metric"]["self_reported"]
     heading = metric + ("*" if marked else "")  # the footnote below says why
     table = Table(
-        title=Text(one_line(f"run {snap['run']} ({snap['state']})")),
+        title=Text(one_line(f"run {titled(snap['run'], snap['name'])} ({snap['state']})")),
         expand=True,
     )
     timings = console.width >= ROOMY  # agent and training seconds, where there is room
@@ -42,7 +42,7 @@ def render(snap: dict, console: Console, wide: bool = False) -> None:
     for it in snap["iterations"]:
         text = it["description"] or ""
         if it["reason"] and it["status"] in ("crash", "invalid"):
-            text = f"{text} [{it['reason']}]".strip()
+            text = f"[{it['reason']}] {text}".strip()  # first: a cut description keeps it
         style = STYLE.get(it["status"], "")
         seconds = [_num(it["agent_seconds"], 1), _num(it["train_seconds"], 1)] if timings else []
         table.add_row(
@@ -71,29 +71,45 @@ def render(snap: dict, console: Console, wide: bool = False) -> None:
         if best["iteration"] is not None
         else "no score yet"
     )
-    lines.append(noise_line(snap))
-    lines.append(f"best {metric}: {where}; cost {cost}; {snap['stop_reason'] or ''}")
+    lines += noise_lines(snap)
+    lines.append(f"best {metric}: {where}; cost {cost}")
+    if best["iteration"] is not None:
+        lines.append(keep_line(snap))
+    if snap["stop_reason"] and snap["state"] != "running":
+        lines.append(f"{snap['state']}: {snap['stop_reason']}")
     lines += status_lines(snap)  # promotions, suspicious keeps, the ablation (verdict_text.py)
     if snap["live"]:
         now = phase_text(snap["live"], snap["live"]["elapsed_secs"])
         eta = f"; ETA {clock(snap['eta_secs'])}" if snap["eta_secs"] else ""
         lines.append(f"now: {now}{eta}")
-    for line in lines:  # wrapped on a terminal; whole through a pipe, for grep
-        console.print(Text(one_line(line)), soft_wrap=not console.is_terminal)
+    for line in lines:  # wrapped to the width (80 columns through a pipe), between words
+        console.print(Text(one_line(line)), soft_wrap=False)
 
 
-def noise_line(snap: dict) -> str:
-    """The noise floor and the training time repeats took, in one line."""
+def keep_line(snap: dict) -> str:
+    """ "a keep needs: val_accuracy over 0.8234 (best + 0.0111, the mean of 3 runs)" """
+    needs, best = snap["keep_needs"], snap["best"]["value"]
+    ahead = needs["margin"] if snap["metric"]["direction"] == "maximize" else -needs["margin"]
+    over = "over" if ahead >= 0 else "under"
+    runs = "one run" if needs["runs"] == 1 else f"the mean of {needs['runs']} runs"
+    return (
+        f"a keep needs: {one_line(snap['metric']['name'])} {over} {_num(best + ahead)} "
+        f"(best {ahead:+.4f}, {runs})"
+    )
+
+
+def noise_lines(snap: dict) -> list[str]:
+    """The noise floor, and the training time repeats took."""
     noise = snap["noise"]
     floor = (
         f"noise: sigma {noise['sigma']:.4f} between seeds ({noise['runs']} runs)"
         if noise["sigma"] is not None
         else "noise: not measured yet (no iteration has two runs)"
     )
-    return (
-        f"{floor}; training {snap['train_seconds']:.1f} s, "
-        f"of it repeats {snap['repeat_seconds']:.1f} s"
-    )
+    return [
+        floor,
+        f"training: {snap['train_seconds']:.1f} s, of it repeats {snap['repeat_seconds']:.1f} s",
+    ]
 
 
 def strategist_line(strategist: dict) -> str:

@@ -47,8 +47,16 @@ class Trials:
             return 1 + cfg.loop.confirm_runs
         return 1
 
-    def announce(self, it: Iteration, k: int, wanted: int, incumbent: Iteration | None) -> None:
-        """Say and show that run k of it starts (of `wanted`)."""
+    def announce(
+        self,
+        it: Iteration,
+        k: int,
+        wanted: int,
+        incumbent: Iteration | None,
+        first: float | None = None,
+    ) -> None:
+        """Say and show that run k of it starts (of `wanted`); while a candidate is confirmed,
+        with its first run's score."""
         kind = NOISE_RUN if incumbent is None else CONFIRMATION_RUN
         if k:
             self.say(f"iteration {it.iteration}: {kind} {k + 1} of {wanted}")
@@ -61,6 +69,7 @@ class Trials:
             runs=wanted,
             budget_secs=cfg.budget_secs,
             grace_secs=cfg.grace_secs,
+            first=first if k and incumbent is not None else None,
         )
 
     def record(self, n: int, k: int, workdir: Path, run: TrainingRun) -> TrainingRun:

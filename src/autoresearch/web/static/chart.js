@@ -32,22 +32,30 @@ function bestSoFar(iterations, direction) {
 }
 
 function drawChart(container, snap, onPick) {
+  // what it drew ({noise, holdout}), for the legend
   const its = snap.iterations;
   const sigma = snap.noise && snap.noise.sigma;
+  if (!its.some((it) => it.value !== null)) {  // nothing scored: say why, not an empty 0-1 plot
+    const base = its[0];
+    const why = base && base.status === "crash" ? `the baseline crashed: ${base.reason || "no score"}`
+      : "no score yet: the baseline is training";
+    container.replaceChildren(el("p", { class: `empty${base && base.status === "crash" ? " error" : " hint"}` }, why));
+    return { noise: false, holdout: false };
+  }
   const [low, high] = usefulRange(its, sigma);
   const last = Math.max(1, its.length ? its[its.length - 1].iteration : 1);
   const x = (i) => M.left + (i / last) * (W - M.left - M.right);
   const y = (v) => M.top + (1 - (v - low) / (high - low)) * (H - M.top - M.bottom);
   const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img" });
   // axes and ticks
-  for (let k = 0; k <= 4; k++) {
-    const v = low + ((high - low) * k) / 4;
+  const yTicks = niceTicks(low, high);
+  for (const v of yTicks.ticks) {
     svg.append(el("svg:line", { x1: M.left, x2: W - M.right, y1: y(v), y2: y(v), class: "grid" }),
-      el("svg:text", { x: M.left - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" }, v.toFixed(4)));
+      el("svg:text", { x: M.left - 6, y: y(v) + 4, class: "tick y-tick", "text-anchor": "end" }, yTicks.label(v)));
   }
-  const step = Math.max(1, Math.ceil(last / 10));
-  for (let i = 0; i <= last; i += step) {
-    svg.append(el("svg:text", { x: x(i), y: H - M.bottom + 16, class: "tick", "text-anchor": "middle" }, i));
+  const xTicks = niceTicks(0, last, Math.min(last, 10), true);
+  for (const i of xTicks.ticks) {
+    svg.append(el("svg:text", { x: x(i), y: H - M.bottom + 16, class: "tick x-tick", "text-anchor": "middle" }, xTicks.label(i)));
   }
   svg.append(el("svg:text", { x: (W + M.left) / 2, y: H - 4, class: "label", "text-anchor": "middle" }, "iteration"));
   const bests = bestSoFar(its, snap.metric.direction);
@@ -57,22 +65,27 @@ function drawChart(container, snap, onPick) {
     const next = k + 1 < its.length ? its[k + 1].iteration : it.iteration;
     steps.push([x(it.iteration), y(bests[k])], [x(next), y(bests[k])]);
   });
-  if (sigma && steps.length) {  // the noise band: the best so far, plus or minus one sigma
+  const drawn = { noise: Boolean(sigma && steps.length), holdout: false };
+  if (drawn.noise) {  // the noise band: the best so far, plus or minus one sigma
     const up = steps.map(([px, py]) => `${px},${py - (y(0) - y(sigma))}`);
     const down = steps.map(([px, py]) => `${px},${py + (y(0) - y(sigma))}`).reverse();
     svg.append(el("svg:polygon", { points: [...up, ...down].join(" "), class: "noise" },
       el("svg:title", {}, `noise: sigma ${num(sigma)} from ${snap.noise.runs} runs`)));
   }
   if (steps.length) svg.append(el("svg:polyline", { points: steps.map((p) => p.join(",")).join(" "), class: "best" }));
-  // holdout and other recorded metrics: the kept trajectory on each
+  // holdout and other recorded metrics: the kept trajectory on each, a step function of the kept
+  // iterations (the best's holdout holds until the next keep), to the last iteration
   const others = new Set();
   its.forEach((it) => Object.keys(it.metrics || {}).forEach((name) => name !== snap.metric.name && others.add(name)));
   for (const name of others) {
     const kept = its.filter((it) => ["baseline", "keep"].includes(it.status) && it.metrics && it.metrics[name] !== undefined && it.metrics[name] !== null);
     const pts = kept.map((it) => [x(it.iteration), y(Math.min(high, Math.max(low, it.metrics[name])))]);
     if (!pts.length) continue;
-    svg.append(el("svg:polyline", { points: pts.map((p) => p.join(",")).join(" "), class: "holdout" },
+    const end = x(its[its.length - 1].iteration);
+    const held = pts.flatMap(([px, py], k) => [[px, py], [k + 1 < pts.length ? pts[k + 1][0] : end, py]]);
+    svg.append(el("svg:polyline", { points: held.map((p) => p.join(",")).join(" "), class: "holdout" },
       el("svg:title", {}, name)));
+    drawn.holdout = true;
     pts.forEach(([px, py], k) => svg.append(el("svg:circle", { cx: px, cy: py, r: 3, class: "holdout-point" },
       el("svg:title", {}, `iteration ${kept[k].iteration}: ${name} ${num(kept[k].metrics[name])}`))));
   }
@@ -100,4 +113,5 @@ function drawChart(container, snap, onPick) {
       el("svg:title", {}, `strategy version ${s.version}`)));
   }
   container.replaceChildren(svg);
+  return drawn;
 }

@@ -50,15 +50,44 @@ const PHASES = {
   strategist: "strategist thinking",
 };
 
+function budgetText(live, elapsed) {
+  // as the terminal says it: the budget left, or past it the grace before the experiment is killed
+  if (!live.budget_secs) return "";
+  if (elapsed <= live.budget_secs) return `${clock(live.budget_secs - elapsed)} of the budget left`;
+  const grace = live.grace_secs || 0;
+  return `over budget: in grace ${clock(Math.min(elapsed - live.budget_secs, grace))} of ${clock(grace)}`;
+}
+
 function phaseText(live, elapsed) {
   if (!live) return "";
-  const label = PHASES[live.phase] || live.phase;
+  let label = PHASES[live.phase] || live.phase;
+  if (live.phase === "confirming" && live.runs) label += ` (run ${live.run || 1} of ${live.runs})`;
   let text = `iteration ${live.iteration}: ${label}, ${clock(elapsed)}`;
-  if (live.budget_secs) text += ` (${clock(live.budget_secs - elapsed)} of the budget left)`;
+  if (live.budget_secs) text += ` (${budgetText(live, elapsed)})`;
+  if (live.first !== null && live.first !== undefined) text += `; first run ${num(live.first)}`;
   const others = live.in_flight || [];
   if (others.length) {
     const many = others.length === 1 ? "1 iteration" : `${others.length} iterations`;
     text += `; training too: ${many} (${others.join(", ")})`;
   }
   return text;
+}
+
+function titled(run) {
+  // a run as it is listed everywhere: its id, and its name (run --name) when it has one
+  return run.name ? `${run.run} (${run.name})` : run.run;
+}
+
+function niceTicks(low, high, count = 5, integer = false) {
+  // axis ticks at round values (1, 2 or 5 times a power of ten) inside [low, high], and the
+  // decimals that tell them apart
+  const span = high - low, rough = span / count;
+  const power = Math.pow(10, Math.floor(Math.log10(rough)));
+  let step = [1, 2, 5, 10].map((m) => m * power)
+    .reduce((a, b) => (Math.abs(Math.log(b / rough)) < Math.abs(Math.log(a / rough)) ? b : a));
+  if (integer) step = Math.max(1, Math.round(step));
+  const digits = integer ? 0 : Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  const ticks = [];
+  for (let v = Math.ceil(low / step - 1e-9) * step; v <= high + step * 1e-9; v += step) ticks.push(v);
+  return { ticks, label: (v) => v.toFixed(digits) };
 }

@@ -27,8 +27,8 @@ async function load() {
 }
 
 function render() {
-  document.getElementById("run-id").textContent = snap.run;
-  document.title = `autoresearch: ${snap.run}`;
+  document.getElementById("run-id").textContent = titled(snap);
+  document.title = `autoresearch: ${titled(snap)}`;
   document.getElementById("metric-name").textContent = snap.metric.name;
   const best = snap.best.iteration === null ? "no score yet"
     : `best ${snap.metric.name} ${num(snap.best.value)} at iteration ${snap.best.iteration}`;
@@ -38,11 +38,11 @@ function render() {
   if (snap.eta_secs) parts.push(`ETA ${clock(snap.eta_secs)}`);
   if (snap.state !== "running" && snap.stop_reason) parts.push(snap.stop_reason);
   document.getElementById("summary").textContent = parts.join(" · ");
-  drawChart(document.getElementById("chart"), snap, pick);
+  const drawn = drawChart(document.getElementById("chart"), snap, pick);
   const legend = ["baseline", "keep", "discard", "crash", "invalid"].map((s) => el("span", { class: `key status-${s}` }, s));
   legend.push(el("span", { class: "key best-key" }, "best so far"));
-  if (snap.noise && snap.noise.sigma) legend.push(el("span", { class: "key noise-key" }, "noise band (±1 sigma)"));
-  if (snap.iterations.some((it) => it.metrics && Object.keys(it.metrics).length)) legend.push(el("span", { class: "key holdout-key" }, "holdout (kept)"));
+  if (drawn.noise) legend.push(el("span", { class: "key noise-key" }, "noise band (±1 sigma)"));
+  if (drawn.holdout) legend.push(el("span", { class: "key holdout-key" }, "holdout (kept)"));
   document.getElementById("legend").replaceChildren(...legend);
   renderStrategies();
   renderVerdicts(snap); // verdicts.js: promotions, the ablation, suspicious keeps
@@ -133,6 +133,7 @@ function tick() {
   const bar = document.getElementById("budget");
   bar.parentElement.hidden = !live.budget_secs;
   if (live.budget_secs) bar.style.width = `${Math.min(100, (100 * elapsed) / live.budget_secs)}%`;
+  bar.classList.toggle("over", Boolean(live.budget_secs) && elapsed > live.budget_secs);
   const log = document.getElementById("live-log");
   log.textContent = (liveNow.log || []).join("\n");
   log.hidden = !log.textContent;

@@ -6,7 +6,7 @@ async function showRuns() {
   try {
     const runs = await getJSON("/api/runs");
     body.replaceChildren(...runs.map((run) => {
-      const link = el("a", { href: `/runs/${encodeURIComponent(run.run)}` }, run.run);
+      const link = el("a", { href: `/runs/${encodeURIComponent(run.run)}` }, titled(run));
       if (run.error) return el("tr", { class: "run" }, el("td", {}, link), el("td", { colspan: 5, class: "error" }, run.error));
       const best = run.best.iteration === null ? "none yet"
         : `${run.metric.name} ${num(run.best.value)} (iteration ${run.best.iteration})`;
