@@ -44,6 +44,7 @@ from autoresearch.runstate import (
     signal_of,
     tag_processes,
 )
+from autoresearch.safe_text import DESCRIPTION_CHARS, one_line, shorten
 from autoresearch.scheduler import Scheduler
 from autoresearch.stops import baseline_failed, failure_streak, log_tail, plateau_stop
 from autoresearch.store import Store, incumbent
@@ -280,7 +281,7 @@ class Loop(Proposing):
             (it, notes), workdir = found, self.workdir(n, found[0].train_py)
             self.say(f"iteration {n}: resuming the proposal recorded before the stop")
         if it.reason is None:
-            self.say(f"iteration {n}: training: {it.description[:80]}")
+            self.say(f"iteration {n}: training: {shorten(it.description, DESCRIPTION_CHARS)}")
             self.trials.train(it, workdir, parent, history)
         if notes:  # recorded with the iteration
             it.reason = "; ".join([it.reason, *notes] if it.reason else notes)
@@ -310,9 +311,21 @@ class Loop(Proposing):
             f"iteration {it.iteration}: {it.status} {value}"
             + (f" ({it.reason})" if it.reason else "")
         )
+        if it.iteration == 0 and (notice := budget_notice(it.log_path)):
+            self.say(f"iteration 0: its log says: {one_line(notice)}")
         noise = estimate(history)
         if it.iteration == 0 and noise.sigma is not None:
             self.say(f"noise floor: {self.cfg.metric} varies by {noise.sigma:.4f} between seeds "
                      f"(standard deviation over {plural(noise.runs, 'run')})")  # fmt: skip
         if self.display is not None:
             self.display.recorded(history)
+
+
+def budget_notice(log_path: Path | str | None) -> str | None:
+    """The `budget: ...` line a train.py prints when its budget does not fit (the template: a
+    first epoch longer than the budget), to repeat when the baseline is recorded."""
+    try:
+        with open(log_path or "", errors="replace") as log:
+            return next((line.strip() for line in log if line.startswith("budget: ")), None)
+    except OSError:
+        return None

@@ -28,6 +28,7 @@ from autoresearch.records import (
 )
 from autoresearch.runner.engines import Job, WorkerLost, in_thread
 from autoresearch.runs import plural
+from autoresearch.safe_text import DESCRIPTION_CHARS, shorten
 from autoresearch.stops import baseline_failed
 from autoresearch.store import incumbent
 from autoresearch.trials import seed_of
@@ -132,7 +133,9 @@ class Scheduler:
                 self._start(flight, len(flight.done) + len(flight.running), wanted, best)
         while self.ready and self._busy() < self.engine.slots and not self._stopped():
             it, notes, workdir = self.ready.pop(0)
-            self.say(f"iteration {it.iteration}: training: {it.description[:80]}")
+            self.say(
+                f"iteration {it.iteration}: training: {shorten(it.description, DESCRIPTION_CHARS)}"
+            )
             self._fly(it, workdir, notes)
             self._launch(history)
 
