@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from autoresearch.cli_common import Workspace, err, fail
+from autoresearch.cli_common import Workspace, err, existing, fail
 
 
 def serve(
@@ -18,13 +18,14 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free one).")] = 8765,
 ) -> None:
-    """A web dashboard of the runs (progress chart, iterations, diffs, logs, the live phase)."""
+    """A web dashboard of the runs, read-only.
+
+    A progress chart, the iterations, their diffs and logs, and the live phase."""
     import uvicorn
 
     from autoresearch.web.app import LOOPBACK, create_app, new_token
 
-    if not directory.is_dir():
-        raise fail(f"{directory}: no such folder")
+    existing(directory)
     token = None if host in LOOPBACK else new_token()
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
