@@ -4,7 +4,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import pytest
 from conftest import CLASS_0, single_run
@@ -126,3 +131,25 @@ def test_noise_and_confirm_runs_as_flags(ws):
 
 def test_version_has_a_short_flag():
     assert invoke("-V").output == invoke("--version").output != ""
+
+
+def test_serve_on_every_address_prints_one_another_machine_can_open(ws):
+    """`--host 0.0.0.0` listens everywhere; the address it prints is this machine's own (here its
+    first off the loopback), not 0.0.0.0, which no other machine can open."""
+    command = [str(Path(sys.executable).parent / "autoresearch"), "serve", str(ws)]
+    proc = subprocess.Popen(
+        [*command, "--host", "0.0.0.0", "--port", "0"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        url = re.search(r"http://\S+", proc.stderr.readline()).group(0)
+        host = urllib.parse.urlsplit(url).hostname
+        assert host not in ("0.0.0.0", "127.0.0.1", "localhost"), url
+        base, token = url.split("?token=")
+        request = urllib.request.Request(
+            base + "api/runs", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # the address works
+            assert response.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

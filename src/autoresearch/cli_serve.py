@@ -35,7 +35,8 @@ def serve(
         sock.listen(128)  # from now on a request waits for the server instead of failing
     except (OSError, OverflowError) as e:
         raise fail(f"cannot listen on {host}:{port}: {getattr(e, 'strerror', None) or e}") from None
-    shown = f"[{host}]" if ":" in host else host
+    shown = reachable(host)
+    shown = f"[{shown}]" if ":" in shown else shown
     url = f"http://{shown}:{sock.getsockname()[1]}/" + (f"?token={token}" if token else "")
     err.print(f"dashboard of {directory}: {url}")
     if token:
@@ -46,3 +47,20 @@ def serve(
         timeout_graceful_shutdown=2,  # open event streams do not hold up Ctrl-C
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def reachable(host: str) -> str:
+    """An address another machine can open for a wildcard one (0.0.0.0, ::): this machine's
+    first address off the loopback (the one its default route leaves from), else its name."""
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    family, probe = (
+        (socket.AF_INET6, "2001:db8::1") if host == "::" else (socket.AF_INET, "192.0.2.1")
+    )
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.connect((probe, 9))  # a documentation address: nothing is sent
+            address = udp.getsockname()[0]
+    except OSError:
+        return socket.gethostname()
+    return socket.gethostname() if address.startswith(("127.", "::1")) else address
