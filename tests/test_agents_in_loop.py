@@ -415,7 +415,7 @@ def test_auto_without_any_llm_runs_hpo_on_the_real_train_py(ws, monkeypatch):
     assert snap["state"] == "finished"
     base, it = snap["iterations"]
     assert base["status"] == "baseline" and base["value"] is not None
-    assert it["explanation"].startswith("HPO (TPE, 1 finished trial): ")
+    assert it["explanation"].splitlines()[0].endswith(" (hpo: random, 1 finished trial)")
     assert (ws / "train.py").read_text() == template  # proposals live in the run, not here
     if it["value"] is None:
         assert it["status"] == "crash" and it["reason"]

@@ -107,13 +107,13 @@ def test_every_size_fits_and_lists_every_keep_and_crash_kind(cfg, tmp_path, size
 def test_a_longer_budget_shows_more_and_a_shorter_one_less(cfg, tmp_path):
     history = synthetic(1000, tmp_path)
     sizes = {}
-    for tokens in (6000, 16_000, 64_000):
+    for tokens in (7000, 16_000, 64_000):  # 7000: a little more than the shortest prompt
         small = config.with_flags(cfg, {"loop.context_tokens": tokens})
         prompt = render_prompt(PROGRAM, History(history, small.better).incumbent, history, small)
         sizes[tokens] = estimate(prompt)
         assert sizes[tokens] <= tokens
         assert all(f"{it.iteration}: keep" in prompt for it in history if it.status == KEEP)
-    assert sizes[6000] < sizes[16_000] < sizes[64_000]
+    assert sizes[7000] < sizes[16_000] < sizes[64_000]
 
 
 def test_recent_iterations_show_their_run_their_log_and_their_diff(cfg, tmp_path):

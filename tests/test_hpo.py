@@ -172,7 +172,9 @@ def test_proposal_is_valid_python_that_changes_the_block_within_its_ranges(tmp_p
     assert all(p.contains(p.value) for p in parse_block(proposal.train_py).params)
     assert proposal.usage.cost_usd == 0.0
     first, *rest = proposal.explanation.splitlines()
-    assert first.startswith("HPO (TPE, 1 finished trial): ")
+    assert first.endswith(" (hpo: random, 1 finished trial)")  # TPE starts at its 5th trial
+    changed = [line[2:].split(" (")[0] for line in rest if line.startswith("- ")]
+    assert first.startswith(", ".join(changed[:3]))  # the changes first
     assert rest and all("random exploration" in line for line in rest if line.startswith("- "))
 
 
@@ -193,7 +195,7 @@ def test_proposals_are_deterministic_for_the_same_history_and_seed(tmp_path):
 
     assert propose(3) == propose(3)
     assert propose(3) != propose(4)
-    assert propose(3).startswith("HPO (TPE, 6 finished trials)")  # the invalid one is left out
+    assert propose(3).splitlines()[0].endswith(" (hpo: TPE, 6 finished trials)")  # not the invalid
     assert "1 crashed or valueless iterations count as failed trials" in propose(3)
     assert "TPE suggestion from 5 completed trials" in propose(3)
 

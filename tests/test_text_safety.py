@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 from autoresearch import config
 from autoresearch.agents.factory import build
 from autoresearch.loop import Loop
-from autoresearch.safe_text import fenced, markdown_inline, one_line, printable
+from autoresearch.safe_text import fenced, markdown_inline, one_line, printable, shorten
 from autoresearch.store import Store, runs_dir
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
@@ -39,6 +39,37 @@ def test_escapes_are_visible_and_leave_ordinary_text_alone():
     assert markdown_inline("a | b <script> [x](y) `c`") == (
         "a \\| b \\<script\\> \\[x\\](y) \\`c\\`"
     )
+
+
+def test_shortened_text_is_cut_between_values_and_marked():
+    changes = "LEARNING_RATE 0.1 -> 0.0123, BATCH_SIZE 32 -> 317, MOMENTUM 0.0 -> 0.9"
+    assert shorten(changes, 80) == changes  # it fits: as it is
+    assert shorten(changes, 50) == "LEARNING_RATE 0.1 -> 0.0123, BATCH_SIZE 32 -> 317…"
+    assert shorten(changes, 40) == "LEARNING_RATE 0.1 -> 0.0123…"  # a whole change, not "-> 3"
+    assert shorten("Wider hidden layer and a cosine schedule", 30) == "Wider hidden layer and a…"
+    assert shorten("x" * 50, 10) == "x" * 9 + "…"  # one long word: cut, and marked
+    assert shorten(f"a {HOSTILE} b", 80) == one_line(f"a {HOSTILE} b")  # escaped as well
+    assert all(len(shorten(changes, width)) <= width for width in range(1, 90))
+
+
+def test_progress_and_orchestrator_log_never_cut_a_value(ws, tmp_path):
+    """The description of hpo's changes as the terminal and orchestrator.log show it while it
+    trains: once `BATCH_SIZE 32 -> 31` for a change to 317."""
+    (ws / "train.py").write_text(CONSTANT)
+    lr = f"LEARNING_RATE 0.1 -> 0.{'1' * 15}"
+    description = f"{lr}, MOMENTUM 0.0 -> 0.9, BATCH_SIZE 32 -> 317 (hpo: random, 1 trial)"
+    assert description[:80].endswith("BATCH_SIZE 32 -> 31")  # where the cut used to fall
+    props = tmp_path / "proposals"
+    props.mkdir()
+    (props / "001-changes.py").write_text(CONSTANT + "# 1\n")
+    (props / "001-changes.md").write_text(description + "\n\nWhy.")
+    flags = ["--agent", "replay", "--replay-dir", str(props), "--budget", "3", "--grace", "1"]
+    run = cli("run", str(ws), "--iterations", "1", *flags)
+    assert run.returncode == 0, run.stderr.decode()
+    shown = f"iteration 1: training: {lr}, MOMENTUM 0.0 -> 0.9…"
+    assert shown in run.stderr.decode()
+    (log,) = runs_dir(ws).glob("*/orchestrator.log")
+    assert shown in log.read_text() and "-> 31\n" not in log.read_text()
 
 
 def test_a_fence_in_the_text_cannot_close_the_report_fence():

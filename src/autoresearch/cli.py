@@ -21,15 +21,19 @@ from autoresearch.cli_common import (
     EXIT_OK,
     EXIT_REFUSED,
     Budget,
+    Command,
     DataDir,
     Grace,
+    Group,
     Json,
     Python,
     RunId,
     Sandbox,
     Workspace,
     err,
+    existing,
     fail,
+    flag,
     out,
     paths_from_cwd,
     signal_exit,
@@ -47,7 +51,12 @@ from autoresearch.safe_text import one_line, strict_json
 REFUSED = "error"  # refused before any training
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
+    add_completion=False,
+    no_args_is_help=True,
+    help=__doc__,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # paragraphs of help reflow to the terminal's width
+    cls=Group,
 )
 
 
@@ -61,7 +70,14 @@ def _version(value: bool) -> None:
 def main_options(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_version,
+            is_eager=True,
+            metavar="",
+            help="Print the version.",
+        ),
     ] = False,
 ) -> None:
     """autoresearch: an AI agent does ML research overnight, in a loop you can trust."""
@@ -73,15 +89,17 @@ def init(
     task: Annotated[str, typer.Option(help="The task template.")] = "fashion-mnist",
     adopt: Annotated[
         bool,
-        typer.Option(
+        flag(
             "--adopt",
             help="Use an existing folder (e.g. a karpathy/autoresearch checkout) as it is: "
             "write only its autoresearch.toml.",
         ),
     ] = False,
 ) -> None:
-    """Create a workspace: prepare.py, train.py, program.md, autoresearch.toml (or, with
-    --adopt, only autoresearch.toml beside the files you have)."""
+    """Create a workspace from a task template.
+
+    It holds prepare.py, train.py, program.md and autoresearch.toml; with --adopt, only
+    autoresearch.toml is written, beside the files you have."""
     from autoresearch.adopt import adopt as adopt_folder
 
     try:
@@ -119,7 +137,9 @@ def baseline(
     sandbox: Sandbox = None,
     as_json: Json = False,
 ) -> None:
-    """Train train.py once under the budget and print the trusted score (exit 1 if it fails)."""
+    """Train train.py once under the budget; print the trusted score.
+
+    Exit 1 if it crashes or times out."""
     from autoresearch.runs import RunRefused
     from autoresearch.runstate import (
         describe,
@@ -199,7 +219,7 @@ def status(
     run_id: RunId = None,
     as_json: Json = False,
     wide: Annotated[
-        bool, typer.Option("--wide", help="Whole descriptions, wrapped, not cut to one line.")
+        bool, flag("--wide", help="Whole descriptions, wrapped, not cut to one line.")
     ] = False,
 ) -> None:
     """The iterations of a run, the best, and the cost."""
@@ -208,7 +228,7 @@ def status(
     from autoresearch.status_table import render
 
     try:
-        store = open_run(directory, run_id)
+        store = open_run(existing(directory), run_id)
     except ConfigError as e:
         raise fail(str(e)) from None
     snap = snapshot(store)
@@ -229,12 +249,14 @@ def report(
         typer.Option("--out", help="Folder for report.md and progress.png; default the run's."),
     ] = None,
 ) -> None:
-    """Write report.md and progress.png for a run (done at the end of each `run` too)."""
+    """Write report.md and progress.png for a run.
+
+    `run` writes them too, at its end."""
     from autoresearch.report import write_report
     from autoresearch.runs import open_run
 
     try:
-        store = open_run(directory, run_id)
+        store = open_run(existing(directory), run_id)
     except ConfigError as e:
         raise fail(str(e)) from None
     if out_dir is None and not os.access(store.dir, os.W_OK):
@@ -256,13 +278,15 @@ def export(
         Path | None, typer.Option("-o", "--output", help="Write to this file, not stdout.")
     ] = None,
 ) -> None:
-    """Write the best (or a given) iteration's train.py: to stdout, or to a file with -o."""
+    """Write an iteration's train.py, the best by default.
+
+    To stdout, or to a file with -o."""
     from autoresearch.condense import fmt
     from autoresearch.export import ExportError, pick, write
     from autoresearch.runs import open_run
 
     try:
-        store = open_run(directory, run_id)
+        store = open_run(existing(directory), run_id)
         it = pick(store, iteration)
         what = f"iteration {it.iteration} of run {store.run_id} ({it.status}, {fmt(it.value)})"
         if output is None:
@@ -283,9 +307,7 @@ def compare(
         list[str] | None, typer.Argument(help="Run ids; default every run of the workspace.")
     ] = None,
     as_json: Json = False,
-    as_markdown: Annotated[
-        bool, typer.Option("--markdown", help="Print the table as markdown.")
-    ] = False,
+    as_markdown: Annotated[bool, flag("--markdown", help="Print the table as markdown.")] = False,
     plot_path: Annotated[
         Path | None,
         typer.Option(
@@ -346,14 +368,16 @@ def strategy(
         typer.Option("--export", help="Write the newest version as a program.md to this file."),
     ] = None,
 ) -> None:
-    """The run's strategy versions (and rejected strategist replies), oldest first."""
+    """The run's strategy versions, oldest first.
+
+    Rejected strategist replies are listed too."""
     from autoresearch.export import ExportError, write
     from autoresearch.runs import open_run, snapshot
     from autoresearch.status_table import strategy_lines
     from autoresearch.strategist import program_of
 
     try:
-        store = open_run(directory, run_id)
+        store = open_run(existing(directory), run_id)
         snap = snapshot(store)
         versions = [s for s in store.strategies() if s.version is not None]
         if export_to is not None:
@@ -369,6 +393,10 @@ def strategy(
         raise fail(str(e)) from None
     for line in strategy_lines(snap):
         out.print(Text(line))
+
+
+for _info in app.registered_commands:
+    _info.cls = Command  # every command's --help shown as a flag
 
 
 def main() -> None:

@@ -38,8 +38,9 @@ def doctor(
     sandbox: Sandbox = None,
     ray_address: RayAddress = None,
 ) -> None:
-    """Preflight: one line per check, the agent's and each Ray node's included; exit 1 on a
-    failure."""
+    """Check a workspace before a run: one line per check.
+
+    The agent's and each Ray node's checks included; exit 1 on a failure."""
     cfg = load_config(
         directory,
         python=python,

@@ -24,8 +24,10 @@ from autoresearch.cli_common import (
     Python,
     Sandbox,
     Workspace,
+    default,
     err,
     fail,
+    flag,
     paths_from_cwd,
     signal_exit,
 )
@@ -83,7 +85,10 @@ class Say:
 def run(
     directory: Workspace = Path("."),
     agent: AgentName = None,
-    iterations: Annotated[int | None, typer.Option(help="Iterations after the baseline.")] = None,
+    iterations: Annotated[
+        int | None,
+        typer.Option(help="Iterations after the baseline." + default("loop.iterations")),
+    ] = None,
     budget: Budget = None,
     grace: Grace = None,
     python: Python = None,
@@ -92,18 +97,40 @@ def run(
     max_cost: Annotated[
         float | None, typer.Option("--max-cost", help="Stop at this many $.")
     ] = None,
-    context: Annotated[str | None, typer.Option(help="Prompt history: full or truncated.")] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(help="Prompt history: full or truncated." + default("loop.context")),
+    ] = None,
     context_tokens: Annotated[
-        int | None, typer.Option("--context-tokens", help="The prompt's size at most.")
+        int | None,
+        typer.Option(
+            "--context-tokens",
+            help="The prompt's size at most." + default("loop.context_tokens"),
+        ),
+    ] = None,
+    noise_runs: Annotated[
+        int | None,
+        typer.Option(
+            "--noise-runs",
+            help="Baseline trainings: the noise floor." + default("loop.noise_runs"),
+        ),
+    ] = None,
+    confirm_runs: Annotated[
+        int | None,
+        typer.Option(
+            "--confirm-runs",
+            help="Reruns of a candidate before a keep (0: none)." + default("loop.confirm_runs"),
+        ),
     ] = None,
     replay_dir: Annotated[str | None, typer.Option(help="The replay agent's folder.")] = None,
     sandbox: Sandbox = None,
     workers: Annotated[
-        int | None, typer.Option(help="Experiments training at once (2 or more: on Ray).")
+        int | None,
+        typer.Option(help="Experiments training at once (2+: on Ray)." + default("run.workers")),
     ] = None,
     asynchronous: Annotated[
         bool | None,
-        typer.Option("--async/--no-async", help="The agent proposes while experiments train."),
+        flag("--async/--no-async", help="The agent proposes while experiments train."),
     ] = None,
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="An existing Ray cluster to train on.")
@@ -112,13 +139,17 @@ def run(
         str | None,
         typer.Option("--until", help="No new proposal after this time of day (HH:MM)."),
     ] = None,
-    new: Annotated[bool, typer.Option("--new", help="Start a new run, not resume.")] = False,
+    new: Annotated[bool, flag("--new", help="Start a new run, not resume.")] = False,
     name: Annotated[
         str | None,
         typer.Option("--name", help="A name for the run, shown wherever it is listed."),
     ] = None,
 ) -> None:
-    """Run the research loop; run it again (with no flags) to resume an unfinished run."""
+    """Run the research loop; run it again to resume it.
+
+    A flag left out takes the workspace's autoresearch.toml, then the default shown; a resumed
+    run keeps the settings it started with (--iterations, --max-cost, --context-tokens,
+    --workers, --async and --ray-address may change)."""
     from autoresearch.runstate import describe, signal_of, stop_on_signals
 
     flags = {
@@ -132,6 +163,8 @@ def run(
         "loop.max_cost_usd": max_cost,
         "loop.context": context,
         "loop.context_tokens": context_tokens,
+        "loop.noise_runs": noise_runs,
+        "loop.confirm_runs": confirm_runs,
         "agent.replay_dir": replay_dir,
         "sandbox": sandbox,
         "run.workers": workers,

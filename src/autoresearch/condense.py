@@ -19,6 +19,7 @@ from functools import lru_cache
 from autoresearch.agents.hpo_block import END, START, format_value
 from autoresearch.history import best_so_far
 from autoresearch.records import STATUSES, Iteration
+from autoresearch.safe_text import shorten
 from autoresearch.stops import failure_kind
 from autoresearch.tokens import estimate
 
@@ -52,8 +53,8 @@ def summary(history: list[Iteration], better, metric: str) -> str:
 def compact_line(it: Iteration, chars: int = COMPACT_CHARS) -> str:
     reason = f" ({it.reason})" if it.reason and not it.kept else ""
     line = f"- {it.iteration}: {it.status} {fmt(it.value)}"
-    text = f" {it.description}{reason}"[:chars] if chars else ""
-    return (line + text)[:COMPACT_CHARS]
+    text = f" {shorten(f'{it.description}{reason}', chars - 1)}" if chars else ""
+    return shorten(line + text, COMPACT_CHARS)
 
 
 @lru_cache(maxsize=65_536)
@@ -190,14 +191,14 @@ def change_line(group: Group, better) -> str:
     tried = f"; tried {tried}" if tried else ""
     return (
         f"- {group.key}: {len(group.members)} ({group.counts()}), {_span(group.members)}"
-        f"{tried}{values}; e.g. {example.iteration}: {example.description[:EXAMPLE_CHARS]}"
+        f"{tried}{values}; e.g. {example.iteration}: {shorten(example.description, EXAMPLE_CHARS)}"
     )
 
 
 def failure_line(group: Group, example: bool) -> str:
     last = group.members[-1]
     line = f"- {group.key}: {len(group.members)}, last at iteration {last.iteration}"
-    return f"{line}; e.g. {(last.reason or '')[:EXAMPLE_CHARS]}" if example else line
+    return f"{line}; e.g. {shorten(last.reason or '', EXAMPLE_CHARS)}" if example else line
 
 
 def _cost(lines: list[str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from pathlib import Path
@@ -28,6 +29,8 @@ FLAGS = {
     "loop.max_cost_usd": "--max-cost",
     "loop.context": "--context",
     "loop.context_tokens": "--context-tokens",
+    "loop.noise_runs": "--noise-runs",
+    "loop.confirm_runs": "--confirm-runs",
     "agent.name": "--agent",
     "agent.model": "--model",
     "agent.replay_dir": "--replay-dir",
@@ -38,6 +41,13 @@ FLAGS = {
     "loop.until": "--until",
 }
 DAY = 86_400
+AGENT_NAMES = ("auto", "claude", "codex", "command", "anthropic", "openai", "replay", "hpo")
+
+
+def did_you_mean(word: str, choices) -> str:
+    """ " (did you mean 'budget_secs'?)" for a near miss, else ""."""
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class _Section(BaseModel):
@@ -57,7 +67,7 @@ class Price(_Section):
 
 
 class AgentConfig(_Section):
-    name: str = "auto"  # auto | claude | codex | command | anthropic | openai | replay | hpo
+    name: str = "auto"  # one of AGENT_NAMES
     command: list[str] = []  # argv for the `command` agent; "{prompt_file}" is substituted
     # codex's own sandbox (`codex exec --sandbox`): "danger-full-access" runs it without one, for
     # containers that block the user namespaces its bubblewrap needs
@@ -77,6 +87,16 @@ class AgentConfig(_Section):
     prices: dict[str, Price] = {}  # overrides the shipped price table, keyed by model
     replay_dir: str | None = None  # the `replay` agent's folder of proposals
     seed: int = 0  # the `hpo` agent's sampler seed
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in AGENT_NAMES:
+            raise ValueError(
+                f"unknown agent '{name}'{did_you_mean(name, AGENT_NAMES)}; choose one of: "
+                + ", ".join(AGENT_NAMES)
+            )
+        return name
 
 
 class LoopConfig(_Section):
@@ -270,8 +290,9 @@ def _explain(err: ValidationError, where: str) -> str:
     loc = tuple(first["loc"])
     dotted = ".".join(str(p) for p in loc)
     if first["type"] == "extra_forbidden":
-        valid = ", ".join(_section_model(loc[:-1]).model_fields)
-        return f"{where}: unknown key '{dotted}'; valid keys here: {valid}"
+        valid = _section_model(loc[:-1]).model_fields
+        guess = did_you_mean(str(loc[-1]), valid)
+        return f"{where}: unknown key '{dotted}'{guess}; valid keys here: {', '.join(valid)}"
     message = first["msg"].removeprefix("Value error, ")  # our own validators' words
     return f"{where}: {dotted}: {message}" if dotted else f"{where}: {message}"
 

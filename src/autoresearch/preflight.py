@@ -208,6 +208,9 @@ def check_strategist(workspace: Path, cfg: Config) -> str:
     return f"{strategist.describe(cfg)}; {answer}"
 
 
+# A check that runs what an earlier one found broken would only repeat its failure as other advice.
+NEEDS = {"sandbox": "interpreter"}
+
 CHECKS: list[tuple[str, Callable[[Path, Config], str]]] = [
     ("workspace", check_files),
     ("interpreter", check_interpreter),
@@ -220,10 +223,15 @@ CHECKS: list[tuple[str, Callable[[Path, Config], str]]] = [
 def _checks(workspace: Path, cfg: Config, extra):
     """Each check's result, in order, computed only as far as it is consumed (a check may give
     several lines: the sandbox's, one per way out tried)."""
+    failed = set()
     for name, fn in [*CHECKS, *extra]:
+        if NEEDS.get(name) in failed:
+            yield Check(name, False, f"not checked: it needs a working {NEEDS[name]} (above)")
+            continue
         try:
             found = fn(workspace, cfg)
         except (ValueError, task.TaskError) as err:
+            failed.add(name)
             yield Check(name, False, str(err))
             continue
         yield from found if isinstance(found, list) else [Check(name, True, found)]

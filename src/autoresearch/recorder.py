@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from autoresearch.condense import fmt
 from autoresearch.config import Config
@@ -14,6 +15,7 @@ from autoresearch.live import Live
 from autoresearch.records import Iteration
 from autoresearch.results import ResultsFile
 from autoresearch.runs import plural
+from autoresearch.safe_text import one_line
 from autoresearch.store import Store
 from autoresearch.workdirs import Workdirs, name
 
@@ -64,9 +66,21 @@ class Recorder:
             f"iteration {it.iteration}: {it.status} {value}"
             + (f" ({it.reason})" if it.reason else "")
         )
+        if it.iteration == 0 and (notice := budget_notice(it.log_path)):
+            self.say(f"iteration 0: its log says: {one_line(notice)}")
         noise = history.noise()
         if it.iteration == 0 and noise.sigma is not None:
             self.say(f"noise floor: {self.cfg.metric} varies by {noise.sigma:.4f} between seeds "
                      f"(standard deviation over {plural(noise.runs, 'run')})")  # fmt: skip
         if self.live.display is not None:
             self.live.display.recorded(history)
+
+
+def budget_notice(log_path: Path | str | None) -> str | None:
+    """The `budget: ...` line a train.py prints when its budget does not fit (the template: a
+    first epoch longer than the budget), to repeat when the baseline is recorded."""
+    try:
+        with open(log_path or "", errors="replace") as log:
+            return next((line.strip() for line in log if line.startswith("budget: ")), None)
+    except OSError:
+        return None

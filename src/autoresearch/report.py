@@ -15,7 +15,7 @@ from autoresearch.plotting import literal, png
 from autoresearch.records import KEEP, SELF_REPORTED, STATUSES, Iteration, Strategy
 from autoresearch.runfacts import unified_diff
 from autoresearch.runs import agents_used, snapshot, titled
-from autoresearch.safe_text import fenced, markdown_inline, one_line
+from autoresearch.safe_text import fenced, markdown_inline, one_line, shorten
 from autoresearch.status_table import noise_lines, strategist_line
 from autoresearch.store import Store, write_atomically
 from autoresearch.strategy_history import tally
@@ -87,7 +87,7 @@ def figure(history: list[Iteration], cfg: Config):
                    label="crash / invalid", zorder=3, clip_on=False)  # fmt: skip
     for it in history:  # each keep with what it tried, as in Karpathy's analysis notebook
         if it.status == KEEP and it.value is not None and it not in outside:
-            ax.annotate(one_line(it.description)[:LABEL_CHARS], (it.iteration, it.value),
+            ax.annotate(shorten(it.description, LABEL_CHARS), (it.iteration, it.value),
                         xytext=(4, 6), textcoords="offset points", fontsize=7, rotation=25,
                         color="tab:green", clip_on=True)  # fmt: skip
     if limits:

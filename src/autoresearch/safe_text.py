@@ -40,6 +40,25 @@ def one_line(text: str) -> str:
     return "".join(_escape(ch) if _unsafe(ch) else ch for ch in text)
 
 
+ELLIPSIS = "…"  # marks where shortened text was cut
+DESCRIPTION_CHARS = 80  # an iteration's description in a line of progress
+
+
+def shorten(text: str, width: int) -> str:
+    """text on one line in at most width characters: cut after a clause (`, ` or `; `) in its
+    second half, else at a space, never inside a word or a value (`BATCH_SIZE 32 -> 317` never
+    shows as `-> 31`); the cut marked with "…". A first word longer than width is cut where it
+    must be, marked the same way."""
+    line = one_line(text).strip()
+    if len(line) <= width:
+        return line
+    room = width - len(ELLIPSIS)  # the most characters kept
+    clause = max(line.rfind(", ", 0, room + 2), line.rfind("; ", 0, room + 2))
+    cut = clause if clause >= width // 2 else line.rfind(" ", 0, room + 1)  # a whole change
+    head = line[:cut] if cut > 0 else line[:room]
+    return head.rstrip(" ,;:") + ELLIPSIS
+
+
 def markdown_inline(text: str) -> str:
     """text as one line of literal markdown (a table cell, a list item): no markup takes effect."""
     return _MARKDOWN_INLINE.sub(r"\\\1", one_line(text))

@@ -35,6 +35,7 @@ from autoresearch.records import (
     TrainingRun,
 )
 from autoresearch.runner.engines import Job, WorkerLost, in_thread
+from autoresearch.safe_text import DESCRIPTION_CHARS, shorten
 from autoresearch.stops import StopRules, baseline_failed
 from autoresearch.strategist import Strategist
 from autoresearch.text import plural
@@ -181,7 +182,9 @@ class Scheduler:
                 self._start(flight, len(flight.done) + len(flight.running), wanted, best)
         while self.ready and self.busy < self.engine.slots and not self._stopped():
             it, notes, workdir = self.ready.pop(0)
-            self.say(f"iteration {it.iteration}: training: {it.description[:80]}")
+            self.say(
+                f"iteration {it.iteration}: training: {shorten(it.description, DESCRIPTION_CHARS)}"
+            )
             self._fly(it, notes, workdir)
             self._launch(history)
 

@@ -27,6 +27,7 @@ from autoresearch.records import (
     Iteration,
     Strategy,
 )
+from autoresearch.safe_text import shorten
 from autoresearch.store import Store
 from autoresearch.strategy_history import render_history, render_versions
 
@@ -217,7 +218,7 @@ class Strategist:
                 f"({strategy.reason}); strategy version {current.version} stays"
             )
         else:
-            self.say(f"strategy version {strategy.version}: {strategy.description[:100]}")
+            self.say(f"strategy version {strategy.version}: {shorten(strategy.description, 100)}")
         return self.current_program()
 
     def prompt(self, history: list[Iteration], why: str) -> str:

@@ -7,9 +7,7 @@ import shutil
 from pathlib import Path
 
 from autoresearch.agents.base import Agent, AgentError
-from autoresearch.config import AgentConfig
-
-NAMES = ("auto", "claude", "codex", "command", "anthropic", "openai", "replay", "hpo")
+from autoresearch.config import AGENT_NAMES, AgentConfig
 
 
 def choose(cfg: AgentConfig) -> tuple[str, str]:
@@ -51,7 +49,7 @@ def build(cfg: AgentConfig, workspace: Path) -> tuple[Agent, str | None]:
         from autoresearch.agents.hpo import HpoAgent
 
         return HpoAgent(cfg, workspace), notice
-    raise AgentError(f"unknown agent '{name}'; choose one of: {', '.join(NAMES)}")
+    raise AgentError(f"unknown agent '{name}'; choose one of: {', '.join(AGENT_NAMES)}")
 
 
 def check_cost_limit(agent: Agent, limit: float | None) -> None:

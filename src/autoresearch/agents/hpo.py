@@ -6,7 +6,8 @@ iteration whose block values fit the incumbent's spec becomes a trial (crashes, 
 produced no finite value, as failed trials); the others are skipped and counted. TPE, seeded
 with `agent.seed + iteration`, then suggests the next values, which are written into the
 incumbent's block. The first N_STARTUP completed trials are random exploration: far fewer than
-Optuna's default of 10, since every trial costs a full training run.
+Optuna's default of 10, since every trial costs a full training run. A proposal's description
+names its changes first, then how they were chosen (random, TPE, or by hand).
 """
 
 from __future__ import annotations
@@ -212,7 +213,9 @@ def _explain(
     changes = [f"{p.name} {_show(p.value)} -> {_show(values[p.name])}" for p in changed]
     summary = ", ".join(changes[:3]) + (f", +{len(changes) - 3} more" if len(changes) > 3 else "")
     finished = len(completed) + len(failed)
-    lines = [f"HPO (TPE, {finished} finished trial{'' if finished == 1 else 's'}): {summary}"]
+    how = "by hand" if perturbed else "random" if len(completed) < N_STARTUP else "TPE"
+    trials = f"{finished} finished trial{'' if finished == 1 else 's'}"
+    lines = [f"{summary} (hpo: {how}, {trials})"]  # the changes first: what a cut line keeps
     for p, change in zip(changed, changes, strict=True):
         if perturbed:
             why = f"perturbed by hand: the sampler repeated the incumbent {RESAMPLES} times"
