@@ -3,7 +3,7 @@
 per iteration, a click shows an iteration's diff, and an iteration recorded while the page is open
 appears without a reload, the live phase with it.
 
-DASHBOARD_SCREENSHOT=docs/dashboard.png also saves the page as the README shows it."""
+DASHBOARD_SCREENSHOT=docs/dashboard.png also saves the page as the README and the docs show it."""
 
 import os
 import re
@@ -102,7 +102,7 @@ def test_the_dashboard_follows_a_run(served, browser):
         )
         assert "Larger batches" in page.locator("#phase").inner_text()
         assert "of the budget left" in page.locator("#phase").inner_text()
-        if shot:  # the README's picture: a run going on, an iteration picked
+        if shot:  # the docs' picture: a run going on, an iteration picked
             page.locator("#iterations tr[data-iteration='1']").click()
             page.locator("#detail pre.diff").wait_for()
             page.screenshot(path=shot, full_page=True)

@@ -31,7 +31,9 @@ def texts() -> dict[str, str]:
     return {
         "code": train + (TASK / "prepare.py").read_text(),
         "orchestrator code": (REPO / "src" / "autoresearch" / "loop.py").read_text(),
-        "prose": (REPO / "README.md").read_text(),
+        "prose": "\n".join(
+            p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+        ),
         "program.md": (TASK / "program.md").read_text(),
         "diff": unified_diff(train, changed),
         "numbers": "\n".join(
