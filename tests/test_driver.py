@@ -121,7 +121,7 @@ def test_an_exhausted_agent_ends_the_run_once_what_trains_is_recorded(tmp_path):
 @pytest.mark.parametrize(
     "run, address, ray",
     [
-        ({"asynchronous": True}, "ray://elsewhere:10001", False),  # the README: here, no Ray
+        ({"asynchronous": True}, "ray://elsewhere:10001", False),  # docs/scale-out.md: here, no Ray
         ({}, "ray://elsewhere:10001", False),
         ({"workers": 2}, None, True),
         ({"ray_address": "auto"}, None, True),

@@ -166,7 +166,7 @@ def _toml(found: Found) -> str:
     shape = "a checkout of Karpathy's autoresearch" if found.karpathy else "this workspace"
     lines = [
         f"# autoresearch configuration, written by `autoresearch init --adopt` for {shape}.",
-        "# It changes none of your files; runs live in .autoresearch/. See the README.",
+        "# It changes none of your files; runs live in .autoresearch/. See docs/adopt.md in the autoresearch repository.",
         "",
         f'metric = "{found.metric}"',
         f'direction = "{found.direction}"',

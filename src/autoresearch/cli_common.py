@@ -13,7 +13,7 @@ from typer.core import TyperCommand, TyperGroup
 from autoresearch import config as config_mod
 from autoresearch.safe_text import one_line
 
-# Exit codes (the README's table): a refused start ran nothing; an early stop can be resumed.
+# Exit codes (docs/cli.md's table): a refused start ran nothing; an early stop can be resumed.
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_STOPPED = 0, 1, 2, 3
 
 

@@ -14,7 +14,7 @@ from autoresearch.cli_common import Workspace, err, existing, fail
 def serve(
     directory: Workspace = Path("."),
     host: Annotated[
-        str, typer.Option(help="Address to listen on (any other than the loopback: see README).")
+        str, typer.Option(help="Address to listen on (any other than the loopback: see docs/dashboard.md).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free one).")] = 8765,
 ) -> None:

@@ -26,7 +26,7 @@ FATAL_LABELS = {401: "authentication failed", 403: "permission denied", 404: "no
 MAX_BACKOFF_SECS, MAX_RETRY_AFTER_SECS = 8.0, 60.0
 # A prompt of C characters is at least C/6 tokens (English prose runs ~4.5 characters a token,
 # code ~3): a server that counts fewer cut the prompt to its context length (Ollama does so
-# silently at its default context, see README).
+# silently at its default context, see docs/agents.md).
 CHARS_PER_TOKEN_AT_MOST = 6
 CUT_HINT = "raise the server's context length (Ollama: OLLAMA_CONTEXT_LENGTH=32768 ollama serve)"
 # doctor's probe: ~24,000 characters of code, well over 4,096 tokens (Ollama's default context)
