@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from autoresearch.cli_common import Workspace, err, fail
+from autoresearch.cli_common import Workspace, err, fail, reading
 
 
 def serve(
@@ -23,8 +23,9 @@ def serve(
 
     from autoresearch.web.app import LOOPBACK, create_app, new_token
 
-    if not directory.is_dir():
+    if not directory.exists():
         raise fail(f"{directory}: no such folder")
+    given, directory = directory, reading(directory)
     token = None if host in LOOPBACK else new_token()
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -36,7 +37,7 @@ def serve(
         raise fail(f"cannot listen on {host}:{port}: {getattr(e, 'strerror', None) or e}") from None
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}/" + (f"?token={token}" if token else "")
-    err.print(f"dashboard of {directory}: {url}")
+    err.print(f"dashboard of {given}: {url}")
     if token:
         err.print("every request needs that token (open the address once: the page keeps it)")
     config = uvicorn.Config(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich import box
 from rich.console import Console
@@ -46,6 +47,12 @@ def money(value: float | None) -> str:
     return f"${value:.2f}" if value >= 1 or value == 0 else f"${value:.4f}"
 
 
+def _run(r: RunRow) -> str:
+    state = "" if r.state == FINISHED else f" ({r.state})"
+    bundle = f" [{Path(r.bundle).name}]" if r.bundle else ""
+    return f"{r.run}{state}{bundle}" + (" (other hardware)" if r.other_hardware else "")
+
+
 def _agent(r: RunRow) -> str:
     return r.agent + (f" ({r.model})" if r.model else "")
 
@@ -68,7 +75,7 @@ def _others(cmp: Comparison) -> list[str]:
 def columns(cmp: Comparison) -> list[Column]:
     budget = "budget\n(differs)" if cmp.budgets_differ else "budget"
     cols = [
-        Column("run", lambda r: r.run if r.state == FINISHED else f"{r.run} ({r.state})"),
+        Column("run", _run),
         Column("agent", _agent, (AGENT, MODEL)),
         Column(budget, lambda r: f"{r.budget_secs:g} s", (BUDGET,)),
         Column("context", lambda r: r.context, (CONTEXT,)),
@@ -115,6 +122,14 @@ def notes(cmp: Comparison) -> list[str]:
         lines.append(f"budgets differ ({budgets}): a longer budget trains more per iteration")
     if cmp.differing:
         lines.append(f"the runs differ in: {', '.join(cmp.differing)}")
+    for r in cmp.runs:
+        if r.hardware:
+            lines.append(f"run {r.run} ran on {r.hardware}")
+    if cmp.hardware_differs:
+        lines.append(
+            "other hardware: those runs are not comparable budget for budget (a budget buys "
+            "another amount of training on another machine)"
+        )
     lines.append(
         f"to {GAIN_SHARE:.0%}: the first iteration whose best reached "
         f"{GAIN_SHARE:.0%} of the run's final gain over its baseline"

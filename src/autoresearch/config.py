@@ -143,6 +143,14 @@ class Resources(_Section):
     disk_mb: int = Field(default=10_240, ge=0, le=2**30)
 
 
+class TrackingConfig(_Section):
+    """Where training runs are logged besides the store (pip install 'autoresearch[mlflow]')."""
+
+    # An MLflow tracking URI: a folder (file store), sqlite:///path.db or http://host:5000
+    mlflow: str | None = None
+    experiment: str = "autoresearch"  # the MLflow experiment the runs are logged under
+
+
 class Config(_Section):
     metric: str = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
@@ -170,6 +178,7 @@ class Config(_Section):
     strategist: StrategistConfig = StrategistConfig()
     run: RunConfig = RunConfig()
     resources: Resources = Resources()
+    tracking: TrackingConfig = TrackingConfig()
 
     @field_validator("metrics")
     @classmethod

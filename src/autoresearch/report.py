@@ -18,6 +18,7 @@ from autoresearch.safe_text import fenced, markdown_inline, one_line
 from autoresearch.status_table import noise_line, strategist_line
 from autoresearch.store import Store, write_atomically
 from autoresearch.strategy_history import tally
+from autoresearch.workspace import describe_origin
 
 NEAR = 4  # points within this many margins of the kept range stay on the plot
 LABEL_CHARS = 40  # a keep's label: the start of its description
@@ -128,6 +129,11 @@ def markdown(
         + ")",
         f"- baseline: {fmt(base.value if base else None)}; best: {best_at}",
         f"- agents: {markdown_inline(agents_used(snap['iterations']) or 'none yet')}",
+        *(
+            [f"- started from: {markdown_inline(describe_origin(snap['origin']))}"]
+            if snap["origin"]
+            else []
+        ),
         *way_out,
         "- cost: "
         + ("unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}")

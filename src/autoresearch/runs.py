@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from autoresearch import views
 from autoresearch.agents.factory import choose
 from autoresearch.condense import best_so_far
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
@@ -28,6 +29,7 @@ from autoresearch.runstate import RunBusy, state
 from autoresearch.stops import baseline_failed
 from autoresearch.store import Store, list_runs, new_run_id, runs_dir
 from autoresearch.strategist import describe, who
+from autoresearch.workspace import origin_of
 
 # Settings a resume may change; every other one is frozen when a run starts, so that its
 # iterations stay comparable and `autoresearch run WS` goes on exactly as it started.
@@ -40,6 +42,9 @@ MUTABLE = (
     "run.asynchronous",
     "run.ray_address",
 )
+
+
+TRACKING_PREFIX = "tracking."
 
 
 class RunRefused(Exception):
@@ -160,6 +165,8 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
             f"to start a new run with yours: `{command(shown, flags, new=True)}`"
         )
     cfg = with_flags(saved, {k: v for k, v in flags.items() if k in MUTABLE})
+    # where results are tracked is not what an experiment is: the file's, also on a resume
+    cfg = cfg.model_copy(update={"tracking": file_cfg.tracking})
     done = len(history) - 1
     lines = [
         f"run {store.run_id}: resuming after iteration {done}"
@@ -175,7 +182,9 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
     started_file = store.get("file_config")
     if started_file is not None:
         now, then = flatten(file_cfg.model_dump()), flatten(started_file)
-        edited = [key for key in now if now[key] != then.get(key)]
+        edited = [
+            key for key in now if now[key] != then.get(key) and not key.startswith(TRACKING_PREFIX)
+        ]
         if edited:
             lines.append(
                 f"note: {CONFIG_NAME} changed since this run started ({', '.join(edited)}); "
@@ -187,7 +196,7 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
 def create(workspace: Path, cfg: Config, file_cfg: Config) -> Store:
     """The new run's store, its settings saved."""
     store = Store.create(runs_dir(workspace) / new_run_id(workspace), cfg.model_dump())
-    store.set(file_config=file_cfg.model_dump(), state=RUNNING)
+    store.set(file_config=file_cfg.model_dump(), state=RUNNING, origin=origin_of(workspace))
     return store
 
 
@@ -250,7 +259,12 @@ def eta_secs(history: list[Iteration], planned: int, live: dict | None) -> float
 
 
 def snapshot(store: Store) -> dict:
-    """What `status --json` prints."""
+    """What `status --json` prints: the run's read model as JSON."""
+    return asdict(read(store))
+
+
+def read(store: Store) -> views.RunView:
+    """The run's typed read model (views.py): one reader for every view of a run."""
     cfg = store.config()
     history = store.iterations()
     run_state = state(store)
@@ -266,75 +280,73 @@ def snapshot(store: Store) -> dict:
     costs = [it.usage.cost_usd for it in history]
     noise = estimate(history)
     thinking = [s.usage.cost_usd for s in strategies]
-    return {
-        "run": store.run_id,
-        "state": run_state,
-        "stop_reason": store.get("stop_reason"),
-        "live": live,
-        "iterations_planned": planned,
-        "eta_secs": eta_secs(history, planned, live) if live else None,
-        "metric": {
-            "name": cfg.metric,
-            "direction": cfg.direction,
-            "source": cfg.metric_source,
-            "self_reported": self_reported(cfg),
-        },
-        "best": {"iteration": best_it, "value": best},
-        "cost_usd": _total(costs + thinking),
-        "noise": {"sigma": noise.sigma, "runs": noise.runs},
-        "train_seconds": round(sum(it.train_seconds for it in history), 3),
-        "repeat_seconds": round(sum(it.repeat_seconds for it in history), 3),
-        "iterations": [_entry(it) for it in history],
-        "strategist": {
-            "state": "on" if who(cfg) else "off",
-            "detail": describe(cfg),
-            "cost_usd": _total(thinking),
-            "strategies": [_strategy(s) for s in strategies],
-        },
-    }
+    return views.RunView(
+        run=store.run_id,
+        state=run_state,
+        stop_reason=store.get("stop_reason"),
+        live=live,
+        iterations_planned=planned,
+        eta_secs=eta_secs(history, planned, live) if live else None,
+        metric=views.Metric(cfg.metric, cfg.direction, cfg.metric_source, self_reported(cfg)),
+        best=views.Best(best_it, best),
+        cost_usd=_total(costs + thinking),
+        noise=views.Noise(noise.sigma, noise.runs),
+        train_seconds=round(sum(it.train_seconds for it in history), 3),
+        repeat_seconds=round(sum(it.repeat_seconds for it in history), 3),
+        iterations=[_entry(it) for it in history],
+        strategist=views.Strategist(
+            state="on" if who(cfg) else "off",
+            detail=describe(cfg),
+            cost_usd=_total(thinking),
+            strategies=[_strategy(s) for s in strategies],
+        ),
+        origin=store.get("origin"),
+    )
 
 
 def _total(costs: list[float | None]) -> float | None:
     return None if None in costs else round(sum(costs), 6)
 
 
-def _strategy(s: Strategy) -> dict:
-    return {
-        "version": s.version,
-        "after_iteration": s.after_iteration,
-        "trigger": s.trigger,
-        "text": s.text,
-        "reasoning": s.reasoning,
-        "reason": s.reason,
-        "agent": s.agent,
-        "model": s.model,
-        "cost_usd": s.usage.cost_usd,
-        "tokens_in": s.usage.tokens_in,
-        "tokens_out": s.usage.tokens_out,
-        "seconds": s.seconds,
-        "commit": s.commit,
-    }
+def _strategy(s: Strategy) -> views.StrategyEntry:
+    return views.StrategyEntry(
+        version=s.version,
+        after_iteration=s.after_iteration,
+        trigger=s.trigger,
+        text=s.text,
+        reasoning=s.reasoning,
+        reason=s.reason,
+        agent=s.agent,
+        model=s.model,
+        cost_usd=s.usage.cost_usd,
+        tokens_in=s.usage.tokens_in,
+        tokens_out=s.usage.tokens_out,
+        seconds=s.seconds,
+        commit=s.commit,
+    )
 
 
-def _entry(it: Iteration) -> dict:
-    return {
-        "iteration": it.iteration,
-        "status": it.status,
-        "value": it.value,
-        "values": [r.value for r in it.runs],
-        "seeds": [r.seed for r in it.runs],
-        "metrics": it.metrics,
-        "reason": it.reason,
-        "description": it.description,
-        "explanation": it.explanation,
-        "commit": it.commit,
-        "cost_usd": it.usage.cost_usd,
-        "tokens_in": it.usage.tokens_in,
-        "tokens_out": it.usage.tokens_out,
-        "agent_seconds": it.agent_seconds,
-        "train_seconds": it.train_seconds,
-        "wall_seconds": it.wall_seconds,
-        "agent": it.agent,
-        "model": it.model,
-        "strategy": it.strategy,
-    }
+def _entry(it: Iteration) -> views.Entry:
+    return views.Entry(
+        iteration=it.iteration,
+        status=it.status,
+        value=it.value,
+        values=[r.value for r in it.runs],
+        seeds=[r.seed for r in it.runs],
+        metrics=it.metrics,
+        reason=it.reason,
+        description=it.description,
+        explanation=it.explanation,
+        commit=it.commit,
+        cost_usd=it.usage.cost_usd,
+        tokens_in=it.usage.tokens_in,
+        tokens_out=it.usage.tokens_out,
+        agent_seconds=it.agent_seconds,
+        train_seconds=it.train_seconds,
+        wall_seconds=it.wall_seconds,
+        agent=it.agent,
+        model=it.model,
+        strategy=it.strategy,
+        parent=it.parent,
+        peak_memory_mb=it.peak_memory_mb,
+    )
