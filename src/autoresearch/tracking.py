@@ -73,6 +73,10 @@ def _client(uri: str):
     # a server that is down answers at once, not after minutes of retries
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # our terminal's
+    if "://" not in uri or uri.startswith("file:"):
+        # a folder, as the README offers it: MLflow keeps its file store, in maintenance mode
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
@@ -154,6 +158,6 @@ def _log_run(
             client.log_text(child, text, path)
     log = Path(run.log_path) if run is not None and run.log_path else None
     if log is not None and log.is_file():
-        client.log_artifact(child, str(log))
+        client.log_text(child, log.read_bytes().decode("utf-8", "replace"), "train.log")
     ok = run is None or run.status == OK
     client.set_terminated(child, "FINISHED" if ok else "FAILED")
