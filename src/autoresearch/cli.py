@@ -16,6 +16,7 @@ from rich.text import Text
 from autoresearch import __version__, preflight, workspace
 from autoresearch import config as config_mod
 from autoresearch.cli_ablate import ablate
+from autoresearch.cli_bundle import bundle
 from autoresearch.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -36,8 +37,10 @@ from autoresearch.cli_common import (
     flag,
     out,
     paths_from_cwd,
+    reading,
     signal_exit,
 )
+from autoresearch.cli_compare import compare
 from autoresearch.cli_doctor import doctor
 from autoresearch.cli_run import run
 from autoresearch.cli_serve import serve
@@ -95,15 +98,29 @@ def init(
             "write only its autoresearch.toml.",
         ),
     ] = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="BUNDLE[:ITERATION]: start from a bundle's best (or that) iteration, with its "
+            "program.md, prepare.py and settings.",
+        ),
+    ] = None,
 ) -> None:
     """Create a workspace from a task template.
 
     It holds prepare.py, train.py, program.md and autoresearch.toml; with --adopt, only
     autoresearch.toml is written, beside the files you have."""
     from autoresearch.adopt import adopt as adopt_folder
+    from autoresearch.bundle import BundleError
+    from autoresearch.export import ExportError
+    from autoresearch.origin import start_from
 
     try:
-        if adopt:
+        if start:
+            for line in start_from(directory, start):
+                out.print(one_line(line))
+        elif adopt:
             path, lines = adopt_folder(directory)
             for line in lines:
                 out.print(one_line(line))
@@ -111,12 +128,13 @@ def init(
         else:
             files = workspace.init(directory, task, sys.executable)
             out.print(f"created {', '.join(f.name for f in files)} in {directory}")
-    except workspace.WorkspaceError as e:
+    except (workspace.WorkspaceError, BundleError, ExportError, ConfigError) as e:
         raise fail(str(e)) from None
     out.print(f"next: autoresearch doctor {directory}")
 
 
 app.command()(doctor)  # in cli_doctor.py
+app.command()(bundle)  # in cli_bundle.py
 
 
 def _baseline_folder(directory: Path) -> Path:
@@ -211,6 +229,7 @@ def baseline(
 app.command()(run)  # in cli_run.py
 app.command()(serve)  # in cli_serve.py
 app.command()(ablate)  # in cli_ablate.py
+app.command()(compare)  # in cli_compare.py
 
 
 @app.command()
@@ -227,6 +246,7 @@ def status(
     from autoresearch.runs import open_run, snapshot
     from autoresearch.status_table import render
 
+    shown, directory = directory, reading(directory)
     try:
         store = open_run(existing(directory), run_id)
     except ConfigError as e:
@@ -237,7 +257,7 @@ def status(
     else:
         render(snap, out, wide)
         if snap["best"]["iteration"] is not None:
-            out.print(Text(hint(str(directory), run_id)), soft_wrap=False)  # to the width
+            out.print(Text(hint(str(shown), run_id)), soft_wrap=False)  # to the width
 
 
 @app.command()
@@ -255,12 +275,14 @@ def report(
     from autoresearch.report import write_report
     from autoresearch.runs import open_run
 
+    given, directory = directory, reading(directory)
     try:
         store = open_run(existing(directory), run_id)
     except ConfigError as e:
         raise fail(str(e)) from None
-    if out_dir is None and not os.access(store.dir, os.W_OK):
-        raise fail(f"{store.dir} is read-only; pass --out DIR to write the report elsewhere")
+    if out_dir is None and (given != directory or not os.access(store.dir, os.W_OK)):
+        raise fail(f"{given if given != directory else store.dir} is read-only; "
+                   "pass --out DIR to write the report elsewhere")  # fmt: skip
     path, plot_failed = write_report(store, out_dir)
     if plot_failed:
         err.print(Text(plot_failed))
@@ -286,7 +308,7 @@ def export(
     from autoresearch.runs import open_run
 
     try:
-        store = open_run(existing(directory), run_id)
+        store = open_run(reading(directory), run_id)
         it = pick(store, iteration)
         what = f"iteration {it.iteration} of run {store.run_id} ({it.status}, {fmt(it.value)})"
         if output is None:
@@ -298,65 +320,6 @@ def export(
             err.print(one_line(f"wrote {write(it.train_py, output)}: train.py of {what}"))
     except (ConfigError, ExportError) as e:
         raise fail(str(e)) from None
-
-
-@app.command()
-def compare(
-    directory: Workspace = Path("."),
-    run_ids: Annotated[
-        list[str] | None, typer.Argument(help="Run ids; default every run of the workspace.")
-    ] = None,
-    as_json: Json = False,
-    as_markdown: Annotated[bool, flag("--markdown", help="Print the table as markdown.")] = False,
-    plot_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--plot",
-            help="Write compare.png here (default the workspace's .autoresearch/; with --json "
-            "or --markdown only when given).",
-        ),
-    ] = None,
-) -> None:
-    """Runs side by side: settings, iterations, keeps, best, cost; and compare.png."""
-    from autoresearch.compare import CompareRefused
-    from autoresearch.compare import compare as compare_runs
-    from autoresearch.compare_plot import plot
-    from autoresearch.compare_table import markdown, render
-    from autoresearch.store import runs_dir, write_atomically
-
-    if not directory.is_dir() and (runs_dir(Path(".")) / directory.name / "run.db").is_file():
-        # `compare RUN1 RUN2` inside a workspace: the first is a run too, not the folder
-        directory, run_ids = Path("."), [str(directory), *(run_ids or [])]
-    try:
-        cmp = compare_runs(directory, run_ids)
-    except ConfigError as e:
-        raise fail(str(e)) from None
-    except CompareRefused as e:
-        raise fail(str(e), EXIT_REFUSED) from None
-    drawn = plot_path is not None or not (as_json or as_markdown)  # a table asked for: no png
-    path = plot_path or directory / workspace.STATE_DIR / "compare.png"
-    if drawn and not os.access(path.parent, os.W_OK):
-        raise fail(
-            f"{path.parent} is not writable; pass --plot PATH to write compare.png elsewhere"
-        )
-    image, plot_failed = None, None
-    if drawn:
-        try:
-            image = plot(cmp)
-        except Exception as e:  # noqa: BLE001 - a picture that cannot be drawn never costs the table
-            plot_failed = f"compare.png could not be drawn: {type(e).__name__}: {e}"
-    if image is not None:
-        write_atomically(path, image)
-    if as_json:
-        print(
-            strict_json({**cmp.to_json(), "plot": None if image is None else str(path)}, indent=2)
-        )
-    elif as_markdown:
-        sys.stdout.write(markdown(cmp))
-    else:
-        render(cmp, out)
-    if drawn:
-        err.print(one_line(plot_failed[:300] if plot_failed else f"wrote {path}"))
 
 
 @app.command()
@@ -377,7 +340,7 @@ def strategy(
     from autoresearch.strategist import program_of
 
     try:
-        store = open_run(existing(directory), run_id)
+        store = open_run(reading(directory), run_id)
         snap = snapshot(store)
         versions = [s for s in store.strategies() if s.version is not None]
         if export_to is not None:
@@ -402,6 +365,7 @@ for _info in app.registered_commands:
 def main() -> None:
     """The console script: known failures end in one line, never a traceback."""
     from autoresearch.agents.base import AgentError
+    from autoresearch.bundle import BundleError
     from autoresearch.gitrepo import GitError
     from autoresearch.runstate import RunBusy
     from autoresearch.sandbox import SandboxError
@@ -409,7 +373,7 @@ def main() -> None:
     from autoresearch.task import TaskError
 
     known = (
-        AgentError, GitError, RunBusy, SandboxError, StoreError, TaskError,
+        AgentError, BundleError, GitError, RunBusy, SandboxError, StoreError, TaskError,
         workspace.WorkspaceError,
     )  # fmt: skip
     try:

@@ -125,3 +125,19 @@ def load_config(path: Path, **overrides) -> config_mod.Config:
         return config_mod.load(path, paths_from_cwd(overrides))
     except config_mod.ConfigError as e:
         raise fail(str(e), EXIT_REFUSED) from None
+
+
+def reading(path: Path) -> Path:
+    """The folder to read runs from: a workspace as it is, a bundle unpacked read-only (and
+    said so on stderr)."""
+    from autoresearch.bundle import BundleError, resolve
+
+    if not path.is_file():  # a bundle is a file; a workspace must be a folder
+        existing(path)
+    try:
+        source = resolve(path)
+    except BundleError as e:
+        raise fail(str(e)) from None
+    if source.note:
+        err.print(one_line(source.note))
+    return source.workspace

@@ -8,13 +8,16 @@ from typing import Annotated
 
 import typer
 
-from autoresearch.cli_common import Workspace, err, existing, fail
+from autoresearch.cli_common import Workspace, err, fail, reading
 
 
 def serve(
     directory: Workspace = Path("."),
     host: Annotated[
-        str, typer.Option(help="Address to listen on (any other than the loopback: see docs/dashboard.md).")
+        str,
+        typer.Option(
+            help="Address to listen on (any other than the loopback: see docs/dashboard.md)."
+        ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free one).")] = 8765,
 ) -> None:
@@ -25,7 +28,7 @@ def serve(
 
     from autoresearch.web.app import LOOPBACK, create_app, new_token
 
-    existing(directory)
+    given, directory = directory, reading(directory)
     token = new_token()  # on the loopback too: a local process (an agent) must not read it
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -38,7 +41,7 @@ def serve(
     shown = reachable(host)
     shown = f"[{shown}]" if ":" in shown else shown
     url = f"http://{shown}:{sock.getsockname()[1]}/?token={token}"
-    err.print(f"dashboard of {directory}: {url}")
+    err.print(f"dashboard of {given}: {url}")
     err.print("every request needs that token (open the address once: the page keeps it)")
     config = uvicorn.Config(
         create_app(directory.absolute(), token, local=host in LOOPBACK),

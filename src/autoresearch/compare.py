@@ -13,12 +13,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autoresearch import hardware
 from autoresearch.config import Config, ConfigError
 from autoresearch.history import best_so_far
 from autoresearch.loop import SNAPSHOT
 from autoresearch.records import BASELINE, KEEP, RUNNING, Iteration
 from autoresearch.runs import MUTABLE, flatten, open_run, plural, snapshot
 from autoresearch.store import Store, StoreError, list_runs
+from autoresearch.workspace import bundle_manifest
 
 # The share of a run's final gain over its baseline that counts as "got there".
 GAIN_SHARE = 0.95
@@ -65,6 +67,9 @@ class RunRow:
     best_so_far: list[float | None] = field(default_factory=list)  # after each iteration
     cumulative_cost: list[float] | None = None  # after each iteration; None: unknown
     promotion: dict | None = None  # the latest promotion (`status --json`'s), if any
+    bundle: str | None = None  # the bundle file the run was read from (None: the workspace's)
+    hardware: str | None = None  # the machine it ran on, where a bundle says
+    other_hardware: bool = False  # not comparable budget for budget with the first run's machine
 
 
 @dataclass
@@ -80,6 +85,10 @@ class Comparison:
         return BUDGET in self.differing
 
     @property
+    def hardware_differs(self) -> bool:
+        return any(row.other_hardware for row in self.runs)
+
+    @property
     def has_costs(self) -> bool:
         """Whether any run spent money that is known: the cost plot is worth drawing."""
         return any(row.cost_usd for row in self.runs)
@@ -90,7 +99,7 @@ class Comparison:
 
     def to_json(self) -> dict:
         data = asdict(self)
-        data.update(budgets_differ=self.budgets_differ)
+        data.update(budgets_differ=self.budgets_differ, hardware_differs=self.hardware_differs)
         for row in data["runs"]:
             row["settings"] = {key: row["settings"].get(key) for key in self.differing}
         return data
@@ -221,8 +230,23 @@ def differing(rows: list[RunRow]) -> list[str]:
     return [key for key in keys if len({repr(r.settings.get(key)) for r in rows}) > 1]
 
 
-def compare(workspace: Path, run_ids: list[str] | None = None) -> Comparison:
-    """The named runs of the workspace (default every run, unreadable ones skipped and named)."""
+def _machines(rows: list[RunRow], machines: list[dict | None]) -> None:
+    """Mark the runs from a bundle made on other hardware than the first run's (the workspace's
+    runs ran on this machine), and name the machine of each bundle's run."""
+    if not any(machines):
+        return
+    here = hardware.fingerprint(None)
+    known = [m or here for m in machines]
+    for found, machine, bundled in zip(rows, known, machines, strict=True):
+        found.hardware = hardware.describe(machine) if bundled else None
+        found.other_hardware = not hardware.same_hardware(machine, known[0])
+
+
+def compare(
+    workspace: Path, run_ids: list[str] | None = None, bundles: list[Path] = ()
+) -> Comparison:
+    """The named runs of the workspace (default every run, unreadable ones skipped and named),
+    then every run of each unpacked bundle folder."""
     stores, skipped = [], []
     if run_ids:
         stores = [open_run(workspace, run_id) for run_id in run_ids]
@@ -232,6 +256,11 @@ def compare(workspace: Path, run_ids: list[str] | None = None) -> Comparison:
                 stores.append(Store(path, readonly=True))
             except StoreError as err:
                 skipped.append(f"skipped run {path.name}: {err}")
+    made = [bundle_manifest(workspace)] * len(stores)
+    for folder in bundles:
+        found = [open_run(folder, path.name) for path in list_runs(folder)]
+        stores += found
+        made += [bundle_manifest(folder)] * len(found)
     if not stores:
         raise ConfigError(f"{workspace} has no runs to compare; start one with `autoresearch run`")
     try:
@@ -246,6 +275,9 @@ def compare(workspace: Path, run_ids: list[str] | None = None) -> Comparison:
             some = plural(len(unscored), "run")
             skipped.append(f"left out {some} that never scored: {', '.join(unscored)}")
     rows, tasks = [r for r, _ in found], [t for _, t in found]
+    for r, manifest in zip(rows, made, strict=True):
+        r.bundle = manifest and manifest["file"]
+    _machines(rows, [manifest and manifest.get("hardware") for manifest in made])
     _same_task(rows, tasks)
     _, metric, direction = tasks[0]
     return Comparison(metric, direction, rows, differing(rows), skipped)

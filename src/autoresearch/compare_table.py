@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich import box
 from rich.console import Console
@@ -48,6 +49,12 @@ def money(value: float | None) -> str:
     return f"${value:.2f}" if value >= 1 or value == 0 else f"${value:.4f}"
 
 
+def _run(r: RunRow) -> str:
+    state = "" if r.state == FINISHED else f" ({r.state})"
+    bundle = f" [{Path(r.bundle).name}]" if r.bundle else ""
+    return f"{r.run}{state}{bundle}" + (" (other hardware)" if r.other_hardware else "")
+
+
 def _agent(r: RunRow) -> str:
     return r.agent + (f" ({r.model})" if r.model else "")
 
@@ -80,7 +87,9 @@ def _others(cmp: Comparison) -> list[str]:
 
 
 def _run(r: RunRow) -> str:
-    return r.run if r.state == FINISHED else f"{r.run} ({r.state})"
+    state = "" if r.state == FINISHED else f" ({r.state})"
+    bundle = f" [{Path(r.bundle).name}]" if r.bundle else ""
+    return f"{r.run}{state}{bundle}" + (" (other hardware)" if r.other_hardware else "")
 
 
 def _settings(cmp: Comparison) -> list[Column]:
@@ -159,6 +168,14 @@ def notes(cmp: Comparison) -> list[str]:
     if cmp.budgets_differ:
         budgets = ", ".join(sorted({f"{r.budget_secs:g} s" for r in cmp.runs}))
         lines.append(f"budgets differ ({budgets}): a longer budget trains more per iteration")
+    for r in cmp.runs:
+        if r.hardware:
+            lines.append(f"run {r.run} ran on {r.hardware}")
+    if cmp.hardware_differs:
+        lines.append(
+            "other hardware: those runs are not comparable budget for budget (a budget buys "
+            "another amount of training on another machine)"
+        )
     lines.append(
         f"to {GAIN_SHARE:.0%}: the first iteration whose best reached "
         f"{GAIN_SHARE:.0%} of the run's final gain over its baseline"

@@ -187,6 +187,14 @@ class PromoteConfig(_Section):
     every: int = Field(default=0, ge=0, le=1_000_000)  # and after every N keeps (0: at the end)
 
 
+class TrackingConfig(_Section):
+    """Where training runs are logged besides the store (pip install 'autoresearch[mlflow]')."""
+
+    # An MLflow tracking URI: a folder (file store), sqlite:///path.db or http://host:5000
+    mlflow: str | None = None
+    experiment: str = "autoresearch"  # the MLflow experiment the runs are logged under
+
+
 class Config(_Section):
     metric: str = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
@@ -215,6 +223,7 @@ class Config(_Section):
     run: RunConfig = RunConfig()
     resources: Resources = Resources()
     promote: PromoteConfig = PromoteConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
     @field_validator("metrics")
     @classmethod

@@ -20,6 +20,7 @@ from autoresearch.status_table import noise_lines, strategist_line
 from autoresearch.store import Store, write_atomically
 from autoresearch.strategy_history import tally
 from autoresearch.verdict_text import report_section
+from autoresearch.workspace import describe_origin
 
 NEAR = 4  # points within this many margins of the kept range stay on the plot
 LABEL_CHARS = 40  # a keep's label: the start of its description
@@ -130,6 +131,11 @@ def markdown(
         + ")",
         f"- baseline: {fmt(base.value if base else None)}; best: {best_at}",
         f"- agents: {markdown_inline(agents_used(snap['iterations']) or 'none yet')}",
+        *(
+            [f"- started from: {markdown_inline(describe_origin(snap['origin']))}"]
+            if snap["origin"]
+            else []
+        ),
         *way_out,
         "- cost: "
         + ("unknown" if snap["cost_usd"] is None else f"${snap['cost_usd']:.2f}")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from autoresearch import views
 from autoresearch.agents.factory import choose
 from autoresearch.condense import fmt
 from autoresearch.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
@@ -31,6 +32,7 @@ from autoresearch.store import Store, StoreError, list_runs, new_run_id, runs_di
 from autoresearch.strategist import describe, who
 from autoresearch.text import plural  # noqa: F401 - also imported from here
 from autoresearch.verdicts import view as verdicts
+from autoresearch.workspace import origin_of
 
 NAME_CHARS = 60  # a run's name (--name): short enough for a table's column
 
@@ -50,6 +52,7 @@ MUTABLE = (
 
 
 TOO_SHORT = "the budget is too short for this machine (or it is busy), not train.py at fault"
+TRACKING_PREFIX = "tracking."
 
 
 class RunRefused(Exception):
@@ -168,6 +171,8 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
             f"to start a new run with yours: `{command(shown, flags, new=True)}`"
         )
     cfg = with_flags(saved, {k: v for k, v in flags.items() if k in MUTABLE})
+    # where results are tracked is not what an experiment is: the file's, also on a resume
+    cfg = cfg.model_copy(update={"tracking": file_cfg.tracking})
     done, shown_id = len(history) - 1, titled(store.run_id, store.get("name"))
     lines = [
         f"run {shown_id}: resuming after iteration {done}"
@@ -183,7 +188,9 @@ def plan(workspace: Path, file_cfg: Config, flags: dict[str, Any], new: bool, sh
     started_file = store.get("file_config")
     if started_file is not None:
         now, then = flatten(file_cfg.model_dump()), flatten(started_file)
-        edited = [key for key in now if now[key] != then.get(key)]
+        edited = [
+            key for key in now if now[key] != then.get(key) and not key.startswith(TRACKING_PREFIX)
+        ]
         if edited:
             lines.append(
                 f"note: {CONFIG_NAME} changed since this run started ({', '.join(edited)}); "
@@ -213,7 +220,7 @@ def scored_before(workspace: Path, train_py: str, but: str) -> str | None:
 def create(workspace: Path, cfg: Config, file_cfg: Config, name: str | None = None) -> Store:
     """The new run's store, its settings (and its name, if given) saved."""
     store = Store.create(runs_dir(workspace) / new_run_id(workspace), cfg.model_dump())
-    store.set(file_config=file_cfg.model_dump(), state=RUNNING)
+    store.set(file_config=file_cfg.model_dump(), state=RUNNING, origin=origin_of(workspace))
     if name:
         store.set(name=name)
     return store
@@ -306,7 +313,13 @@ def eta_secs(history: list[Iteration], planned: int, live: dict | None) -> float
 
 
 def snapshot(store: Store) -> dict:
-    """What `status --json` prints."""
+    """What `status --json` prints: the run's read model as JSON (the verdicts at the top)."""
+    data = asdict(read(store))
+    return {**data, **data.pop("verdicts")}
+
+
+def read(store: Store) -> views.RunView:
+    """The run's typed read model (views.py): one reader for every view of a run."""
     cfg = store.config()
     history = store.iterations()
     run_state = state(store)
@@ -323,35 +336,31 @@ def snapshot(store: Store) -> dict:
     noise = estimate(history)
     thinking = [s.usage.cost_usd for s in strategies]
     extra = verdicts(store, cfg, history)  # promotions, ablation, suspicious keeps, machines
-    return {
-        "run": store.run_id,
-        "name": store.get("name"),
-        "state": run_state,
-        "stop_reason": store.get("stop_reason"),
-        "live": live,
-        "iterations_planned": planned,
-        "eta_secs": eta_secs(history, planned, live) if live else None,
-        "metric": {
-            "name": cfg.metric,
-            "direction": cfg.direction,
-            "source": cfg.metric_source,
-            "self_reported": self_reported(cfg),
-        },
-        "best": {"iteration": best_it, "value": best},
-        "cost_usd": _total(costs + thinking + [extra["machine_cost_usd"] or 0.0]),
-        "noise": {"sigma": noise.sigma, "runs": noise.runs},
-        "keep_needs": keep_needs(cfg, history, best_it, noise),
-        "train_seconds": round(sum(it.train_seconds for it in history), 3),
-        "repeat_seconds": round(sum(it.repeat_seconds for it in history), 3),
-        "iterations": [_entry(it) for it in history],
-        "strategist": {
-            "state": "on" if who(cfg) else "off",
-            "detail": describe(cfg),
-            "cost_usd": _total(thinking),
-            "strategies": [_strategy(s) for s in strategies],
-        },
-        **extra,
-    }
+    return views.RunView(
+        run=store.run_id,
+        name=store.get("name"),
+        state=run_state,
+        stop_reason=store.get("stop_reason"),
+        live=live,
+        iterations_planned=planned,
+        eta_secs=eta_secs(history, planned, live) if live else None,
+        metric=views.Metric(cfg.metric, cfg.direction, cfg.metric_source, self_reported(cfg)),
+        best=views.Best(best_it, best),
+        cost_usd=_total(costs + thinking + [extra["machine_cost_usd"] or 0.0]),
+        noise=views.Noise(noise.sigma, noise.runs),
+        keep_needs=keep_needs(cfg, history, best_it, noise),
+        train_seconds=round(sum(it.train_seconds for it in history), 3),
+        repeat_seconds=round(sum(it.repeat_seconds for it in history), 3),
+        iterations=[_entry(it) for it in history],
+        strategist=views.Strategist(
+            state="on" if who(cfg) else "off",
+            detail=describe(cfg),
+            cost_usd=_total(thinking),
+            strategies=[_strategy(s) for s in strategies],
+        ),
+        origin=store.get("origin"),
+        verdicts=extra,
+    )
 
 
 def keep_needs(cfg: Config, history: list[Iteration], best: int | None, noise: Noise) -> dict:
@@ -369,43 +378,45 @@ def _total(costs: list[float | None]) -> float | None:
     return None if None in costs else round(sum(costs), 6)
 
 
-def _strategy(s: Strategy) -> dict:
-    return {
-        "version": s.version,
-        "after_iteration": s.after_iteration,
-        "trigger": s.trigger,
-        "text": s.text,
-        "reasoning": s.reasoning,
-        "reason": s.reason,
-        "agent": s.agent,
-        "model": s.model,
-        "cost_usd": s.usage.cost_usd,
-        "tokens_in": s.usage.tokens_in,
-        "tokens_out": s.usage.tokens_out,
-        "seconds": s.seconds,
-        "commit": s.commit,
-    }
+def _strategy(s: Strategy) -> views.StrategyEntry:
+    return views.StrategyEntry(
+        version=s.version,
+        after_iteration=s.after_iteration,
+        trigger=s.trigger,
+        text=s.text,
+        reasoning=s.reasoning,
+        reason=s.reason,
+        agent=s.agent,
+        model=s.model,
+        cost_usd=s.usage.cost_usd,
+        tokens_in=s.usage.tokens_in,
+        tokens_out=s.usage.tokens_out,
+        seconds=s.seconds,
+        commit=s.commit,
+    )
 
 
-def _entry(it: Iteration) -> dict:
-    return {
-        "iteration": it.iteration,
-        "status": it.status,
-        "value": it.value,
-        "values": [r.value for r in it.runs],
-        "seeds": [r.seed for r in it.runs],
-        "metrics": it.metrics,
-        "reason": it.reason,
-        "description": it.description,
-        "explanation": it.explanation,
-        "commit": it.commit,
-        "cost_usd": it.usage.cost_usd,
-        "tokens_in": it.usage.tokens_in,
-        "tokens_out": it.usage.tokens_out,
-        "agent_seconds": it.agent_seconds,
-        "train_seconds": it.train_seconds,
-        "wall_seconds": it.wall_seconds,
-        "agent": it.agent,
-        "model": it.model,
-        "strategy": it.strategy,
-    }
+def _entry(it: Iteration) -> views.Entry:
+    return views.Entry(
+        iteration=it.iteration,
+        status=it.status,
+        value=it.value,
+        values=[r.value for r in it.runs],
+        seeds=[r.seed for r in it.runs],
+        metrics=it.metrics,
+        reason=it.reason,
+        description=it.description,
+        explanation=it.explanation,
+        commit=it.commit,
+        cost_usd=it.usage.cost_usd,
+        tokens_in=it.usage.tokens_in,
+        tokens_out=it.usage.tokens_out,
+        agent_seconds=it.agent_seconds,
+        train_seconds=it.train_seconds,
+        wall_seconds=it.wall_seconds,
+        agent=it.agent,
+        model=it.model,
+        strategy=it.strategy,
+        parent=it.parent,
+        peak_memory_mb=it.peak_memory_mb,
+    )

@@ -11,6 +11,7 @@ from autoresearch.records import SELF_REPORTED, STATUSES
 from autoresearch.runs import agents_used, titled
 from autoresearch.safe_text import one_line
 from autoresearch.verdict_text import status_lines
+from autoresearch.workspace import describe_origin
 
 ROOMY = 110  # from this width on, the table also shows the agent's and the training's seconds
 STYLE = {"keep": "green", "baseline": "cyan", "discard": "yellow", "crash": "red", "invalid": "red"}
@@ -55,7 +56,7 @@ def render(snap: dict, console: Console, wide: bool = False) -> None:
             Text(one_line(text), no_wrap=not wide, overflow="fold" if wide else "ellipsis"),
         )
     console.print(table, soft_wrap=False)  # the table fits the width; no line runs past it
-    lines = []
+    lines = [f"started from {describe_origin(snap['origin'])}"] if snap.get("origin") else []
     if marked:
         lines.append(
             f"* {metric} is {SELF_REPORTED}: read from train.py's log, not scored by autoresearch"

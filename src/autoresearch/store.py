@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from autoresearch import migrations
+from autoresearch import migrations, tracking
 from autoresearch.config import Config
 from autoresearch.records import OK, Iteration, Strategy, TrainingRun, Usage
 from autoresearch.runner.local import LOG_NAME
@@ -309,6 +309,7 @@ class Store:
             raise StoreError(f"iteration {it.iteration} is already recorded") from None
         except sqlite3.Error as err:
             raise StoreError(explain(self.path, err)) from None
+        tracking.recorded(self, it)  # MLflow, where configured; never raises
 
     def iterations(self, full: bool = False) -> list[Iteration]:
         """Every recorded iteration, oldest first. full=False leaves out prompt, raw output, diff."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -11,6 +12,8 @@ TASKS_DIR = Path(__file__).parent / "tasks"
 TASKS = {"fashion-mnist": TASKS_DIR / "fashion_mnist"}
 TEMPLATE_FILES = ("prepare.py", "train.py", "program.md", "autoresearch.toml")
 STATE_DIR = ".autoresearch"
+BUNDLE_MANIFEST = "bundle.json"  # in STATE_DIR of an unpacked bundle (bundle.py)
+ORIGIN = "origin.json"  # in STATE_DIR: the bundle a workspace was started from (init --from)
 # Never copied into an experiment, never fingerprinted.
 IGNORED = {".git", STATE_DIR, ".venv", "venv", "__pycache__", ".ipynb_checkpoints", ".DS_Store"}
 
@@ -112,3 +115,32 @@ def write_tree(directory: Path, files: dict[str, bytes]) -> None:
         path = directory / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_new(path, data)
+
+
+def origin_of(workspace: Path) -> dict | None:
+    """Where the workspace was started from (`init --from`), or None."""
+    try:
+        found = json.loads((workspace / STATE_DIR / ORIGIN).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def bundle_manifest(folder: Path) -> dict | None:
+    """What an unpacked bundle says of itself (its file, the machine it was made on); None for
+    a workspace."""
+    try:
+        found = json.loads((folder / STATE_DIR / BUNDLE_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def describe_origin(origin: dict) -> str:
+    """ "iteration 7 (val_accuracy 0.8712) of run 20250101-120000, bundle run.tar.gz" """
+    value = origin.get("value")
+    score = "no score" if value is None else f"{origin.get('metric')} {value:.4f}"
+    return (
+        f"iteration {origin.get('iteration')} ({score}) of run {origin.get('run')}, "
+        f"bundle {Path(str(origin.get('bundle'))).name}"
+    )
