@@ -154,6 +154,26 @@ def test_doctor_runs_each_cli_in_the_agent_sandbox(tiny, home, name):
     assert line.endswith(") in the agent sandbox")
 
 
+@pytest.mark.parametrize("reachable", [True, False])
+def test_doctor_asks_claude_one_line_where_an_api_is_configured(tiny, home, monkeypatch, reachable):
+    """ANTHROPIC_BASE_URL in the environment: doctor's agent line needs an answer through the
+    agent sandbox, as run's preflight does for an API agent; a dead endpoint fails it."""
+    with ModelAPI([Text("OK")]) as api:
+        url = api.url if reachable else "http://127.0.0.1:9"  # the discard port: refused
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        result = cli.invoke(app, ["doctor", str(tiny), "--agent", "claude"])
+        asked = [r for r in api.requests if "Reply with the single word OK." in str(r.body)]
+    [line] = [line for line in result.output.splitlines() if " agent: " in f" {line}"]
+    if reachable:
+        assert line.startswith("ok   agent: claude: ") and len(asked) == 1, line
+        assert "in the agent sandbox; answered a one-line request (" in line
+    else:
+        assert result.exit_code == 1 and not asked
+        assert line.startswith("FAIL agent: `claude` could not answer a one-line request: "), line
+
+
 def test_a_cli_failure_keeps_its_error_line(tmp_path, monkeypatch):
     """The codex package without its platform package (npm --omit=optional): codex.js throws,
     and node prints the error, then a stack trace that a tail of the output would keep."""

@@ -33,7 +33,14 @@ from autoresearch.config import AgentConfig
 PRESETS = ("claude", "codex")
 RAW_CAP = 200_000  # characters of agent stdout kept in Proposal.raw_output
 EXPLANATION_CAP = 20_000
-VERSION_TIMEOUT_SECS = 30
+VERSION_TIMEOUT_SECS = 30  # doctor's checks of a CLI: `--version`, a one-line request
+# Where an API is configured in the environment, doctor and run's preflight check that the CLI
+# answers a one-line request (as they do for an API agent); elsewhere only `--version`.
+API_SETTINGS = {
+    "claude": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"),
+    "codex": ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_API_KEY"),
+}
+PING = "Reply with the single word OK."
 SKIPPED_DIRS = {"__pycache__"}
 INSTALL_HINTS = {
     "claude": "install Claude Code or choose another agent",
@@ -331,7 +338,34 @@ class CommandAgent:
                 f"`{self.name} --version`{inside} exited with code {done.returncode}: {detail}"
             )
         version = one_line(done.stdout) or "version unknown"
-        return f"{self.name}: {version} ({self.executable}){inside}"
+        line = f"{self.name}: {version} ({self.executable}){inside}"
+        if any(os.environ.get(name) for name in API_SETTINGS[self.preset]):
+            line += f"; {self._answers(wrap)}"
+        return line
+
+    def _answers(self, wrap: Wrap | None) -> str:
+        """A one-line request, made as a proposal makes its own (the wrap, a fresh HOME): the
+        CLI reaches the API its environment names. AgentError with the CLI's reason if not."""
+        with tempfile.TemporaryDirectory(prefix="autoresearch-check-") as tmp:
+            scratch = Path(tmp)
+            env = fresh_home(scratch / HOME_NAME, self.preset)
+            model = ["--model", self.cfg.model] if self.cfg.model else []
+            if self.preset == "claude":
+                argv = [self.executable, *CLAUDE_TEXT_ARGS, *model]
+            else:
+                argv = self._argv(PING, scratch, [], wrap is not None)
+            if wrap is not None:
+                argv = wrap(argv, scratch)
+            run = self._run(argv, PING, scratch, env, VERSION_TIMEOUT_SECS)
+            if run.returncode is None:
+                outcome = Outcome(reason=f"no answer in {VERSION_TIMEOUT_SECS} s")
+            elif self.preset == "claude":
+                outcome = claude_outcome(run)
+            else:
+                outcome = codex_outcome(run, scratch / LAST_MESSAGE)
+        if outcome.reason:
+            raise AgentError(f"`{self.name}` could not answer a one-line request: {outcome.reason}")
+        return f"answered a one-line request ({outcome.model or self.cfg.model or 'its default model'})"
 
     def _argv(self, prompt: str, tmp: Path, secret: list[Path], contained: bool) -> list[str]:
         """contained: inside autoresearch's sandbox, where codex runs without its own (its
@@ -362,7 +396,9 @@ class CommandAgent:
         (scratch / "tmp").mkdir(exist_ok=True)
         return {**env, "TMPDIR": str(scratch / "tmp")}
 
-    def _run(self, argv: list[str], prompt: str, cwd: Path, env: dict[str, str]) -> _Run:
+    def _run(
+        self, argv: list[str], prompt: str, cwd: Path, env: dict[str, str], timeout=None
+    ) -> _Run:
         """Run argv in its own process group; the whole group is SIGKILLed at the deadline. Its
         output is read while it runs, capped (streams.py)."""
         proc = subprocess.Popen(
@@ -375,7 +411,7 @@ class CommandAgent:
             start_new_session=True,
         )
         pipes = Pipes(proc, prompt.encode())
-        until = time.monotonic() + self.cfg.timeout_secs
+        until = time.monotonic() + (timeout or self.cfg.timeout_secs)
         returncode: int | None = None
         try:
             if pipes.pump(until):
