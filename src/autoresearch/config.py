@@ -87,6 +87,8 @@ class AgentConfig(_Section):
     prices: dict[str, Price] = {}  # overrides the shipped price table, keyed by model
     replay_dir: str | None = None  # the `replay` agent's folder of proposals
     seed: int = 0  # the `hpo` agent's sampler seed
+    # The prompt carries a TPE study of every iteration's hyperparameter block (hpo_hints.py)
+    hpo_hints: bool = False
 
     @field_validator("name")
     @classmethod
@@ -114,6 +116,9 @@ class LoopConfig(_Section):
     noise_runs: int = Field(default=3, ge=1, le=100)
     # A candidate whose first run would be kept is trained this many more times (0: kept on one).
     confirm_runs: int = Field(default=2, ge=0, le=100)
+    # A proposal that crashes with an exception is given back to the agent, with its log's end,
+    # this many times within its iteration (timeouts and memory kills are not).
+    repairs: int = Field(default=1, ge=0, le=100)
     # Stop after this many invalid or crash iterations in a row failing the same way (0: never).
     max_consecutive_failures: int = Field(default=5, ge=0, le=1_000_000)
     # End the run after this many iterations without a keep since the last strategy change (0: off).
@@ -145,6 +150,16 @@ class StrategistConfig(_Section):
     base_url: str | None = None  # unset: agent.base_url where it is the run's agent
     every: int = Field(default=5, ge=0, le=1_000_000)  # after every N iterations (0: never)
     plateau: int = Field(default=4, ge=0, le=1_000_000)  # after N without a keep (0: never)
+
+
+class SearchConfig(_Section):
+    """Which recorded iteration each proposal starts from (search.py)."""
+
+    # greedy: the best; tree: the best, its near misses or another kept line, by UCB
+    policy: Literal["greedy", "tree"] = "tree"
+    # tree: every Nth proposal merges two lines' changes, when two are worth merging (0: never)
+    combine_every: int = Field(default=4, ge=0, le=1_000_000)
+    explore: float = Field(default=1.0, ge=0, le=100)  # tree: UCB's exploration weight
 
 
 class RunConfig(_Section):
@@ -212,6 +227,7 @@ class Config(_Section):
     loop: LoopConfig = LoopConfig()
     agent: AgentConfig = AgentConfig()
     strategist: StrategistConfig = StrategistConfig()
+    search: SearchConfig = SearchConfig()
     run: RunConfig = RunConfig()
     resources: Resources = Resources()
     promote: PromoteConfig = PromoteConfig()

@@ -34,6 +34,7 @@ class Asked:
     parent: Iteration
     request: Request
     started: float
+    other: Iteration | None = None
 
 
 class InstantProposer:
@@ -48,11 +49,11 @@ class InstantProposer:
 
     name = "instant"
 
-    def ask(self, n, parent, history, in_flight=()) -> Asked:
+    def ask(self, n, parent, history, in_flight=(), other=None) -> Asked:
         self.asked.append((n, parent.iteration, [it.iteration for it in in_flight]))
         request = Request(iteration=n, prompt=f"propose {n}", train_py=parent.train_py,
                           workdir=self.workdirs.root, history=history)  # fmt: skip
-        return Asked(n, parent, request, time.time())
+        return Asked(n, parent, request, time.time(), other)
 
     def propose(self, request: Request) -> Proposal:
         if self.proposals is not None and len(self.asked) > self.proposals:
@@ -62,6 +63,7 @@ class InstantProposer:
     def accept(self, asked: Asked, proposal: Proposal):
         it = Iteration(
             iteration=asked.n, status=INVALID, parent=asked.parent.iteration,
+            second_parent=asked.other.iteration if asked.other else None,
             explanation=proposal.explanation, train_py=proposal.train_py,
             started_at=asked.started, agent=self.name,
         )  # fmt: skip

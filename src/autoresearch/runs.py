@@ -391,6 +391,9 @@ def _entry(it: Iteration) -> dict:
     return {
         "iteration": it.iteration,
         "status": it.status,
+        "parent": it.parent,
+        "second_parent": it.second_parent,
+        "repairs": it.repairs,
         "value": it.value,
         "values": [r.value for r in it.runs],
         "seeds": [r.seed for r in it.runs],

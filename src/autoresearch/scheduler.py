@@ -28,14 +28,18 @@ from autoresearch.recorder import Recorder
 from autoresearch.records import (
     BASELINE,
     CRASH,
+    DISCARD,
     FINISHED,
+    INVALID,
     STOPPED,
     TRAINING,
     Iteration,
     TrainingRun,
 )
+from autoresearch.repeats import code_key, repeat_reason
 from autoresearch.runner.engines import Job, WorkerLost, in_thread
 from autoresearch.safe_text import DESCRIPTION_CHARS, shorten
+from autoresearch.search import choose
 from autoresearch.stops import StopRules, baseline_failed
 from autoresearch.strategist import Strategist
 from autoresearch.text import plural
@@ -233,8 +237,9 @@ class Scheduler:
         self.store.drop_runs(n)  # none can belong to a proposal that was never stored
         in_flight = [f.it for f in experiments]
         proposer = self.parts.proposer
+        start = choose(self.cfg, history, in_flight, n)
         try:
-            asked = proposer.ask(n, history.incumbent, history, in_flight)
+            asked = proposer.ask(n, start.parent, history, in_flight, start.other)
         except ContextTooSmall as err:
             self._end(STOPPED, str(err))
             return
@@ -263,9 +268,27 @@ class Scheduler:
             return
         it, notes, workdir = self.parts.proposer.accept(asked, proposal)
         if it.reason is None:
+            self._repeat(it, history)
+        if it.reason is None:
             self.ready.append((it, notes, workdir))
         else:
             self._record(it, notes, history)
+
+    def _repeat(self, it: Iteration, history: History) -> None:
+        """A proposal whose code was trained before, or is training now, is not trained: it is
+        recorded with the earlier one's result (repeats.py), and costs no training."""
+        earlier = history.trained_as(it.train_py)
+        if earlier is not None:
+            it.status = DISCARD if earlier.kept else earlier.status
+            it.value = earlier.value
+            it.reason = repeat_reason(earlier.iteration)
+            return
+        key = code_key(it.train_py)
+        flying = [f.it for f in self.flights.values() if f.it.iteration != 0]
+        flying += [ready[0] for ready in self.ready]
+        twin = next((other for other in flying if code_key(other.train_py) == key), None)
+        if twin is not None:
+            it.status, it.reason = INVALID, repeat_reason(twin.iteration, training=True)
 
     def _end(self, state: str, message: str) -> None:
         if self.stop is None:
