@@ -75,13 +75,21 @@ class InstantProposer:
 
 
 def fake_run(
-    folder: Path, cfg: Config, engine: FakeEngine, sequential=False, repo=None, **proposing
+    folder: Path,
+    cfg: Config,
+    engine: FakeEngine,
+    sequential=False,
+    repo=None,
+    agent=InstantProposer,
+    train_py="N = 0\n",
+    **proposing,
 ) -> tuple[LoopResult, Store, InstantProposer]:
-    """Drive a run in folder (made, or resumed where it has a store) to its end."""
+    """Drive a run in folder (made, or resumed where it has a store) to its end; agent: the
+    stand-in's class (InstantProposer's), train_py: the baseline's."""
     source = folder / "workspace"
     if not source.is_dir():
         source.mkdir(parents=True)
-        (source / "train.py").write_text("N = 0\n")
+        (source / "train.py").write_text(train_py)
         (source / "program.md").write_bytes(PROGRAM)
     store = (
         Store(folder) if (folder / "run.db").exists() else Store.create(folder, cfg.model_dump())
@@ -92,7 +100,7 @@ def fake_run(
     strategist = Strategist(cfg, store, repo, None, said.append, live.phase)
     fixed = {"prepare.py": None, "program.md": strategist.start(PROGRAM)}
     workdirs = Workdirs(source, folder / "experiments", lambda: None)
-    proposer = InstantProposer(store, workdirs, **proposing)
+    proposer = agent(store, workdirs, **proposing)
     parts = Collaborators(
         proposer=proposer, trials=Trials(cfg, store, fixed, said.append, live),
         recorder=Recorder(cfg, store, repo, fixed, workdirs, live, said.append),

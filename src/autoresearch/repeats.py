@@ -1,7 +1,7 @@
 """Whether a proposal's code was trained before: two train.py files are the same experiment when
 their token streams agree once comments and blank lines are dropped (a reworded comment, a blank
 line or a trailing space changes nothing Python runs; a renamed variable or a changed literal
-does). A file that does not tokenize is compared on its non-blank lines, stripped."""
+does). A file that does not tokenize is compared on its lines, stripped, without blank and comment lines."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def code_key(source: str) -> str:
             if tok.type not in _SKIPPED
         ]
     except (tokenize.TokenError, SyntaxError, ValueError):  # SyntaxError: a bad dedent
-        tokens = [line.strip() for line in source.splitlines() if line.strip()]
+        lines = (line.strip() for line in source.splitlines())
+        tokens = [line for line in lines if line and not line.startswith("#")]
     return hashlib.sha256("\n".join(tokens).encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -96,6 +96,7 @@ class Scheduler:
         self.asking: tuple[object, Future] | None = None  # (Asked, the agent's answer)
         self.stop: LoopResult | None = None  # the result the run ends with, once no more start
         self.busy = 0  # runs training now
+        self.hold = False  # after a repeat, no proposal until a result is in (or none trains)
 
     def run(self, history: History) -> LoopResult:
         try:
@@ -224,10 +225,11 @@ class Scheduler:
             return  # (no history: the baseline is training, and every proposal starts from it)
         if baseline_failed(history[0]) or len(self.flights) > self.engine.slots:
             return
-        if self.sequential and self.flights:
+        if self.sequential and self.flights or self.hold and self.busy:
             return
         experiments = [f for f in self.flights.values() if f.it.iteration != 0]
-        if len(history) - 1 + len(experiments) >= self.cfg.loop.iterations:
+        done = len(history) - 1 - history.repeats  # a repeat costs no iteration
+        if done + len(experiments) >= self.cfg.loop.iterations:
             return
         reason = self._before_proposal(history)
         if reason:
@@ -268,27 +270,29 @@ class Scheduler:
             return
         it, notes, workdir = self.parts.proposer.accept(asked, proposal)
         if it.reason is None:
-            self._repeat(it, history)
+            self.hold = self._repeat(it, history)
         if it.reason is None:
             self.ready.append((it, notes, workdir))
         else:
             self._record(it, notes, history)
 
-    def _repeat(self, it: Iteration, history: History) -> None:
+    def _repeat(self, it: Iteration, history: History) -> bool:
         """A proposal whose code was trained before, or is training now, is not trained: it is
-        recorded with the earlier one's result (repeats.py), and costs no training."""
+        recorded with the earlier one's result (repeats.py), costing no training and no
+        iteration of [loop] iterations. Whether it was one."""
         earlier = history.trained_as(it.train_py)
         if earlier is not None:
             it.status = DISCARD if earlier.kept else earlier.status
             it.value = earlier.value
             it.reason = repeat_reason(earlier.iteration)
-            return
+            return True
         key = code_key(it.train_py)
         flying = [f.it for f in self.flights.values() if f.it.iteration != 0]
         flying += [ready[0] for ready in self.ready]
         twin = next((other for other in flying if code_key(other.train_py) == key), None)
         if twin is not None:
             it.status, it.reason = INVALID, repeat_reason(twin.iteration, training=True)
+        return twin is not None
 
     def _end(self, state: str, message: str) -> None:
         if self.stop is None:
@@ -323,6 +327,7 @@ class Scheduler:
                 seed=job.seed,
             )
         self.store.trained(job.n, job.k)
+        self.hold = False  # news: the agent may be asked again
         flight.done[job.k] = self.parts.trials.record(job.n, job.k, job.workdir, run)
         if job.k:
             self.parts.workdirs.remove(job.n, job.k)

@@ -10,8 +10,9 @@ the highest score, UCB on each node's children's gains:
     score(c) = standing(c) + gain(c) + explore * scale * sqrt(ln(1 + N) / (1 + n(c)))
 
 standing(c): c's value minus the best's, in the metric's direction (0 for the best, below 0 for
-the others); gain(c): the mean of c's scored children's values minus c's (each at least -3
-scale; a child that did not score counts as -scale), 0 for a node without children; n(c): c's
+the others); gain(c): the mean of c's children's values minus c's (each at least -3 scale; a
+child that did not score counts as -scale), over the children that are not nodes themselves
+(a kept child is its own line: its gain is not its parent's to repeat), 0 for none; n(c): c's
 children, recorded or in flight; N: all the nodes' children; scale: the noise floor's sigma
 (before it is measured, a thousandth of the best's value). Standing and gain exploit (the best,
 and the lines whose changes pay); the last term explores, and since a child in flight counts,
@@ -64,8 +65,11 @@ def choose(cfg: Config, history: History, in_flight: list[Iteration], n: int) ->
               for c in nodes}  # fmt: skip
     total = sum(visits.values())
 
+    lines = {c.iteration for c in nodes}
+
     def score(c: Iteration) -> float:
-        gains = [_gain(child, c, sign, scale) for child in history.children.get(c.iteration, [])]
+        children = history.children.get(c.iteration, [])
+        gains = [_gain(child, c, sign, scale) for child in children if child.iteration not in lines]
         exploit = sign * (c.value - best.value) + (sum(gains) / len(gains) if gains else 0.0)
         bonus = (
             cfg.search.explore * scale * math.sqrt(math.log(1 + total) / (1 + visits[c.iteration]))
@@ -92,14 +96,17 @@ def _gain(child: Iteration, parent: Iteration, sign: float, scale: float) -> flo
     return max(sign * (child.value - parent.value), -FLOOR * scale)
 
 
-def line(it: Iteration, history: History) -> list[Iteration]:
-    """it and the iterations it descends from, by their first parents, the oldest first."""
-    found, seen = [], set()
-    while it is not None and it.iteration not in seen:
-        found.append(it)
-        seen.add(it.iteration)
-        it = history.by_number.get(it.parent) if it.parent is not None else None
-    return found[::-1]
+def ancestry(it: Iteration, history: History) -> set[int]:
+    """it and the iterations it descends from, by either parent."""
+    found, todo = set(), [it.iteration]
+    while todo:
+        n = todo.pop()
+        at = history.by_number.get(n)
+        if n in found or at is None:
+            continue
+        found.add(n)
+        todo += [p for p in (at.parent, at.second_parent) if p is not None]
+    return found
 
 
 def _mate(
@@ -112,13 +119,13 @@ def _mate(
         for it in [*history, *in_flight]
         if it.second_parent is not None
     }
-    ours = {it.iteration for it in line(best, history)}
+    ours = ancestry(best, history)
     mates = [
         c
         for c in nodes
         if c.iteration not in ours
         and c.parent is not None
-        and best.iteration not in {it.iteration for it in line(c, history)}
+        and best.iteration not in ancestry(c, history)
         and frozenset((best.iteration, c.iteration)) not in merged
     ]
     return max(mates, key=lambda c: (sign * c.value, -c.iteration), default=None)
