@@ -116,9 +116,6 @@ class LoopConfig(_Section):
     noise_runs: int = Field(default=3, ge=1, le=100)
     # A candidate whose first run would be kept is trained this many more times (0: kept on one).
     confirm_runs: int = Field(default=2, ge=0, le=100)
-    # A proposal that crashes with an exception is given back to the agent, with its log's end,
-    # this many times within its iteration (timeouts and memory kills are not).
-    repairs: int = Field(default=1, ge=0, le=100)
     # Stop after this many invalid or crash iterations in a row failing the same way (0: never).
     max_consecutive_failures: int = Field(default=5, ge=0, le=1_000_000)
     # End the run after this many iterations without a keep since the last strategy change (0: off).
