@@ -153,7 +153,8 @@ class SearchConfig(_Section):
     """Which recorded iteration each proposal starts from (search.py)."""
 
     # greedy: the best; tree: the best, its near misses or another kept line, by UCB
-    policy: Literal["greedy", "tree"] = "tree"
+    # (greedy by default: benchmarks/search_policy.py has tree behind it at 16 workers)
+    policy: Literal["greedy", "tree"] = "greedy"
     # tree: every Nth proposal merges two lines' changes, when two are worth merging (0: never)
     combine_every: int = Field(default=4, ge=0, le=1_000_000)
     explore: float = Field(default=1.0, ge=0, le=100)  # tree: UCB's exploration weight
