@@ -87,6 +87,8 @@ class AgentConfig(_Section):
     prices: dict[str, Price] = {}  # overrides the shipped price table, keyed by model
     replay_dir: str | None = None  # the `replay` agent's folder of proposals
     seed: int = 0  # the `hpo` agent's sampler seed
+    # The prompt carries a TPE study of every iteration's hyperparameter block (hpo_hints.py)
+    hpo_hints: bool = False
 
     @field_validator("name")
     @classmethod
@@ -145,6 +147,17 @@ class StrategistConfig(_Section):
     base_url: str | None = None  # unset: agent.base_url where it is the run's agent
     every: int = Field(default=5, ge=0, le=1_000_000)  # after every N iterations (0: never)
     plateau: int = Field(default=4, ge=0, le=1_000_000)  # after N without a keep (0: never)
+
+
+class SearchConfig(_Section):
+    """Which recorded iteration each proposal starts from (search.py)."""
+
+    # greedy: the best; tree: the best, its near misses or another kept line, by UCB
+    # (greedy by default: benchmarks/search_policy.py has tree behind it at 16 workers)
+    policy: Literal["greedy", "tree"] = "greedy"
+    # tree: every Nth proposal merges two lines' changes, when two are worth merging (0: never)
+    combine_every: int = Field(default=4, ge=0, le=1_000_000)
+    explore: float = Field(default=1.0, ge=0, le=100)  # tree: UCB's exploration weight
 
 
 class RunConfig(_Section):
@@ -220,6 +233,7 @@ class Config(_Section):
     loop: LoopConfig = LoopConfig()
     agent: AgentConfig = AgentConfig()
     strategist: StrategistConfig = StrategistConfig()
+    search: SearchConfig = SearchConfig()
     run: RunConfig = RunConfig()
     resources: Resources = Resources()
     promote: PromoteConfig = PromoteConfig()

@@ -23,8 +23,10 @@ from string import Template
 from autoresearch import noise
 from autoresearch.condense import ONE_LINE_EACH, compact_line, fmt, render_older, summary
 from autoresearch.history import History
+from autoresearch.hpo_hints import hints
 from autoresearch.log_metrics import scoring_sentence
 from autoresearch.records import CRASH, Iteration
+from autoresearch.repeats import REPEAT
 from autoresearch.runfacts import diff_lines, log_lines, run_line, unified_diff
 from autoresearch.tokens import estimate
 
@@ -34,6 +36,9 @@ INCUMBENT_SHARE = 0.1  # of context_tokens, at most, for the incumbent's log
 INCUMBENT_LOGS = ((3, 12), (2, 6), (1, 3), (0, 1))  # its first and last lines, less and less
 NO_RECORD = "No training record is kept for it."
 RECENT_SHARE = 0.6  # of what the statistics and the older iterations leave, for the recent ones
+LINE_STEPS = 8  # the start's ancestors shown at most, the nearest
+REPEATS_SHOWN = 5  # repeats among the last this many recorded iterations are named
+COMBINE_DIFF_LINES = 80  # of the other parent's change
 
 
 @dataclass(frozen=True)
@@ -169,24 +174,96 @@ def incumbent_run(incumbent: Iteration, tokens: int) -> str:
     return facts or NO_RECORD
 
 
-def render_stable(program: str, incumbent: Iteration, cfg) -> str:
-    """The start of the prompt, the same from one iteration to the next until a keep."""
+def render_stable(
+    program: str, incumbent: Iteration, cfg, history: list[Iteration] | None = None
+) -> str:
+    """The start of the prompt, the same from one iteration to the next while proposals start
+    from the same train.py (incumbent: the one it starts from, the best or, with the tree
+    search, another line's; history: for the title and its line)."""
+    facts = _facts(history or [], cfg)
+    best = facts.incumbent
+    title = f"The current best train.py (iteration {incumbent.iteration}, {cfg.metric} = {fmt(incumbent.value)})"
+    if (
+        best is not None
+        and best.iteration != incumbent.iteration
+        and incumbent.iteration in facts.by_number
+    ):
+        title = (
+            f"The train.py you start from (iteration {incumbent.iteration}, {cfg.metric} = "
+            f"{fmt(incumbent.value)}; the best is iteration {best.iteration}, {fmt(best.value)})"
+        )
     return template("iteration.txt").substitute(
         program=program.strip(),
         budget=f"{cfg.budget_secs:g}",
         scoring=scoring_sentence(cfg),
         metric=cfg.metric,
         direction="higher is better" if cfg.direction == "maximize" else "lower is better",
-        incumbent_iteration=incumbent.iteration,
-        incumbent_value=fmt(incumbent.value),
+        start_title=title,
         train_py=incumbent.train_py.rstrip(),
         incumbent_run=incumbent_run(incumbent, int(cfg.loop.context_tokens * INCUMBENT_SHARE)),
+        line=line_text(incumbent, facts),
         confirmation=(
             template("confirmation.txt").substitute(confirm_runs=cfg.loop.confirm_runs)
             if cfg.loop.confirm_runs
             else ""
         ),
     )
+
+
+def _facts(history: list[Iteration], cfg) -> History:
+    return history if isinstance(history, History) else History(history, cfg.better)
+
+
+def line_text(start: Iteration, facts: History) -> str:
+    """The iterations start descends from (its history), one line each, the nearest LINE_STEPS;
+    "" for the baseline."""
+    steps, at, seen = [], start, set()
+    while at is not None and at.parent is not None and at.iteration not in seen:
+        seen.add(at.iteration)
+        at = facts.by_number.get(at.parent)
+        if at is not None:
+            steps.append(
+                f"- iteration {at.iteration}: {at.status} {fmt(at.value)}, {at.description[:120]}"
+            )
+    if not steps:
+        return ""
+    shown = steps[:LINE_STEPS][::-1]
+    if len(steps) > LINE_STEPS:
+        shown.insert(0, f"- ({len(steps) - LINE_STEPS} earlier)")
+    return template("line.txt").substitute(steps="\n".join(shown))
+
+
+def combine_text(other: Iteration | None, parent: Iteration, facts: History, metric: str) -> str:
+    """What merging other's change into parent's train.py asks ("" for no second parent)."""
+    if other is None:
+        return ""
+    base = facts.by_number.get(other.parent)
+    diff = other.diff or (unified_diff(base.train_py, other.train_py) if base else "")
+    return template("combine.txt").substitute(
+        parent=parent.iteration,
+        other=other.iteration,
+        metric=metric,
+        other_value=fmt(other.value),
+        other_parent=other.parent,
+        diff="\n".join(diff_lines(diff, COMBINE_DIFF_LINES)),
+    )
+
+
+def repeats_text(history: list[Iteration]) -> str:
+    """The repeats among the last recorded iterations, named, so that the agent stops."""
+    found = [it for it in history[-REPEATS_SHOWN:] if (it.reason or "").startswith(REPEAT)]
+    if not found:
+        return ""
+    lines = "".join(f"- iteration {it.iteration}: {it.reason.split(';')[0]}\n" for it in found)
+    return template("repeats.txt").substitute(repeats=lines)
+
+
+def hpo_text(start: Iteration, history: list[Iteration], cfg) -> str:
+    """[agent] hpo_hints: what a TPE study of the history says (hpo_hints.py), else ""."""
+    if not cfg.agent.hpo_hints:
+        return ""
+    found = hints(start.train_py, history, cfg.direction, cfg.agent.seed + len(history))
+    return template("hpo_hints.txt").substitute(found) if found else ""
 
 
 def noise_text(history: list[Iteration], metric: str) -> str:
@@ -198,12 +275,15 @@ def noise_text(history: list[Iteration], metric: str) -> str:
     return shown + "\n"
 
 
-def in_flight_text(in_flight: list[Iteration]) -> str:
-    """The experiments proposed and not recorded yet (a parallel run), one line each."""
+def in_flight_text(in_flight: list[Iteration], start: int | None = None) -> str:
+    """The experiments proposed and not recorded yet (a parallel run), one line each; those that
+    start from the same iteration as this proposal (start) are marked as its siblings."""
     if not in_flight:
         return ""
     lines = [
-        f"- iteration {it.iteration} (from iteration {it.parent}): "
+        f"- iteration {it.iteration} (from iteration {it.parent}"
+        + (", like yours: a sibling" if it.parent == start else "")
+        + "): "
         + ((it.explanation.strip().splitlines() or ["(no explanation)"])[0][:200])
         for it in in_flight
     ]
@@ -211,22 +291,34 @@ def in_flight_text(in_flight: list[Iteration]) -> str:
 
 
 def render_prompt(
-    program: str, incumbent: Iteration, history: list[Iteration], cfg, in_flight=()
+    program: str,
+    incumbent: Iteration,
+    history: list[Iteration],
+    cfg,
+    in_flight=(),
+    other: Iteration | None = None,
 ) -> str:
     """The whole prompt, at most cfg.loop.context_tokens tokens (estimated); ContextTooSmall
-    where even its shortest form does not fit. in_flight: the experiments training now."""
+    where even its shortest form does not fit. incumbent: the train.py it starts from; in_flight:
+    the experiments training now; other: a second parent whose change is to be merged in."""
     budget = cfg.loop.context_tokens
-    stable = render_stable(program, incumbent, cfg)
+    facts = _facts(history, cfg)
+    stable = render_stable(program, incumbent, cfg, facts)
     frame = template("iteration_history.txt")
-    floor, training = noise_text(history, cfg.metric), in_flight_text(list(in_flight))
-    empty = frame.substitute(history="", metric=cfg.metric, noise=floor, in_flight=training)
+    parts = {
+        "metric": cfg.metric,
+        "noise": noise_text(history, cfg.metric),
+        "in_flight": in_flight_text(list(in_flight), incumbent.iteration),
+        "notices": repeats_text(history),
+        "combine": combine_text(other, incumbent, facts, cfg.metric),
+        "hpo": hpo_text(incumbent, history, cfg),
+    }
+    empty = frame.substitute(history="", **parts)
     room = budget - estimate(stable) - 1 - estimate(empty)
     history_text = render_history(
         history, cfg.loop.context, cfg.loop.recent_window, cfg.better, cfg.metric, room
     )
-    varying = frame.substitute(
-        history=history_text, metric=cfg.metric, noise=floor, in_flight=training
-    )
+    varying = frame.substitute(history=history_text, **parts)
     prompt = f"{stable}\n{varying}"
     needed = estimate(prompt)
     if needed > budget:

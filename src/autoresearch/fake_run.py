@@ -34,6 +34,7 @@ class Asked:
     parent: Iteration
     request: Request
     started: float
+    other: Iteration | None = None
 
 
 class InstantProposer:
@@ -48,11 +49,11 @@ class InstantProposer:
 
     name = "instant"
 
-    def ask(self, n, parent, history, in_flight=()) -> Asked:
+    def ask(self, n, parent, history, in_flight=(), other=None) -> Asked:
         self.asked.append((n, parent.iteration, [it.iteration for it in in_flight]))
         request = Request(iteration=n, prompt=f"propose {n}", train_py=parent.train_py,
                           workdir=self.workdirs.root, history=history)  # fmt: skip
-        return Asked(n, parent, request, time.time())
+        return Asked(n, parent, request, time.time(), other)
 
     def propose(self, request: Request) -> Proposal:
         if self.proposals is not None and len(self.asked) > self.proposals:
@@ -62,6 +63,7 @@ class InstantProposer:
     def accept(self, asked: Asked, proposal: Proposal):
         it = Iteration(
             iteration=asked.n, status=INVALID, parent=asked.parent.iteration,
+            second_parent=asked.other.iteration if asked.other else None,
             explanation=proposal.explanation, train_py=proposal.train_py,
             started_at=asked.started, agent=self.name,
         )  # fmt: skip
@@ -73,13 +75,21 @@ class InstantProposer:
 
 
 def fake_run(
-    folder: Path, cfg: Config, engine: FakeEngine, sequential=False, repo=None, **proposing
+    folder: Path,
+    cfg: Config,
+    engine: FakeEngine,
+    sequential=False,
+    repo=None,
+    agent=InstantProposer,
+    train_py="N = 0\n",
+    **proposing,
 ) -> tuple[LoopResult, Store, InstantProposer]:
-    """Drive a run in folder (made, or resumed where it has a store) to its end."""
+    """Drive a run in folder (made, or resumed where it has a store) to its end; agent: the
+    stand-in's class (InstantProposer's), train_py: the baseline's."""
     source = folder / "workspace"
     if not source.is_dir():
         source.mkdir(parents=True)
-        (source / "train.py").write_text("N = 0\n")
+        (source / "train.py").write_text(train_py)
         (source / "program.md").write_bytes(PROGRAM)
     store = (
         Store(folder) if (folder / "run.db").exists() else Store.create(folder, cfg.model_dump())
@@ -90,7 +100,7 @@ def fake_run(
     strategist = Strategist(cfg, store, repo, None, said.append, live.phase)
     fixed = {"prepare.py": None, "program.md": strategist.start(PROGRAM)}
     workdirs = Workdirs(source, folder / "experiments", lambda: None)
-    proposer = InstantProposer(store, workdirs, **proposing)
+    proposer = agent(store, workdirs, **proposing)
     parts = Collaborators(
         proposer=proposer, trials=Trials(cfg, store, fixed, said.append, live),
         recorder=Recorder(cfg, store, repo, fixed, workdirs, live, said.append),

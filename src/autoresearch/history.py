@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 
 from autoresearch.noise import Noise, pooled, spread
 from autoresearch.records import Iteration
+from autoresearch.repeats import REPEAT, code_key
 from autoresearch.stops import failure_kind
 
 Better = Callable[[float, float | None], bool]
@@ -28,6 +29,9 @@ class History(list[Iteration]):
         self.last_number = -1  # the highest iteration number recorded
         self.by_number: dict[int, Iteration] = {}
         self._spread = (0.0, 0, 0)  # the noise floor's sums: squares, runs, iterations
+        self.repeats = 0  # proposals not trained: their code was trained before (repeats.py)
+        self.codes: dict[str, int] = {}  # each trained code (repeats.code_key): its first iteration
+        self.children: dict[int, list[Iteration]] = {}  # by parent (both of a combination's)
         for it in iterations:
             self.append(it)
 
@@ -48,6 +52,17 @@ class History(list[Iteration]):
         self.last_number = max(self.last_number, it.iteration)
         self.by_number[it.iteration] = it
         self._spread = _plus(self._spread, it)
+        if (it.reason or "").startswith(REPEAT):
+            self.repeats += 1
+        if it.runs and it.train_py:
+            self.codes.setdefault(code_key(it.train_py), it.iteration)
+        for parent in {it.parent, it.second_parent} - {None}:
+            self.children.setdefault(parent, []).append(it)
+
+    def trained_as(self, train_py: str) -> Iteration | None:
+        """The first recorded iteration that trained this code (repeats.py), if any."""
+        found = self.codes.get(code_key(train_py))
+        return None if found is None else self.by_number[found]
 
     def __getitem__(self, index):
         found = super().__getitem__(index)

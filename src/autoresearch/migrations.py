@@ -148,8 +148,15 @@ def _verdicts(db: sqlite3.Connection) -> None:
     )
 
 
+def _search(db: sqlite3.Connection) -> None:
+    """6: the search (search.py): a combination's second parent, and how many repairs an
+    iteration's crash took; an older run's iterations took none."""
+    db.execute("ALTER TABLE iterations ADD COLUMN second_parent INTEGER")
+    db.execute("ALTER TABLE iterations ADD COLUMN repairs INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _initial, _training_runs, _strategies, _in_flight, _verdicts,
+    _initial, _training_runs, _strategies, _in_flight, _verdicts, _search,
 ]  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 

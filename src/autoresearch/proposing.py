@@ -34,6 +34,7 @@ class Asked:
     workdir: Path
     before: dict[str, str]  # the workdir's fingerprint when the agent got it
     started: float
+    other: Iteration | None = None  # a second parent, whose change it merges in
 
 
 class Proposer:
@@ -68,24 +69,27 @@ class Proposer:
             )
             self.seen_workspace = now
 
-    def ask(self, n: int, parent: Iteration, history: list[Iteration], in_flight=()) -> Asked:
-        """The request for iteration n's proposal (in_flight: the experiments proposed and not
-        recorded yet, which the prompt lists)."""
+    def ask(
+        self, n: int, parent: Iteration, history: list[Iteration], in_flight=(), other=None
+    ) -> Asked:
+        """The request for iteration n's proposal from parent (in_flight: the experiments
+        proposed and not recorded yet, which the prompt lists; other: a second parent whose
+        change the agent is asked to merge in)."""
         started = time.time()
         self._note_workspace_changes()
         workdir = self.workdirs.copy(n, 0, parent.train_py)
         program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")
-        prompt = render_prompt(program, parent, history, self.cfg, in_flight)
+        prompt = render_prompt(program, parent, history, self.cfg, in_flight, other)
         self.say(f"iteration {n}: asking {self.agent.name} for a proposal")
         self.live.phase(PROPOSING, n, agent=self.agent.name)
         request = Request(
             iteration=n, prompt=prompt, train_py=parent.train_py, workdir=workdir,
             history=history, metric=self.cfg.metric, direction=self.cfg.direction,
             secret=self.trainer.secret, wrap=self._agent_wrap(workdir),
-            stable_prompt=render_stable(program, parent, self.cfg),
+            stable_prompt=render_stable(program, parent, self.cfg, history),
             max_train_py_kb=self.cfg.loop.max_train_py_kb,
         )  # fmt: skip
-        return Asked(n, parent, request, workdir, fingerprint(workdir), started)
+        return Asked(n, parent, request, workdir, fingerprint(workdir), started, other)
 
     def accept(self, asked: Asked, proposal: Proposal) -> tuple[Iteration, list[str], Path]:
         """The agent's answer checked: an iteration (invalid, with its reason, or pending: stored
@@ -98,6 +102,7 @@ class Proposer:
             iteration=n,
             status=INVALID,
             parent=parent.iteration,
+            second_parent=asked.other.iteration if asked.other else None,
             explanation=proposal.explanation,
             train_py=proposal.train_py or "",
             prompt=asked.request.prompt,

@@ -76,7 +76,9 @@ class Iteration:
     reason: str | None = None
     explanation: str = ""
     train_py: str = ""
-    parent: int | None = None  # the incumbent iteration this one was proposed from
+    parent: int | None = None  # the iteration this one was proposed from (search.py)
+    second_parent: int | None = None  # a combination's other parent: its change merged in
+    repairs: int = 0  # the times the agent fixed its crash within the iteration
     diff: str = ""
     commit: str | None = None
     prompt: str = ""

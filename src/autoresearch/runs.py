@@ -418,5 +418,7 @@ def _entry(it: Iteration) -> views.Entry:
         model=it.model,
         strategy=it.strategy,
         parent=it.parent,
+        second_parent=it.second_parent,
+        repairs=it.repairs,
         peak_memory_mb=it.peak_memory_mb,
     )

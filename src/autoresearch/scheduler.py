@@ -28,14 +28,18 @@ from autoresearch.recorder import Recorder
 from autoresearch.records import (
     BASELINE,
     CRASH,
+    DISCARD,
     FINISHED,
+    INVALID,
     STOPPED,
     TRAINING,
     Iteration,
     TrainingRun,
 )
+from autoresearch.repeats import code_key, repeat_reason
 from autoresearch.runner.engines import Job, WorkerLost, in_thread
 from autoresearch.safe_text import DESCRIPTION_CHARS, shorten
+from autoresearch.search import choose
 from autoresearch.stops import StopRules, baseline_failed
 from autoresearch.strategist import Strategist
 from autoresearch.text import plural
@@ -92,6 +96,7 @@ class Scheduler:
         self.asking: tuple[object, Future] | None = None  # (Asked, the agent's answer)
         self.stop: LoopResult | None = None  # the result the run ends with, once no more start
         self.busy = 0  # runs training now
+        self.hold = False  # after a repeat, no proposal until a result is in (or none trains)
 
     def run(self, history: History) -> LoopResult:
         try:
@@ -220,10 +225,11 @@ class Scheduler:
             return  # (no history: the baseline is training, and every proposal starts from it)
         if baseline_failed(history[0]) or len(self.flights) > self.engine.slots:
             return
-        if self.sequential and self.flights:
+        if self.sequential and self.flights or self.hold and self.busy:
             return
         experiments = [f for f in self.flights.values() if f.it.iteration != 0]
-        if len(history) - 1 + len(experiments) >= self.cfg.loop.iterations:
+        done = len(history) - 1 - history.repeats  # a repeat costs no iteration
+        if done + len(experiments) >= self.cfg.loop.iterations:
             return
         reason = self._before_proposal(history)
         if reason:
@@ -233,8 +239,9 @@ class Scheduler:
         self.store.drop_runs(n)  # none can belong to a proposal that was never stored
         in_flight = [f.it for f in experiments]
         proposer = self.parts.proposer
+        start = choose(self.cfg, history, in_flight, n)
         try:
-            asked = proposer.ask(n, history.incumbent, history, in_flight)
+            asked = proposer.ask(n, start.parent, history, in_flight, start.other)
         except ContextTooSmall as err:
             self._end(STOPPED, str(err))
             return
@@ -263,9 +270,29 @@ class Scheduler:
             return
         it, notes, workdir = self.parts.proposer.accept(asked, proposal)
         if it.reason is None:
+            self.hold = self._repeat(it, history)
+        if it.reason is None:
             self.ready.append((it, notes, workdir))
         else:
             self._record(it, notes, history)
+
+    def _repeat(self, it: Iteration, history: History) -> bool:
+        """A proposal whose code was trained before, or is training now, is not trained: it is
+        recorded with the earlier one's result (repeats.py), costing no training and no
+        iteration of [loop] iterations. Whether it was one."""
+        earlier = history.trained_as(it.train_py)
+        if earlier is not None:
+            it.status = DISCARD if earlier.kept else earlier.status
+            it.value = earlier.value
+            it.reason = repeat_reason(earlier.iteration)
+            return True
+        key = code_key(it.train_py)
+        flying = [f.it for f in self.flights.values() if f.it.iteration != 0]
+        flying += [ready[0] for ready in self.ready]
+        twin = next((other for other in flying if code_key(other.train_py) == key), None)
+        if twin is not None:
+            it.status, it.reason = INVALID, repeat_reason(twin.iteration, training=True)
+        return twin is not None
 
     def _end(self, state: str, message: str) -> None:
         if self.stop is None:
@@ -300,6 +327,7 @@ class Scheduler:
                 seed=job.seed,
             )
         self.store.trained(job.n, job.k)
+        self.hold = False  # news: the agent may be asked again
         flight.done[job.k] = self.parts.trials.record(job.n, job.k, job.workdir, run)
         if job.k:
             self.parts.workdirs.remove(job.n, job.k)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autoresearch.records import CRASH, INVALID, TIMEOUT, Iteration
+from autoresearch.repeats import REPEAT
 from autoresearch.text import plural
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ _EXCEPTION = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning))
 def failure_kind(it: Iteration) -> str | None:
     """What a failed iteration has in common with others failing the same way (the same
     exception, the same API error, the same timeout); None for an iteration that did not fail."""
+    if (it.reason or "").startswith(REPEAT):  # the agent proposing what was trained already
+        return "repeat"
     if it.status not in (CRASH, INVALID):
         return None
     reason = (it.reason or "").split("; reverted the agent's changes")[0]

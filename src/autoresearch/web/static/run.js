@@ -44,6 +44,7 @@ function render() {
   if (drawn.noise) legend.push(el("span", { class: "key noise-key" }, "noise band (±1 sigma)"));
   if (drawn.holdout) legend.push(el("span", { class: "key holdout-key" }, "holdout (kept)"));
   document.getElementById("legend").replaceChildren(...legend);
+  renderTree();
   renderStrategies();
   renderVerdicts(snap); // verdicts.js: promotions, the ablation, suspicious keeps
   const body = document.querySelector("#iterations tbody");
@@ -59,6 +60,27 @@ function render() {
       el("td", { class: "description", title: text }, text));
   }));
   showLive(liveNow || { state: snap.state, live: snap.live, log: [] });
+}
+
+function renderTree() {
+  // the iterations by parent (status --json's parent; a merge is listed under its first parent
+  // and names its second); a click shows the iteration
+  const children = new Map();
+  for (const it of snap.iterations) {
+    const key = it.parent === null || it.parent === undefined ? "root" : it.parent;
+    if (!children.has(key)) children.set(key, []);
+    children.get(key).push(it);
+  }
+  document.getElementById("tree").hidden = snap.iterations.length < 2;
+  const node = (it) => {
+    const merge = it.second_parent === null || it.second_parent === undefined ? "" : ` (merges ${it.second_parent})`;
+    const kids = children.get(it.iteration) || [];
+    return el("li", { onclick: (e) => { e.stopPropagation(); pick(it.iteration); } },
+      el("span", { class: `status-${it.status}` }, `${it.iteration} ${it.status} ${num(it.value)}`),
+      ` ${it.description || ""}${merge}`,
+      kids.length ? el("ul", {}, ...kids.map(node)) : "");
+  };
+  document.getElementById("tree-list").replaceChildren(...(children.get("root") || []).map(node));
 }
 
 function renderStrategies() {
