@@ -1,7 +1,7 @@
 import pytest
 
-from autoresearch import config
-from autoresearch.config import ConfigError
+from autoresearch.core import config
+from autoresearch.core.config import ConfigError
 
 
 def write(ws, text):

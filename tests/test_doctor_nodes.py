@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from autoresearch.cli import app
+from autoresearch.cli.app import app
 
 cli = CliRunner()
 NODE_PYTHON = "autoresearch-node-python"  # an interpreter on the second node's PATH only
@@ -87,8 +87,8 @@ def test_doctor_without_a_cluster_does_not_import_ray():
 
 
 def test_a_cluster_without_the_gpus_an_experiment_asks_has_no_room(cfg):
-    from autoresearch.runner.cluster import Node
-    from autoresearch.runner.node_checks import NodeReport, resources_check, room
+    from autoresearch.checks.node_checks import NodeReport, resources_check, room
+    from autoresearch.training.ray.cluster import Node
 
     cfg.resources.gpus = 1
     cpu_only, gpu = Node("a" * 56, "cpu", 8.0, 0.0, "10.0.0.2"), Node("b" * 56, "gpu", 8, 2, "")

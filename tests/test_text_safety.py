@@ -14,11 +14,11 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from autoresearch import config
 from autoresearch.agents.factory import build
-from autoresearch.loop import Loop
-from autoresearch.safe_text import fenced, markdown_inline, one_line, printable, shorten
-from autoresearch.store import Store, runs_dir
+from autoresearch.core import config
+from autoresearch.core.safe_text import fenced, markdown_inline, one_line, printable, shorten
+from autoresearch.loop.loop import Loop
+from autoresearch.store.store import Store, runs_dir
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 CONSTANT = "import numpy as np\nimport prepare\nprepare.save_predictions(np.zeros(10000, dtype=np.int64))\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from autoresearch.agents.validate import unchanged
-from autoresearch.records import Usage
+from autoresearch.core.records import Usage
 
 # codex's bubblewrap failing to start (see CODEX_ARGS in command.py for the messages)
 # (its first sentence: "bwrap: No permissions to create a new namespace, likely because ...")

@@ -28,7 +28,7 @@ from autoresearch.agents.cli_output import (
 from autoresearch.agents.pricing import cost, lookup, missing
 from autoresearch.agents.streams import Pipes
 from autoresearch.agents.validate import read_train_py
-from autoresearch.config import AgentConfig
+from autoresearch.core.config import AgentConfig
 
 PRESETS = ("claude", "codex")
 RAW_CAP = 200_000  # characters of agent stdout kept in Proposal.raw_output

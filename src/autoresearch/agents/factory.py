@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from autoresearch.agents.base import Agent, AgentError
-from autoresearch.config import AGENT_NAMES, AgentConfig
+from autoresearch.core.config import AGENT_NAMES, AgentConfig
 
 
 def choose(cfg: AgentConfig) -> tuple[str, str]:

@@ -14,8 +14,8 @@ from autoresearch.agents import pricing
 from autoresearch.agents.base import AgentError, Answer, Proposal, Request
 from autoresearch.agents.edits import Edit, EditError, apply_edit
 from autoresearch.agents.validate import code_problem
-from autoresearch.config import AgentConfig
-from autoresearch.records import Usage
+from autoresearch.core.config import AgentConfig
+from autoresearch.core.records import Usage
 
 TEMPLATES = {"whole": "edit_whole.txt", "search-replace": "edit_search_replace.txt"}
 REPAIR = "{problem}\n\nReply again with your complete answer, in the format asked for above."

@@ -5,9 +5,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from autoresearch.runs import live_log, live_phase, snapshot
-from autoresearch.runstate import state
-from autoresearch.store import Store, StoreError, list_runs, runs_dir
+from autoresearch.loop.runs import live_log, live_phase, snapshot
+from autoresearch.store.runstate import state
+from autoresearch.store.store import Store, StoreError, list_runs, runs_dir
 
 LOG_BYTES = 65536  # the end of an iteration's train.log that the page shows
 LIVE_LOG_LINES = 12
