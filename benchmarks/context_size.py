@@ -29,8 +29,9 @@ from autoresearch.agents.pricing import cost
 from autoresearch.core import config
 from autoresearch.core.history import History
 from autoresearch.core.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, Iteration, Usage
+from autoresearch.core.text import fmt
 from autoresearch.core.tokens import estimate
-from autoresearch.prompt.condense import compact_line, fmt, summary
+from autoresearch.prompt.condense import compact_line, summary
 from autoresearch.prompt.context import render_prompt, render_stable, template
 from autoresearch.prompt.runfacts import log_lines
 from autoresearch.store import workspace

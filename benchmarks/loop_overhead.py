@@ -35,7 +35,8 @@ from autoresearch.core.records import CRASH, DISCARD, INVALID, KEEP, Iteration, 
 from autoresearch.loop import loop
 from autoresearch.store import workspace
 from autoresearch.store.gitrepo import ExperimentRepo
-from autoresearch.store.store import Store, incumbent, runs_dir
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.store import Store, incumbent
 from autoresearch.training import experiment, task
 
 DATA_CANDIDATES = [

@@ -19,7 +19,7 @@ from autoresearch.core.tokens import estimate
 from autoresearch.prompt.condense import condense, what_changed
 from autoresearch.prompt.context import ContextTooSmall, render_prompt
 from autoresearch.store import workspace
-from autoresearch.store.store import runs_dir
+from autoresearch.store.layout import runs_dir
 
 TEMPLATE = (workspace.TASKS["fashion-mnist"] / "train.py").read_text()
 PROGRAM = (workspace.TASKS["fashion-mnist"] / "program.md").read_text()

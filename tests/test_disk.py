@@ -18,7 +18,7 @@ import pytest
 from conftest import CLASS_0, single_run
 from test_store_safety import AUTORESEARCH, assert_one_line_error, make_run, snapshot_files
 
-from autoresearch.store.store import runs_dir
+from autoresearch.store.layout import runs_dir
 from autoresearch.store.workspace import fingerprint
 from autoresearch.training.limits import Limits
 from autoresearch.training.local import run_training

@@ -22,9 +22,9 @@ from rich.console import Console
 
 from autoresearch.core.noise import estimate
 from autoresearch.core.records import TRAINING, Iteration, TrainingRun
-from autoresearch.loop.runs import eta_secs, keep_needs, snapshot
 from autoresearch.store.store import Store, list_runs
 from autoresearch.views.display import Display, phase_text
+from autoresearch.views.snapshot import eta_secs, keep_needs, snapshot
 from autoresearch.views.status_table import keep_line, render
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")

@@ -17,7 +17,8 @@ import pytest
 from autoresearch.checks import preflight
 from autoresearch.core import config
 from autoresearch.core.records import Iteration
-from autoresearch.store.store import Store, runs_dir
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.store import Store
 from autoresearch.training import task
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")

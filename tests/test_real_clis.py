@@ -27,7 +27,7 @@ from autoresearch.agents.pricing import cost
 from autoresearch.cli.app import app
 from autoresearch.core.config import AgentConfig, load
 from autoresearch.core.records import Usage
-from autoresearch.store.store import runs_dir
+from autoresearch.store.layout import runs_dir
 from autoresearch.training.experiment import secret_paths
 
 cli = CliRunner()

@@ -11,7 +11,8 @@ from test_store_safety import AUTORESEARCH, cli
 from autoresearch.core import config
 from autoresearch.core.records import Iteration
 from autoresearch.store.gitrepo import ExperimentRepo
-from autoresearch.store.store import Store, runs_dir
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.store import Store
 from autoresearch.views.report import figure, plot, useful_range
 
 

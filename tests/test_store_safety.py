@@ -18,8 +18,9 @@ from autoresearch.core import config
 from autoresearch.core.records import Iteration
 from autoresearch.store import workspace
 from autoresearch.store.gitrepo import ExperimentRepo
+from autoresearch.store.layout import runs_dir
 from autoresearch.store.results import write_results
-from autoresearch.store.store import Store, StoreError, runs_dir
+from autoresearch.store.store import Store, StoreError
 from autoresearch.views.report import write_report
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")

@@ -18,7 +18,8 @@ from autoresearch.agents.factory import build
 from autoresearch.core import config
 from autoresearch.core.safe_text import fenced, markdown_inline, one_line, printable, shorten
 from autoresearch.loop.loop import Loop
-from autoresearch.store.store import Store, runs_dir
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.store import Store
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 CONSTANT = "import numpy as np\nimport prepare\nprepare.save_predictions(np.zeros(10000, dtype=np.int64))\n"

@@ -24,7 +24,7 @@ from autoresearch.checks.sandbox_check import UNSANDBOXED, probe_inside
 from autoresearch.core.config import Config
 from autoresearch.store.workspace import copy_for_experiment, read_tree
 from autoresearch.training import sandbox, task, train_command
-from autoresearch.training.experiment import FIXED_FILES, HOME_NAME
+from autoresearch.training.experiment import FIXED_FILES, HOME_NAME, node_folder
 from autoresearch.training.local import training_env
 from autoresearch.training.ray import cluster
 
@@ -138,7 +138,7 @@ def _answer(ray, ref) -> list[Check]:
 def run_checks(shipment: Shipment, cfg: Config) -> list[Check]:
     """On the node: each check's result, in order."""
     checks = [_check("autoresearch", lambda: _package(shipment.version))]
-    root = cluster.node_folder()
+    root = node_folder()
     try:
         root.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix="doctor-", dir=root))

@@ -47,6 +47,7 @@ from autoresearch.core.log_metrics import self_reported
 from autoresearch.core.records import INTERRUPTED, OK, SELF_REPORTED
 from autoresearch.core.safe_text import one_line, strict_json
 from autoresearch.store import workspace
+from autoresearch.store.layout import is_run
 from autoresearch.training.experiment import experiments_root, run_experiment
 
 # baseline --json statuses besides the experiment's own (ok, crash, timeout).
@@ -225,8 +226,9 @@ def status(
     ] = False,
 ) -> None:
     """The iterations of a run, the best, and the cost."""
-    from autoresearch.loop.runs import open_run, snapshot
+    from autoresearch.loop.runs import open_run
     from autoresearch.views.export import hint
+    from autoresearch.views.snapshot import snapshot
     from autoresearch.views.status_table import render
 
     try:
@@ -283,8 +285,8 @@ def export(
     """Write an iteration's train.py, the best by default.
 
     To stdout, or to a file with -o."""
+    from autoresearch.core.text import fmt
     from autoresearch.loop.runs import open_run
-    from autoresearch.prompt.condense import fmt
     from autoresearch.views.export import ExportError, pick, write
 
     try:
@@ -320,13 +322,14 @@ def compare(
     ] = None,
 ) -> None:
     """Runs side by side: settings, iterations, keeps, best, cost; and compare.png."""
-    from autoresearch.store.store import runs_dir, write_atomically
+    from autoresearch.store.layout import runs_dir
+    from autoresearch.store.store import write_atomically
     from autoresearch.views.compare import CompareRefused
     from autoresearch.views.compare import compare as compare_runs
     from autoresearch.views.compare_plot import plot
     from autoresearch.views.compare_table import markdown, render
 
-    if not directory.is_dir() and (runs_dir(Path(".")) / directory.name / "run.db").is_file():
+    if not directory.is_dir() and is_run(runs_dir(Path(".")) / directory.name):
         # `compare RUN1 RUN2` inside a workspace: the first is a run too, not the folder
         directory, run_ids = Path("."), [str(directory), *(run_ids or [])]
     try:
@@ -373,9 +376,10 @@ def strategy(
     """The run's strategy versions, oldest first.
 
     Rejected strategist replies are listed too."""
-    from autoresearch.loop.runs import open_run, snapshot
+    from autoresearch.loop.runs import open_run
     from autoresearch.loop.strategist import program_of
     from autoresearch.views.export import ExportError, write
+    from autoresearch.views.snapshot import snapshot
     from autoresearch.views.status_table import strategy_lines
 
     try:

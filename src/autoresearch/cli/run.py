@@ -34,11 +34,10 @@ from autoresearch.core import config as config_mod
 from autoresearch.core.records import FINISHED, INTERRUPTED
 from autoresearch.core.safe_text import one_line
 from autoresearch.loop import strategist
+from autoresearch.store.layout import ORCHESTRATOR_LOG
 
 if TYPE_CHECKING:
     from autoresearch.store.runstate import WorkspaceLock
-
-LOG_NAME = "orchestrator.log"
 
 
 class Say:
@@ -51,7 +50,7 @@ class Say:
         self.lock = threading.RLock()  # the loop and the display's heartbeat both say things
 
     def open(self, folder: Path) -> None:
-        self.file = open(folder / LOG_NAME, "a", encoding="utf-8", errors="replace")
+        self.file = open(folder / ORCHESTRATOR_LOG, "a", encoding="utf-8", errors="replace")
         for line in self.pending:
             self._keep(line)
         self.pending.clear()

@@ -14,7 +14,7 @@ from statistics import mean
 from autoresearch.core.config import Config
 from autoresearch.core.noise import Noise, margin, scored
 from autoresearch.core.records import CRASH, DISCARD, KEEP, OK, TIMEOUT, Iteration, TrainingRun
-from autoresearch.prompt.condense import fmt
+from autoresearch.core.text import fmt
 
 
 def failure(runs: list[TrainingRun]) -> str | None:

@@ -19,19 +19,18 @@ from autoresearch.core.config import Config
 from autoresearch.core.history import History
 from autoresearch.core.noise import estimate, scored
 from autoresearch.core.records import BASELINE, KEEP, Ablated, Iteration
-from autoresearch.loop.loop import SNAPSHOT
 from autoresearch.loop.runs import RunRefused
+from autoresearch.store.layout import ABLATION, SNAPSHOT, number
 from autoresearch.store.runstate import RunLock, kill_leftover, run_tag, tag_processes
 from autoresearch.store.store import Store
 from autoresearch.store.verdict_store import record_ablation
 from autoresearch.store.workspace import copy_for_experiment
 from autoresearch.training import task
 from autoresearch.training.batch import Training, train_all
-from autoresearch.training.engines import engine_for
 from autoresearch.training.experiment import FIXED_FILES, Trainer, experiments_root, read_plain
+from autoresearch.training.placement import engine_for
 
 ABLATION_SEED = 800_000  # run k of the best and of every variant: this + k
-FOLDER = "ablation"  # in the run folder: a folder per variant, a folder per run
 
 
 def revert(best: str, keep: str, parent: str) -> str | None:
@@ -101,11 +100,11 @@ def ablate(workspace: Path, store: Store, say: Callable[[str], None]) -> list[Ab
     found = variants(history, best)
     n, budget = cfg.loop.noise_runs, cfg.budget_secs
     trainings = [Training(f"ablate-best-{k}", best.train_py, ABLATION_SEED + k,
-                          store.dir / FOLDER / "best" / str(k)) for k in range(n)]  # fmt: skip
+                          store.dir / ABLATION / "best" / str(k)) for k in range(n)]  # fmt: skip
     for it, code, _ in found:
         if code is not None:
-            trainings += [Training(f"ablate-{it.iteration:04d}-{k}", code, ABLATION_SEED + k,
-                                   store.dir / FOLDER / f"{it.iteration:04d}" / str(k))
+            trainings += [Training(f"ablate-{number(it.iteration)}-{k}", code, ABLATION_SEED + k,
+                                   store.dir / ABLATION / number(it.iteration) / str(k))
                           for k in range(n)]  # fmt: skip
     say(
         f"ablation of iteration {best.iteration}: {len(found)} kept changes, "

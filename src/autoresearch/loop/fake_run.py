@@ -14,12 +14,13 @@ from autoresearch.agents.base import AgentExhausted, Proposal, Request
 from autoresearch.core.config import Config
 from autoresearch.core.history import History
 from autoresearch.core.records import INVALID, Iteration
-from autoresearch.core.stops import StopRules
 from autoresearch.loop.recorder import Recorder
 from autoresearch.loop.scheduler import Collaborators, LoopResult, Scheduler
+from autoresearch.loop.stop_rules import StopRules
 from autoresearch.loop.strategist import Strategist
 from autoresearch.loop.trials import Trials
 from autoresearch.store.gitrepo import ExperimentRepo
+from autoresearch.store.layout import is_run
 from autoresearch.store.live import Live
 from autoresearch.store.store import Store
 from autoresearch.store.workdirs import Workdirs
@@ -81,9 +82,7 @@ def fake_run(
         source.mkdir(parents=True)
         (source / "train.py").write_text("N = 0\n")
         (source / "program.md").write_bytes(PROGRAM)
-    store = (
-        Store(folder) if (folder / "run.db").exists() else Store.create(folder, cfg.model_dump())
-    )
+    store = Store(folder) if is_run(folder) else Store.create(folder, cfg.model_dump())
     said: list[str] = []
     repo = repo or ExperimentRepo(folder / "repo", create=store.recorded() == 0)
     live = Live(store)

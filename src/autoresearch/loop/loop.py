@@ -14,16 +14,18 @@ from autoresearch.agents.sandboxed import unsandboxed_warning
 from autoresearch.core.config import Config
 from autoresearch.core.history import History
 from autoresearch.core.records import INTERRUPTED, RUNNING, STOPPED
-from autoresearch.core.stops import StopRules
+from autoresearch.core.text import plural
 from autoresearch.loop.promotion import promote_at_end, promote_due
 from autoresearch.loop.proposing import Proposer
 from autoresearch.loop.recorder import Recorder
-from autoresearch.loop.runs import RunRefused, plural
+from autoresearch.loop.runs import RunRefused
 from autoresearch.loop.scheduler import Collaborators, LoopResult, Scheduler
+from autoresearch.loop.stop_rules import StopRules
 from autoresearch.loop.strategist import Strategist, TextAgent
 from autoresearch.loop.trials import Trials
 from autoresearch.prompt.context import ContextTooSmall
 from autoresearch.store.gitrepo import ExperimentRepo
+from autoresearch.store.layout import SNAPSHOT
 from autoresearch.store.live import Live
 from autoresearch.store.runstate import (
     RunLock,
@@ -37,11 +39,9 @@ from autoresearch.store.store import Store
 from autoresearch.store.workdirs import Workdirs
 from autoresearch.store.workspace import snapshot
 from autoresearch.training import task
-from autoresearch.training.engines import engine_for
 from autoresearch.training.experiment import FIXED_FILES, Trainer, experiments_root, read_plain
+from autoresearch.training.placement import engine_for
 from autoresearch.training.ray.cluster import ClusterError
-
-SNAPSHOT = "workspace"  # the run's own copy of the workspace, taken when it starts
 
 
 class Loop:

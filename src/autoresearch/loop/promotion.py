@@ -15,14 +15,13 @@ from autoresearch.core.decide import decide
 from autoresearch.core.history import History
 from autoresearch.core.noise import estimate, scored
 from autoresearch.core.records import BASELINE, FINISHED, KEEP, PROMOTING, Iteration, Promotion
-from autoresearch.loop.runs import plural
-from autoresearch.prompt.condense import fmt
+from autoresearch.core.text import fmt, plural
+from autoresearch.store.layout import PROMOTIONS, number
 from autoresearch.store.verdict_store import promotions, record_promotion
 from autoresearch.training.batch import Training, train_all
 from autoresearch.training.ray import cluster
 
 PROMOTION_SEED = 900_000  # promotion run k of either side: this + k
-FOLDER = "promotions"  # in the run folder: a folder per promotion, a folder per run
 
 
 def choose_type(nodes: list[cluster.Node], resources) -> tuple[str, str]:
@@ -87,11 +86,11 @@ def promote(loop, history: list[Iteration]) -> Promotion | None:
     )
     loop.live.phase(PROMOTING, best.iteration, description=best.description, budget_secs=budget,
                grace_secs=cfg.grace_secs, runs=2 * n)  # fmt: skip
-    folder = store.dir / FOLDER / f"{best.iteration:04d}-x{factor:g}"
+    folder = store.dir / PROMOTIONS / f"{number(best.iteration)}-x{factor:g}"
     trainings = []
     for k in range(n):  # interleaved: a machine that slows down slows both sides
         for side, code in (("best", best.train_py), ("baseline", None)):
-            name = f"promote-{best.iteration:04d}-{side}-{k}"
+            name = f"promote-{number(best.iteration)}-{side}-{k}"
             trainings.append(Training(name, code, PROMOTION_SEED + k, folder / f"{side}-{k}"))
     started = time.time()
     with on_type(loop.engine, gpu_type):

@@ -11,9 +11,9 @@ from autoresearch.core.config import Config
 from autoresearch.core.history import History
 from autoresearch.core.records import Iteration
 from autoresearch.core.safe_text import one_line
-from autoresearch.loop.runs import plural
-from autoresearch.prompt.condense import fmt
+from autoresearch.core.text import fmt, plural
 from autoresearch.store.gitrepo import ExperimentRepo
+from autoresearch.store.layout import RESULTS_NAME
 from autoresearch.store.live import Live
 from autoresearch.store.results import ResultsFile
 from autoresearch.store.store import Store
@@ -33,7 +33,7 @@ class Recorder:
     ):
         self.cfg, self.store, self.repo, self.fixed = cfg, store, repo, fixed
         self.workdirs, self.live, self.say = workdirs, live, say
-        self.results = ResultsFile(store.dir / "results.tsv", cfg)
+        self.results = ResultsFile(store.dir / RESULTS_NAME, cfg)
 
     def bring_in_step(self, history: History) -> None:
         """At a (re)start: what a kill after an iteration's row left unwritten (the best ref,

@@ -31,10 +31,11 @@ from autoresearch.core.records import (
     TrainingRun,
 )
 from autoresearch.core.safe_text import DESCRIPTION_CHARS, shorten
-from autoresearch.core.stops import StopRules, baseline_failed
+from autoresearch.core.stops import baseline_failed
 from autoresearch.core.text import plural
 from autoresearch.loop.proposing import Proposer
 from autoresearch.loop.recorder import Recorder
+from autoresearch.loop.stop_rules import StopRules
 from autoresearch.loop.strategist import Strategist
 from autoresearch.loop.trials import Trials, seed_of
 from autoresearch.prompt.context import ContextTooSmall

@@ -22,6 +22,7 @@ from autoresearch.core.safe_text import shorten
 from autoresearch.prompt.context import template
 from autoresearch.prompt.strategy_history import render_history, render_versions
 from autoresearch.store.gitrepo import ExperimentRepo
+from autoresearch.store.layout import SNAPSHOT
 from autoresearch.store.store import Store
 
 BRANCH = "refs/heads/strategy"
@@ -256,7 +257,6 @@ class Strategist:
 
 def program_of(store: Store, strategy: Strategy) -> str:
     """The program.md a version stands for: the run's own, with that strategy."""
-    from autoresearch.loop.loop import SNAPSHOT
 
     own = (store.dir / SNAPSHOT / "program.md").read_bytes().decode("utf-8-sig", "replace")
     program = Program.parse(own)

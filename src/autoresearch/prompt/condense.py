@@ -21,6 +21,7 @@ from autoresearch.core.history import best_so_far
 from autoresearch.core.records import STATUSES, Iteration
 from autoresearch.core.safe_text import shorten
 from autoresearch.core.stops import failure_kind
+from autoresearch.core.text import fmt
 from autoresearch.core.tokens import estimate
 
 COMPACT_CHARS = 300  # one iteration's line
@@ -29,10 +30,6 @@ EXAMPLE_CHARS = 120  # a group's representative description or a failure's reaso
 KEY_CHARS = 160  # what a group changed
 _PARAM = re.compile(r"\s*(\w+)\s*=\s*(.*?)\s*(?:#.*)?$")  # NAME = value  # spec
 _DEF = re.compile(r"(?:async\s+)?(?:def|class)\s+(\w+)")
-
-
-def fmt(value: float | None) -> str:
-    return "none" if value is None else f"{value:.4f}"
 
 
 def summary(history: list[Iteration], better, metric: str) -> str:

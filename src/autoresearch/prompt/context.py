@@ -24,8 +24,9 @@ from autoresearch.core import noise
 from autoresearch.core.history import History
 from autoresearch.core.log_metrics import scoring_sentence
 from autoresearch.core.records import CRASH, Iteration
+from autoresearch.core.text import fmt
 from autoresearch.core.tokens import estimate
-from autoresearch.prompt.condense import ONE_LINE_EACH, compact_line, fmt, render_older, summary
+from autoresearch.prompt.condense import ONE_LINE_EACH, compact_line, render_older, summary
 from autoresearch.prompt.runfacts import diff_lines, log_lines, run_line, unified_diff
 
 PROMPTS = Path(__file__).parents[1] / "prompts"  # autoresearch/prompts

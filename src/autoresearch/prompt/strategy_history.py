@@ -14,7 +14,8 @@ from autoresearch.core.config import Config
 from autoresearch.core.history import best_so_far
 from autoresearch.core.records import CRASH, DISCARD, INVALID, KEEP, Iteration, Strategy
 from autoresearch.core.stops import failure_kind
-from autoresearch.prompt.condense import compact_line, fmt, summary
+from autoresearch.core.text import fmt
+from autoresearch.prompt.condense import compact_line, summary
 from autoresearch.prompt.context import noise_text
 
 RECENT, COMPACT, KEEPS, FAILURE_KINDS, VERSIONS = 10, 50, 20, 8, 10

@@ -18,6 +18,9 @@ from autoresearch.core.config import Config
 from autoresearch.core.records import OK, Iteration, Strategy, TrainingRun, Usage
 from autoresearch.core.safe_text import encode
 from autoresearch.store import migrations
+from autoresearch.store.layout import DB_NAME, LOG_NAME, is_run, runs_dir
+from autoresearch.store.layout import iteration_dir as _iteration_dir
+from autoresearch.store.layout import run_dir as _run_dir
 from autoresearch.store.sqlite import (
     UNTOUCHED,
     StoreError,
@@ -27,15 +30,10 @@ from autoresearch.store.sqlite import (
     to_sql,
     write_atomically,
 )
-from autoresearch.store.workspace import STATE_DIR
-from autoresearch.training.local import LOG_NAME
 
-RUNS = "runs"
-DB_NAME = "run.db"
 _USAGE = ("tokens_in", "tokens_out", "tokens_cached", "cost_usd")
 _COLUMNS = [f.name for f in fields(Iteration) if f.name not in ("usage", "runs")] + list(_USAGE)
 _RUN_COLUMNS = [f.name for f in fields(TrainingRun)]
-RUNS_FOLDER = "runs"  # iterations/NNNN/runs/K/: the logs of an iteration's runs after its first
 # Columns a history listing needs: not the prompts and raw outputs, which can be large.
 _LIGHT = [c for c in _COLUMNS if c not in ("prompt", "raw_output", "diff")]
 _STRATEGY = [f.name for f in fields(Strategy) if f.name != "usage"] + list(_USAGE)
@@ -45,13 +43,9 @@ def _names(columns) -> str:
     return ", ".join(f'"{c}"' for c in columns)
 
 
-def runs_dir(workspace: Path) -> Path:
-    return workspace / STATE_DIR / RUNS
-
-
 def list_runs(workspace: Path) -> list[Path]:
     root = runs_dir(workspace)
-    return sorted((p for p in root.glob("*") if (p / "run.db").is_file()), key=lambda p: p.name)
+    return sorted((p for p in root.glob("*") if is_run(p)), key=lambda p: p.name)
 
 
 def new_run_id(workspace: Path) -> str:
@@ -190,12 +184,11 @@ class Store:
 
     # --- iterations ---
     def iteration_dir(self, n: int) -> Path:
-        return self.dir / "iterations" / f"{n:04d}"
+        return _iteration_dir(self.dir, n)
 
     def run_dir(self, n: int, k: int) -> Path:
         """Where run k of iteration n keeps its log and predictions (the first: the iteration's)."""
-        folder = self.iteration_dir(n)
-        return folder if k == 0 else folder / RUNS_FOLDER / str(k)
+        return _run_dir(self.dir, n, k)
 
     def record_run(self, n: int, k: int, run: TrainingRun) -> None:
         """Run k of iteration n, as soon as it is scored (before the iteration's row)."""

@@ -7,12 +7,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from autoresearch.store.layout import number
 from autoresearch.store.workspace import copy_for_experiment
 
 
 def name(n: int, k: int = 0) -> str:
     """The folder of run k of iteration n (the first run's is the iteration's own)."""
-    return f"{n:04d}" if k == 0 else f"{n:04d}-{k}"
+    return number(n) if k == 0 else f"{number(n)}-{k}"
 
 
 class Workdirs:

@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,24 +19,22 @@ from autoresearch.core.log_metrics import (
     self_reported,
 )
 from autoresearch.core.records import CRASH, OK, TIMEOUT, TrainingRun
+from autoresearch.store.layout import LOG_NAME, PREDICTIONS_NAME
 from autoresearch.store.runstate import RUN_ENV
 from autoresearch.training import sandbox, task, train_command
 from autoresearch.training.limits import Limits, default_memory_mb
-from autoresearch.training.local import (
-    HOME_NAME,
-    LOG_NAME,
-    PREDICTIONS_NAME,
-    THREAD_ENV,
-    RunResult,
-    run_training,
-    training_env,
-)
+from autoresearch.training.local import HOME_NAME, THREAD_ENV, RunResult, run_training, training_env
 from autoresearch.training.outputs import OutputError, collect_predictions
-from autoresearch.training.ray.cluster import node_folder
 from autoresearch.training.train_command import TrainCommand
 
 FIXED_FILES = ("prepare.py", "program.md")
 DATA_VIEW = "data"  # the folder, beside a run's experiments, that train.py reads its data from
+
+
+def node_folder() -> Path:
+    """This machine's folder for experiments: the orchestrator's copies, and what a node is
+    shipped (an experiment's files, the data)."""
+    return Path(tempfile.gettempdir()) / f"autoresearch-{os.getuid()}"
 
 
 def _exit_reason(code: int, tail: str) -> str:

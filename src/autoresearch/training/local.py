@@ -18,7 +18,9 @@ from pathlib import Path
 
 import psutil
 
-from autoresearch.training.capped_log import TAIL_BYTES, CappedLog
+from autoresearch.core.logs import tail_lines
+from autoresearch.store.layout import PREDICTIONS_NAME
+from autoresearch.training.capped_log import CappedLog
 from autoresearch.training.limits import (
     Enforcer,
     FolderWatch,
@@ -31,8 +33,6 @@ from autoresearch.training.limits import (
 )
 from autoresearch.training.memory import TreeMemory
 
-PREDICTIONS_NAME = "predictions.npy"
-LOG_NAME = "train.log"
 HOME_NAME = ".home"  # train.py's HOME, inside its experiment directory
 POLL_SECS = 0.1
 # train.py's environment is built from this allowlist, not from the orchestrator's minus a regex.
@@ -75,19 +75,7 @@ class RunResult:
 
     def error_tail(self, lines: int = 1) -> str:
         """The last non-empty lines of the log, for a one-line crash reason."""
-        return log_tail(self.log_path, lines)
-
-
-def log_tail(path: Path, lines: int = 1) -> str:
-    """The last non-empty lines of a log, joined with " | "."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - TAIL_BYTES))
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    kept = [line.strip() for line in text.splitlines() if line.strip()]
-    return " | ".join(kept[-lines:])
+        return " | ".join(line.strip() for line in tail_lines(self.log_path, lines))
 
 
 def training_env(
@@ -253,7 +241,7 @@ def run_training(
         train_seconds = time.time() - started
         log.join(timeout=5)  # a stray we could not see may still hold the pipe: never wait on it
         failed = not killed and proc.returncode != 0
-        tail = log.ending() if log.error else log_tail(log_path)
+        tail = log.ending() if log.error else "".join(tail_lines(log_path, 1)).strip()
         limit_reason = enforcer.exceeded(failed, tail) or limit_reason
         enforcer.close()
         if disk or keep is not None:

@@ -16,9 +16,11 @@ from typing import Any
 from autoresearch.core.config import Config, ConfigError
 from autoresearch.core.history import best_so_far
 from autoresearch.core.records import BASELINE, KEEP, RUNNING, Iteration
-from autoresearch.loop.loop import SNAPSHOT
-from autoresearch.loop.runs import MUTABLE, flatten, open_run, plural, snapshot
+from autoresearch.core.text import plural
+from autoresearch.loop.runs import MUTABLE, flatten, open_run
+from autoresearch.store.layout import SNAPSHOT
 from autoresearch.store.store import Store, StoreError, list_runs
+from autoresearch.views.snapshot import snapshot
 
 # The share of a run's final gain over its baseline that counts as "got there".
 GAIN_SHARE = 0.95

@@ -14,8 +14,8 @@ from rich.text import Text
 
 from autoresearch.core.records import FINISHED
 from autoresearch.core.safe_text import markdown_inline, one_line
+from autoresearch.core.text import fmt
 from autoresearch.loop.runs import show_setting
-from autoresearch.prompt.condense import fmt
 from autoresearch.views.compare import (
     AGENT,
     BUDGET,

@@ -18,11 +18,13 @@ from rich.text import Text
 
 from autoresearch.core.config import Config
 from autoresearch.core.history import best_so_far
+from autoresearch.core.logs import tail_lines
 from autoresearch.core.records import CONFIRMING, PROPOSING, STRATEGIST, TRAINING, Iteration
 from autoresearch.core.safe_text import one_line
-from autoresearch.loop.runs import eta_secs, live_log, plural, titled
-from autoresearch.prompt.condense import fmt
+from autoresearch.core.text import fmt, plural
+from autoresearch.loop.runs import titled
 from autoresearch.store.store import Store
+from autoresearch.views.snapshot import eta_secs, live_log
 
 LABELS = {
     PROPOSING: "agent thinking",
@@ -83,14 +85,7 @@ def sparkline(values: list[float]) -> str:
 
 def log_lines(path: Path, count: int = LOG_LINES) -> list[str]:
     """The last non-empty lines of a training log that is being written (read from its end)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 8192))
-            text = f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return []
-    return [one_line(line) for line in text.splitlines() if line.strip()][-count:]
+    return [one_line(line) for line in tail_lines(path, count)]
 
 
 class Display:

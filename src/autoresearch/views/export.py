@@ -8,9 +8,9 @@ from pathlib import Path
 
 from autoresearch.core.config import Config
 from autoresearch.core.records import Iteration
-from autoresearch.loop.runs import snapshot
-from autoresearch.prompt.condense import fmt
+from autoresearch.core.text import fmt
 from autoresearch.store.store import Store
+from autoresearch.views.snapshot import snapshot
 
 
 class ExportError(Exception):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from autoresearch.core.config import Config
 from autoresearch.core.records import HOLDOUT_PREFIX, Iteration
 from autoresearch.core.safe_text import markdown_inline
-from autoresearch.prompt.condense import fmt
+from autoresearch.core.text import fmt
 
 
 def section(history: list[Iteration], cfg: Config, best: int | None) -> list[str]:

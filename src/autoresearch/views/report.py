@@ -10,14 +10,16 @@ from autoresearch.core.history import best_so_far
 from autoresearch.core.log_metrics import self_reported, source_note
 from autoresearch.core.records import KEEP, SELF_REPORTED, STATUSES, Iteration, Strategy
 from autoresearch.core.safe_text import fenced, markdown_inline, one_line, shorten
-from autoresearch.loop.runs import agents_used, snapshot, titled
-from autoresearch.prompt.condense import fmt
+from autoresearch.core.text import fmt
+from autoresearch.loop.runs import agents_used, titled
 from autoresearch.prompt.runfacts import unified_diff
 from autoresearch.prompt.strategy_history import tally
+from autoresearch.store.layout import PLOT_NAME, REPORT_NAME
 from autoresearch.store.store import Store, write_atomically
 from autoresearch.views.export import hint
 from autoresearch.views.holdout import section as holdout_section
 from autoresearch.views.plotting import literal, png
+from autoresearch.views.snapshot import snapshot
 from autoresearch.views.status_table import noise_lines, strategist_line
 from autoresearch.views.verdict_text import report_section
 
@@ -213,9 +215,9 @@ def write_report(store: Store, folder: Path | None = None) -> tuple[Path, str | 
         image = plot(history, cfg)
     except Exception as e:  # noqa: BLE001 - a picture that cannot be drawn never costs the report
         failed = one_line(f"progress.png could not be drawn: {type(e).__name__}: {e}")[:300]
-        (folder / "progress.png").unlink(missing_ok=True)  # not an older run's picture
+        (folder / PLOT_NAME).unlink(missing_ok=True)  # not an older run's picture
     else:
-        write_atomically(folder / "progress.png", image)
-    path = folder / "report.md"
+        write_atomically(folder / PLOT_NAME, image)
+    path = folder / REPORT_NAME
     write_atomically(path, markdown(store, history, cfg, failed).encode())
     return path, failed

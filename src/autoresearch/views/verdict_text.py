@@ -4,7 +4,7 @@ report.md; both from `status --json` (verdicts.py)."""
 from __future__ import annotations
 
 from autoresearch.core.safe_text import markdown_inline
-from autoresearch.prompt.condense import fmt
+from autoresearch.core.text import fmt
 
 
 def _signed(value: float | None) -> str:

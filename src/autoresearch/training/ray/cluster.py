@@ -6,9 +6,7 @@ from __future__ import annotations
 import math
 import os
 import socket
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from autoresearch.store.runstate import RUN_ENV
 
@@ -107,12 +105,6 @@ def fits(node: Node, resources) -> int:
     """How many experiments asking for [resources] (cpus, gpus) the node trains at once."""
     count = math.floor(node.cpus / resources.cpus)
     return min(count, math.floor(node.gpus / resources.gpus)) if resources.gpus else count
-
-
-def node_folder() -> Path:
-    """This machine's folder for experiments: the orchestrator's copies, and what a node is
-    shipped (an experiment's files, the data)."""
-    return Path(tempfile.gettempdir()) / f"autoresearch-{os.getuid()}"
 
 
 def on_node(remote, node_id: str, **options):

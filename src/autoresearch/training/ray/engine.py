@@ -10,10 +10,11 @@ import math
 
 from autoresearch.core.config import Config
 from autoresearch.core.records import TrainingRun
+from autoresearch.store.layout import LOG_NAME, PREDICTIONS_NAME
 from autoresearch.store.workspace import read_tree, write_tree
 from autoresearch.training.engines import Job, WorkerLost, first_done
 from autoresearch.training.experiment import Trainer
-from autoresearch.training.local import LOG_NAME, PREDICTIONS_NAME, RunResult
+from autoresearch.training.local import RunResult
 from autoresearch.training.ray import cluster, node
 
 SWEEP_SECS = 60  # to clear every node of what a killed orchestrator left training

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from autoresearch.store.layout import PREDICTIONS_NAME
 from autoresearch.store.runstate import kill_tagged
 from autoresearch.store.workspace import write_tree
 from autoresearch.training import sandbox
@@ -23,7 +24,7 @@ from autoresearch.training.experiment import (
     experiments_root,
     read_plain,
 )
-from autoresearch.training.local import PREDICTIONS_NAME, RunResult
+from autoresearch.training.local import RunResult
 from autoresearch.training.outputs import MAX_PREDICTIONS_BYTES
 
 COMPLETE = ".complete"  # in a node's data view, once every file is written
