@@ -21,9 +21,9 @@ from autoresearch.agents.cli_output import (
     blocked,
     claude_outcome,
     codex_outcome,
+    end_of,
     exit_reason,
     explain,
-    one_line,
 )
 from autoresearch.agents.pricing import cost, lookup, missing
 from autoresearch.agents.streams import Pipes
@@ -330,7 +330,7 @@ class CommandAgent:
             raise AgentError(
                 f"`{self.name} --version`{inside} exited with code {done.returncode}: {detail}"
             )
-        version = one_line(done.stdout) or "version unknown"
+        version = end_of(done.stdout) or "version unknown"
         return f"{self.name}: {version} ({self.executable}){inside}"
 
     def _argv(self, prompt: str, tmp: Path, secret: list[Path], contained: bool) -> list[str]:
