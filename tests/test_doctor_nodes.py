@@ -80,8 +80,8 @@ def test_an_unreachable_cluster_is_one_line(ws):
 
 def test_doctor_without_a_cluster_does_not_import_ray():
     code = (
-        "import sys; from autoresearch import cli, cli_doctor; "
-        "from autoresearch.runner import cluster; assert 'ray' not in sys.modules"
+        "import sys; from autoresearch.cli import app, doctor; "
+        "from autoresearch.training.ray import cluster; assert 'ray' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
