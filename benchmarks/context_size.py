@@ -7,7 +7,7 @@ train.py with changed hyperparameters or code, the explanations an agent writes,
 kinds, training logs of epoch lines), and the prompt for the next iteration rendered twice:
 "before" as the policy was before the budget (one line per older iteration, the last 10 in full,
 no run facts: the prompt grows with the history) and "after" within [loop] context_tokens. Tokens are the estimate the
-budget counts with (autoresearch.tokens, on the high side) and, when tiktoken with an offline
+budget counts with (autoresearch.core.tokens, on the high side) and, when tiktoken with an offline
 cl100k_base is installed (the dev extras), the real cl100k_base count. The price is the prompt's
 (input tokens, at the estimate) for the default Claude and OpenAI models, uncached and with the
 stable start (program.md, train.py, the incumbent's run) read from the provider's cache.
@@ -23,16 +23,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from autoresearch import config, workspace
 from autoresearch.agents.anthropic_api import AnthropicAgent
 from autoresearch.agents.openai_api import OpenAIAgent
 from autoresearch.agents.pricing import cost
-from autoresearch.condense import compact_line, fmt, summary
-from autoresearch.context import render_prompt, render_stable, template
-from autoresearch.history import History
-from autoresearch.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, Iteration, Usage
-from autoresearch.runfacts import log_lines
-from autoresearch.tokens import estimate
+from autoresearch.core import config
+from autoresearch.core.history import History
+from autoresearch.core.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, Iteration, Usage
+from autoresearch.core.text import fmt
+from autoresearch.core.tokens import estimate
+from autoresearch.prompt.condense import compact_line, summary
+from autoresearch.prompt.context import render_prompt, render_stable, template
+from autoresearch.prompt.runfacts import log_lines
+from autoresearch.store import workspace
 
 TEMPLATE = (workspace.TASKS["fashion-mnist"] / "train.py").read_text()
 IDEAS = [  # (what a line looks like, what it becomes, the explanation's title)

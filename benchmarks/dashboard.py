@@ -22,9 +22,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from autoresearch import config, workspace
-from autoresearch.records import DISCARD, KEEP, TRAINING, Iteration, Usage
-from autoresearch.store import Store, runs_dir
+from autoresearch.core import config
+from autoresearch.core.records import DISCARD, KEEP, TRAINING, Iteration, Usage
+from autoresearch.store import workspace
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.store import Store
 
 TARGET_MS = 200
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from workspaces import fresh_workspace
 
-from autoresearch import config, task, workspace
-from autoresearch.experiment import run_experiment
+from autoresearch.core import config
+from autoresearch.store import workspace
+from autoresearch.training import task
+from autoresearch.training.experiment import run_experiment
 
 LOAD = "import time, prepare; t = time.perf_counter(); prepare.load_data(); print(time.perf_counter() - t)"
 

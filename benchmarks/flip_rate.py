@@ -23,12 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from autoresearch import config, task, workspace
-from autoresearch.decide import candidate, decide
-from autoresearch.experiment import Trainer, experiments_root
-from autoresearch.noise import estimate
-from autoresearch.records import BASELINE, KEEP, Iteration, TrainingRun
-from autoresearch.trials import seed_of
+from autoresearch.core import config
+from autoresearch.core.decide import candidate, decide
+from autoresearch.core.noise import estimate
+from autoresearch.core.records import BASELINE, KEEP, Iteration, TrainingRun
+from autoresearch.loop.trials import seed_of
+from autoresearch.store import workspace
+from autoresearch.training import task
+from autoresearch.training.experiment import Trainer, experiments_root
 
 
 def trained(trainer: Trainer, ws: Path, code: str, n: int, k: int, out: Path) -> TrainingRun:

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from workspaces import fresh_workspace
 
-from autoresearch import config, workspace
-from autoresearch.experiment import run_experiment
-from autoresearch.log_metrics import GPU_MEMORY, pattern_for, read_metrics
-from autoresearch.records import OK
+from autoresearch.core import config
+from autoresearch.core.log_metrics import GPU_MEMORY, pattern_for, read_metrics
+from autoresearch.core.records import OK
+from autoresearch.store import workspace
+from autoresearch.training.experiment import run_experiment
 
 EPOCHS = re.compile(r"^trained (\d+) epochs", re.MULTILINE)
 

@@ -29,11 +29,15 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from autoresearch import config, experiment, loop, task, workspace
 from autoresearch.agents.base import Answer, Proposal, Request
-from autoresearch.gitrepo import ExperimentRepo
-from autoresearch.records import CRASH, DISCARD, INVALID, KEEP, Iteration, Usage
-from autoresearch.store import Store, incumbent, runs_dir
+from autoresearch.core import config
+from autoresearch.core.records import CRASH, DISCARD, INVALID, KEEP, Iteration, Usage
+from autoresearch.loop import loop
+from autoresearch.store import workspace
+from autoresearch.store.gitrepo import ExperimentRepo
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.store import Store, incumbent
+from autoresearch.training import experiment, task
 
 DATA_CANDIDATES = [
     Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist",

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from autoresearch.runner.local import run_training
-from autoresearch.runner.memory import pss
+from autoresearch.training.local import run_training
+from autoresearch.training.memory import pss
 
 ONE = """
 import time, numpy as np

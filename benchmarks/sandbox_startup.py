@@ -20,8 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from autoresearch import config, sandbox, sandbox_filter, task, workspace
-from autoresearch.experiment import Trainer
+from autoresearch.core import config
+from autoresearch.store import workspace
+from autoresearch.training import sandbox, sandbox_filter, task
+from autoresearch.training.experiment import Trainer
 
 
 def median_ms(argv: list[str], cwd: Path, repeats: int) -> float:

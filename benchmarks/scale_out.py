@@ -58,8 +58,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoresearch import workspace
-from autoresearch.store import list_runs
+from autoresearch.store import workspace
+from autoresearch.store.store import list_runs
 
 MODES = {  # name: (workers, flags)
     "sequential": (1, []),

@@ -31,8 +31,8 @@ from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
-from autoresearch.config import Config
-from autoresearch.fake_engine import FakeEngine, Outcome
+from autoresearch.core.config import Config
+from autoresearch.training.fake_engine import FakeEngine, Outcome
 
 
 class MemoryRepo:
@@ -53,7 +53,7 @@ class MemoryRepo:
 
 
 def measure(workers: int, experiments: int, seed: int) -> dict:
-    from autoresearch.fake_run import fake_run
+    from autoresearch.loop.fake_run import fake_run
 
     rng = random.Random(seed)
     cfg = Config.model_validate(

@@ -49,11 +49,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from scheduler_scale import MemoryRepo  # noqa: E402
 
 from autoresearch.agents.base import Proposal  # noqa: E402
-from autoresearch.config import Config  # noqa: E402
-from autoresearch.fake_engine import FakeEngine, Outcome  # noqa: E402
-from autoresearch.fake_run import InstantProposer, fake_run  # noqa: E402
-from autoresearch.records import KEEP  # noqa: E402
-from autoresearch.repeats import REPEAT  # noqa: E402
+from autoresearch.core.config import Config  # noqa: E402
+from autoresearch.core.records import KEEP  # noqa: E402
+from autoresearch.core.repeats import REPEAT  # noqa: E402
+from autoresearch.loop.fake_run import InstantProposer, fake_run  # noqa: E402
+from autoresearch.training.fake_engine import FakeEngine, Outcome  # noqa: E402
 
 PARAMS = 4
 LEVELS = 10

@@ -20,11 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from autoresearch import config, sandbox, task
-from autoresearch.adopt import adopt
-from autoresearch.experiment import Trainer
-from autoresearch.train_command import probe_argv
-from autoresearch.workspace import copy_for_experiment
+from autoresearch.cli.adopt import adopt
+from autoresearch.core import config
+from autoresearch.store.workspace import copy_for_experiment
+from autoresearch.training import sandbox, task
+from autoresearch.training.experiment import Trainer
+from autoresearch.training.train_command import probe_argv
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "karpathy_shape"
 UV = str(Path(sys.executable).parent / "uv")

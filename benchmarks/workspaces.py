@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from autoresearch import workspace
+from autoresearch.store import workspace
 
 
 def fresh_workspace(tmp: Path, data_dir: str | None) -> Path:

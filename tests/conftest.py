@@ -15,8 +15,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from autoresearch import config, task, workspace
-from autoresearch.experiment import Trainer, experiments_root
+from autoresearch.core import config
+from autoresearch.store import workspace
+from autoresearch.training import task
+from autoresearch.training.experiment import Trainer, experiments_root
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_CANDIDATES = [
@@ -122,7 +124,7 @@ def short_run(tmp_path_factory, data_env) -> Path:
     third proposal waits for a resume with --iterations 3). Read it, or copy it to change it."""
     from typer.testing import CliRunner
 
-    from autoresearch.cli import app
+    from autoresearch.cli.app import app
 
     root = tmp_path_factory.mktemp("short-run")
     directory = root / "ws"
@@ -165,8 +167,8 @@ def runs_to_compare(short_run, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     4 s, on a train.py without torch, as its edit changes nothing); {agent: run id}."""
     from typer.testing import CliRunner
 
-    from autoresearch.cli import app
-    from autoresearch.store import list_runs
+    from autoresearch.cli.app import app
+    from autoresearch.store.store import list_runs
 
     directory = tmp_path_factory.mktemp("compare") / "ws"
     shutil.copytree(short_run, directory, symlinks=True)
@@ -197,8 +199,8 @@ def runs_named_and_crashed(runs_to_compare, tmp_path_factory) -> tuple[Path, dic
     baseline and, resumed without --name, one hpo iteration; {"crashed": id, "named": id, ...}."""
     from typer.testing import CliRunner
 
-    from autoresearch.cli import app
-    from autoresearch.store import list_runs
+    from autoresearch.cli.app import app
+    from autoresearch.store.store import list_runs
 
     source, ids = runs_to_compare
     directory = tmp_path_factory.mktemp("named") / "ws"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import single_run
 
-from autoresearch.runner.local import THREAD_ENV
+from autoresearch.training.local import THREAD_ENV
 
 # train.py without torch: sleeps, then gets the first CORRECT of every 10,000 right (known.npy is
 # the test labels, which only the test can write into the workspace: the scores are real).

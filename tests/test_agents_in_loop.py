@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from autoresearch.agents.anthropic_api import AnthropicAgent
 from autoresearch.agents.factory import choose
 from autoresearch.agents.openai_api import OpenAIAgent
-from autoresearch.cli import app
-from autoresearch.config import AgentConfig
+from autoresearch.cli.app import app
+from autoresearch.core.config import AgentConfig
 
 cli = CliRunner()
 FAKE_BIN = Path(__file__).parent / "bin"

@@ -17,12 +17,13 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
-from autoresearch import config
-from autoresearch.cli import app
-from autoresearch.gitrepo import ExperimentRepo
-from autoresearch.records import Iteration
-from autoresearch.results import write_results
-from autoresearch.store import Store, runs_dir
+from autoresearch.cli.app import app
+from autoresearch.core import config
+from autoresearch.core.records import Iteration
+from autoresearch.store.gitrepo import ExperimentRepo
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.results import write_results
+from autoresearch.store.store import Store
 
 NASTY = [
     "\x1b[2J\x1b]0;title\x07",

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 import autoresearch
-from autoresearch.cli import app
-from autoresearch.store import Store, list_runs
+from autoresearch.cli.app import app
+from autoresearch.store.store import Store, list_runs
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "notebooks" / "analyse_a_run.ipynb"
 cli = CliRunner()

@@ -24,7 +24,7 @@ from autoresearch.agents.anthropic_api import AnthropicAgent
 from autoresearch.agents.base import AgentError, Proposal, Request
 from autoresearch.agents.llm import APIAgent
 from autoresearch.agents.openai_api import OpenAIAgent
-from autoresearch.config import AgentConfig
+from autoresearch.core.config import AgentConfig
 
 KEY = "sk-test-SECRET-0123456789"
 OLD = "LR = 0.01\nprint(LR)\n"

@@ -19,8 +19,8 @@ from test_resume import (  # noqa: F401 - autouse: known.npy in ws; reaper kills
     reaper,
 )
 
-from autoresearch.records import DISCARD, Iteration
-from autoresearch.store import Store
+from autoresearch.core.records import DISCARD, Iteration
+from autoresearch.store.store import Store
 
 
 def run(ws: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -109,7 +109,7 @@ def test_several_proposals_pend_at_once_and_each_leaves_with_its_record(tmp_path
 
 
 def test_the_live_line_names_the_other_experiments_training():
-    from autoresearch.display import phase_text
+    from autoresearch.views.display import phase_text
 
     live = {"phase": "training", "iteration": 3, "budget_secs": 60, "in_flight": [1, 2]}
     assert phase_text(live, 12) == (
@@ -119,8 +119,8 @@ def test_the_live_line_names_the_other_experiments_training():
 
 
 def test_the_settings_line_says_how_many_train_at_once(cfg):
-    from autoresearch.config import with_flags
-    from autoresearch.runs import describe_settings
+    from autoresearch.core.config import with_flags
+    from autoresearch.loop.runs import describe_settings
 
     assert "worker" not in describe_settings(cfg)  # one, in step with the agent: as before
     assert describe_settings(with_flags(cfg, {"run.workers": 2})).endswith(

@@ -20,9 +20,10 @@ from conftest import DATA_DIR, single_run, train
 from test_sandbox import BASELINE, run_loop, val_labels_cache
 from typer.testing import CliRunner
 
-from autoresearch import config, sandbox
-from autoresearch.cli import app
-from autoresearch.experiment import Trainer, experiments_root
+from autoresearch.cli.app import app
+from autoresearch.core import config
+from autoresearch.training import sandbox
+from autoresearch.training.experiment import Trainer, experiments_root
 
 pytestmark = [
     pytest.mark.skipif(
@@ -86,7 +87,7 @@ def test_the_old_deny_list_let_root_unmount_its_way_to_the_labels(ws):
 
 
 def test_the_orchestrators_git_runs_no_hook_an_agent_planted(tmp_path, monkeypatch):
-    from autoresearch.gitrepo import ExperimentRepo
+    from autoresearch.store.gitrepo import ExperimentRepo
 
     home = tmp_path / "home"
     (home / "hooks").mkdir(parents=True)

@@ -8,10 +8,11 @@ import sys
 import torch
 from conftest import CLASS_0, single_run
 
-from autoresearch import config, workspace
 from autoresearch.agents.hpo_block import parse_block, rewrite_block
-from autoresearch.experiment import run_experiment
-from autoresearch.records import OK
+from autoresearch.core import config
+from autoresearch.core.records import OK
+from autoresearch.store import workspace
+from autoresearch.training.experiment import run_experiment
 
 BUDGET = 15.0  # room for starting torch on a busy machine; far less than the epoch below
 FIRST_EPOCH_TOO_LONG = "budget: 15 s is less than one epoch (training began at "
@@ -53,7 +54,7 @@ def test_run_repeats_the_baselines_budget_line(ws):
     a user who never opens the log still learns that the budget is short of an epoch."""
     from typer.testing import CliRunner
 
-    from autoresearch.cli import app
+    from autoresearch.cli.app import app
 
     line = "budget: 3 s is less than one epoch (training began at 2.5 s)"
     (ws / "train.py").write_text(CLASS_0.replace("prepare.save", f"print({line!r})\nprepare.save"))

@@ -16,11 +16,11 @@ import pytest
 from conftest import signed_in
 from typer.testing import CliRunner
 
-from autoresearch import config
-from autoresearch.bundle import resolve
-from autoresearch.cli import app
-from autoresearch.runs import create
-from autoresearch.store import Store, list_runs
+from autoresearch.cli.app import app
+from autoresearch.core import config
+from autoresearch.loop.runs import create
+from autoresearch.store.store import Store, list_runs
+from autoresearch.views.bundle import resolve
 
 cli = CliRunner()
 

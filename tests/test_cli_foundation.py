@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from autoresearch.cli import app
+from autoresearch.cli.app import app
 
 cli = CliRunner()
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
@@ -113,10 +113,10 @@ def test_the_orchestrator_never_imports_torch(ws):
     """Only the training interpreter needs torch: a run, scoring and every agent module load
     without it."""
     code = (
-        "import sys, autoresearch.cli, autoresearch.loop, autoresearch.report, autoresearch.task\n"
+        "import sys, autoresearch.cli.app, autoresearch.loop.loop, autoresearch.views.report, autoresearch.training.task\n"
         "import autoresearch.agents.factory, autoresearch.agents.hpo, autoresearch.agents.llm\n"
         "import autoresearch.agents.command, autoresearch.agents.replay\n"
-        f"m = autoresearch.task.load_prepare(__import__('pathlib').Path({str(ws)!r}))\n"
+        f"m = autoresearch.training.task.load_prepare(__import__('pathlib').Path({str(ws)!r}))\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -12,7 +12,7 @@ from conftest import PeakRss
 
 from autoresearch.agents.base import AgentError, Request
 from autoresearch.agents.command import CommandAgent
-from autoresearch.config import AgentConfig
+from autoresearch.core.config import AgentConfig
 
 BIN = Path(__file__).parent / "bin"
 TRAIN = "EPOCHS = 3\nLEARNING_RATE = 0.1\n"

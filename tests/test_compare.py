@@ -18,12 +18,12 @@ from matplotlib.image import imread
 from rich.console import Console
 from typer.testing import CliRunner
 
-from autoresearch import config
-from autoresearch.cli import app
-from autoresearch.compare import compare, gain_reached_at
-from autoresearch.compare_plot import figure
-from autoresearch.compare_table import render
-from autoresearch.runs import create
+from autoresearch.cli.app import app
+from autoresearch.core import config
+from autoresearch.loop.runs import create
+from autoresearch.views.compare import compare, gain_reached_at
+from autoresearch.views.compare_plot import figure
+from autoresearch.views.compare_table import render
 
 cli = CliRunner()
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")

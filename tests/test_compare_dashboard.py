@@ -18,8 +18,8 @@ import pytest
 from conftest import signed_in
 from typer.testing import CliRunner
 
-from autoresearch.cli import app
-from autoresearch.store import list_runs
+from autoresearch.cli.app import app
+from autoresearch.store.store import list_runs
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,7 +1,7 @@
 import pytest
 
-from autoresearch import config
-from autoresearch.config import ConfigError
+from autoresearch.core import config
+from autoresearch.core.config import ConfigError
 
 
 def write(ws, text):
@@ -126,3 +126,15 @@ def test_a_bad_flag_is_named_not_the_file(ws, flags, message):
     with pytest.raises(ConfigError) as err:
         config.load(ws, flags)
     assert str(err.value).startswith(message) and "autoresearch.toml" not in str(err.value)
+
+
+def test_every_agent_the_configuration_accepts_is_one_the_factory_builds():
+    from importlib import import_module
+
+    from autoresearch.agents.factory import AGENTS
+    from autoresearch.core.config import AGENT_NAMES
+
+    assert set(AGENTS) == set(AGENT_NAMES) - {"auto"}
+    for module, cls in AGENTS.values():
+        agent = getattr(import_module(f"autoresearch.agents.{module}"), cls)
+        assert callable(agent.propose)  # what the loop asks every agent (agents/base.py)

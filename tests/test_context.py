@@ -1,8 +1,8 @@
 """The prompt: full explanations for recent iterations, one line for older ones, statistics."""
 
-from autoresearch import config
-from autoresearch.context import render_prompt
-from autoresearch.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, Iteration
+from autoresearch.core import config
+from autoresearch.core.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, Iteration
+from autoresearch.prompt.context import render_prompt
 
 
 def history(n: int) -> list[Iteration]:

@@ -10,15 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from autoresearch import config, workspace
-from autoresearch.cli import app
-from autoresearch.condense import condense, what_changed
-from autoresearch.context import ContextTooSmall, render_prompt
-from autoresearch.history import History
-from autoresearch.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, Iteration
-from autoresearch.stops import failure_kind
-from autoresearch.store import runs_dir
-from autoresearch.tokens import estimate
+from autoresearch.cli.app import app
+from autoresearch.core import config
+from autoresearch.core.history import History
+from autoresearch.core.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, Iteration
+from autoresearch.core.stops import failure_kind
+from autoresearch.core.tokens import estimate
+from autoresearch.prompt.condense import condense, what_changed
+from autoresearch.prompt.context import ContextTooSmall, render_prompt
+from autoresearch.store import workspace
+from autoresearch.store.layout import runs_dir
 
 TEMPLATE = (workspace.TASKS["fashion-mnist"] / "train.py").read_text()
 PROGRAM = (workspace.TASKS["fashion-mnist"] / "program.md").read_text()

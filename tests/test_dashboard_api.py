@@ -18,9 +18,9 @@ from conftest import LOCAL, TOKEN, signed_in
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from autoresearch.cli import app as cli_app
-from autoresearch.records import TRAINING, Iteration, Usage
-from autoresearch.store import Store, list_runs
+from autoresearch.cli.app import app as cli_app
+from autoresearch.core.records import TRAINING, Iteration, Usage
+from autoresearch.store.store import Store, list_runs
 from autoresearch.web.app import create_app, host_name
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")

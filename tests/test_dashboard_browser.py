@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from autoresearch.store import list_runs
+from autoresearch.store.store import list_runs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # CI installs chromium (scripts/bootstrap): there a missing browser fails these tests.

@@ -18,10 +18,10 @@ import pytest
 from conftest import CLASS_0, single_run
 from test_store_safety import AUTORESEARCH, assert_one_line_error, make_run, snapshot_files
 
-from autoresearch.limits import Limits
-from autoresearch.runner.local import run_training
-from autoresearch.store import runs_dir
-from autoresearch.workspace import fingerprint
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.workspace import fingerprint
+from autoresearch.training.limits import Limits
+from autoresearch.training.local import run_training
 
 # Writes 1 MB files until the file system is full, still printing, then fails to save.
 FILL = """\
@@ -104,7 +104,7 @@ def training_log(ws: Path, n: int) -> str:
 def test_a_train_py_that_fills_the_disk_is_a_crash_and_the_run_goes_on(small_disk):
     ws, tmp = small_disk / "ws", small_disk / "tmp"  # the workspace and the experiments: one disk
     tmp.mkdir()
-    from autoresearch import workspace
+    from autoresearch.store import workspace
 
     workspace.init(ws, "fashion-mnist", sys.executable)
     single_run(ws)
@@ -146,8 +146,8 @@ def test_a_store_whose_last_pages_are_still_in_its_wal_opens_whole(tmp_path):
     mount = tmp_path / "disk"
     mount_tmpfs(mount, "8m")
     try:
-        from autoresearch import workspace
-        from autoresearch.records import Iteration
+        from autoresearch.core.records import Iteration
+        from autoresearch.store import workspace
 
         workspace.init(mount / "ws", "fashion-mnist", sys.executable)
         store = make_run(mount / "ws")
@@ -228,8 +228,8 @@ HIDE = """
 AS_A_USER = """
 import json, sys
 from pathlib import Path
-from autoresearch.limits import Limits
-from autoresearch.runner.local import run_training
+from autoresearch.training.limits import Limits
+from autoresearch.training.local import run_training
 work = Path(sys.argv[1])
 result = run_training(sys.executable, work, 120, 5, work.parent / "train.log",
                       limits=Limits(None, None, disk_mb=8), keep=("train.py",))

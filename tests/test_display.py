@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from autoresearch.display import Display, phase_text
-from autoresearch.noise import estimate
-from autoresearch.records import TRAINING, Iteration, TrainingRun
-from autoresearch.runs import eta_secs, keep_needs, snapshot
-from autoresearch.status_table import keep_line, render
-from autoresearch.store import Store, list_runs
+from autoresearch.core.noise import estimate
+from autoresearch.core.records import TRAINING, Iteration, TrainingRun
+from autoresearch.store.store import Store, list_runs
+from autoresearch.views.display import Display, phase_text
+from autoresearch.views.snapshot import eta_secs, keep_needs, snapshot
+from autoresearch.views.status_table import keep_line, render
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

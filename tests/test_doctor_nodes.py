@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from autoresearch.cli import app
+from autoresearch.cli.app import app
 
 cli = CliRunner()
 NODE_PYTHON = "autoresearch-node-python"  # an interpreter on the second node's PATH only
@@ -80,15 +80,15 @@ def test_an_unreachable_cluster_is_one_line(ws):
 
 def test_doctor_without_a_cluster_does_not_import_ray():
     code = (
-        "import sys; from autoresearch import cli, cli_doctor; "
-        "from autoresearch.runner import cluster; assert 'ray' not in sys.modules"
+        "import sys; from autoresearch.cli import app, doctor; "
+        "from autoresearch.training.ray import cluster; assert 'ray' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_a_cluster_without_the_gpus_an_experiment_asks_has_no_room(cfg):
-    from autoresearch.runner.cluster import Node
-    from autoresearch.runner.node_checks import NodeReport, resources_check, room
+    from autoresearch.checks.node_checks import NodeReport, resources_check, room
+    from autoresearch.training.ray.cluster import Node
 
     cfg.resources.gpus = 1
     cpu_only, gpu = Node("a" * 56, "cpu", 8.0, 0.0, "10.0.0.2"), Node("b" * 56, "gpu", 8, 2, "")

@@ -10,11 +10,12 @@ from contextlib import closing
 
 import pytest
 
-from autoresearch.config import Config
-from autoresearch.fake_engine import FakeEngine, Outcome
-from autoresearch.fake_run import fake_run
-from autoresearch.records import BASELINE, CRASH, DISCARD, FINISHED, KEEP
-from autoresearch.runner.engines import LocalEngine, engine_for, on_ray
+from autoresearch.core.config import Config
+from autoresearch.core.records import BASELINE, CRASH, DISCARD, FINISHED, KEEP
+from autoresearch.loop.fake_run import fake_run
+from autoresearch.training.engines import LocalEngine
+from autoresearch.training.fake_engine import FakeEngine, Outcome
+from autoresearch.training.placement import engine_for, on_ray
 
 
 def settings(**loop) -> Config:

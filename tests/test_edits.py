@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autoresearch.agents.edits import (
-    EditError,
-    apply_edit,
-    parse_search_replace,
-    parse_whole,
-)
+from autoresearch.agents.edits import EditError, apply_edit, parse_search_replace, parse_whole
 
 OLD = """import torch
 

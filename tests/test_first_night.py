@@ -15,8 +15,8 @@ import pytest
 from conftest import CLASS_0, single_run
 from typer.testing import CliRunner
 
-from autoresearch import config
-from autoresearch.cli import app
+from autoresearch.cli.app import app
+from autoresearch.core import config
 
 READ_COMMANDS = ["status", "report", "export", "strategy", "serve"]
 COMMANDS = ["init", "doctor", "baseline", "run", "serve", "status", "report", "export",

@@ -3,7 +3,7 @@ workspace. (--replay-dir: see test_loop's whole loop, run from another folder.)"
 
 from typer.testing import CliRunner
 
-from autoresearch.cli import app
+from autoresearch.cli.app import app
 
 cli = CliRunner()
 

@@ -10,12 +10,13 @@ import sys
 from conftest import CLASS_0, one_epoch, single_run
 from typer.testing import CliRunner
 
-from autoresearch import config, workspace
-from autoresearch.cli import app
-from autoresearch.experiment import run_experiment
-from autoresearch.log_metrics import GPU_MEMORY, pattern_for, read_metrics
-from autoresearch.records import OK
-from autoresearch.store import Store, list_runs
+from autoresearch.cli.app import app
+from autoresearch.core import config
+from autoresearch.core.log_metrics import GPU_MEMORY, pattern_for, read_metrics
+from autoresearch.core.records import OK
+from autoresearch.store import workspace
+from autoresearch.store.store import Store, list_runs
+from autoresearch.training.experiment import run_experiment
 
 
 def test_the_template_names_its_device_and_threads_and_reports_the_right_memory(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 from conftest import DATA_DIR
 from test_noise import known, loop_run, noisy_script  # noqa: F401 - known is a fixture
 
-from autoresearch.condense import fmt
+from autoresearch.core.text import fmt
 
 HOLDOUT = "holdout_val_accuracy"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import CLASS_0, PeakRss
 from typer.testing import CliRunner
 
-from autoresearch.cli import app
+from autoresearch.cli.app import app
 
 cli = CliRunner()
 RUNS = ".autoresearch/runs"

@@ -21,8 +21,8 @@ from autoresearch.agents.hpo_block import (
     parse_block,
     rewrite_block,
 )
-from autoresearch.config import AgentConfig
-from autoresearch.records import Iteration
+from autoresearch.core.config import AgentConfig
+from autoresearch.core.records import Iteration
 
 TEMPLATE = Path(autoresearch.__file__).parent / "tasks" / "fashion_mnist" / "train.py"
 SOURCE = TEMPLATE.read_text()

@@ -14,9 +14,12 @@ import numpy as np
 import psutil
 import pytest
 
-from autoresearch import config, preflight, task
-from autoresearch.records import Iteration
-from autoresearch.store import Store, runs_dir
+from autoresearch.checks import preflight
+from autoresearch.core import config
+from autoresearch.core.records import Iteration
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.store import Store
+from autoresearch.training import task
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 

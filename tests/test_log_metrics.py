@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from autoresearch import config
-from autoresearch.log_metrics import pattern_for, read_metrics, score_from_log
+from autoresearch.core import config
+from autoresearch.core.log_metrics import pattern_for, read_metrics, score_from_log
 
 PATTERNS = {name: pattern_for(name) for name in ("val_bpb", "peak_vram_mb", "num_steps")}
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import one_epoch, single_run
 from typer.testing import CliRunner
 
-from autoresearch.cli import app
+from autoresearch.cli.app import app
 
 cli = CliRunner()
 # Far more than the one epoch each train.py trains (one_epoch): a busy machine is no crash.

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from autoresearch import migrations
-from autoresearch.store import Store, StoreError
+from autoresearch.store import migrations
+from autoresearch.store.store import Store, StoreError
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 FIXTURE = Path(__file__).parent / "fixtures" / "run-0.1.0.tar.gz"

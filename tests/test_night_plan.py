@@ -11,10 +11,10 @@ from pathlib import Path
 from conftest import _set, one_epoch
 from typer.testing import CliRunner
 
-from autoresearch import config
-from autoresearch.cli import app
-from autoresearch.estimate import estimate_line
-from autoresearch.stops import deadline
+from autoresearch.cli.app import app
+from autoresearch.core import config
+from autoresearch.loop.estimate import estimate_line
+from autoresearch.loop.stop_rules import deadline
 
 cli = CliRunner()
 MECHANICS = "[loop]\nnoise_runs = 1\nconfirm_runs = 0\n"  # one training per iteration
@@ -56,7 +56,7 @@ class Later:
 
 
 def test_no_proposal_is_asked_for_after_the_until_time(ws, tmp_path, monkeypatch):
-    monkeypatch.setattr("autoresearch.stops.time", Later)
+    monkeypatch.setattr("autoresearch.loop.stop_rules.time", Later)
     result, snap = start(ws, tmp_path, MECHANICS, "--until", "07:00")
     assert result.exit_code == 0, result.output
     assert snap["stop_reason"] == "time is up: no new proposal after 07:00 (--until)"

@@ -20,12 +20,13 @@ import pytest
 from conftest import DATA_DIR, one_epoch
 from typer.testing import CliRunner
 
-from autoresearch import config, workspace
-from autoresearch.cli import app
-from autoresearch.decide import decide
-from autoresearch.experiment import run_experiment
-from autoresearch.noise import Noise, estimate, margin, t95
-from autoresearch.records import BASELINE, DISCARD, KEEP, OK, Iteration, TrainingRun
+from autoresearch.cli.app import app
+from autoresearch.core import config
+from autoresearch.core.decide import decide
+from autoresearch.core.noise import Noise, estimate, margin, t95
+from autoresearch.core.records import BASELINE, DISCARD, KEEP, OK, Iteration, TrainingRun
+from autoresearch.store import workspace
+from autoresearch.training.experiment import run_experiment
 
 cli = CliRunner()
 

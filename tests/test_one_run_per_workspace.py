@@ -23,7 +23,7 @@ from test_resume import (  # noqa: F401 - reaper, known_labels: autouse fixtures
     wait_until,
 )
 
-from autoresearch.store import list_runs
+from autoresearch.store.store import list_runs
 
 
 def start(ws: Path, *args: str) -> subprocess.CompletedProcess:

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autoresearch import config, task
-from autoresearch.experiment import Trainer, experiments_root
-from autoresearch.outputs import OutputError, collect_predictions
-from autoresearch.workspace import copy_for_experiment
+from autoresearch.core import config
+from autoresearch.store.workspace import copy_for_experiment
+from autoresearch.training import task
+from autoresearch.training.experiment import Trainer, experiments_root
+from autoresearch.training.outputs import OutputError, collect_predictions
 
 SAVE = "import numpy as np, prepare\nprepare.save_predictions(np.zeros(10000, dtype=np.int64))\n"
 

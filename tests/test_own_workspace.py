@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from autoresearch import config, sandbox
-from autoresearch.cli import app
-from autoresearch.store import Store, list_runs
+from autoresearch.cli.app import app
+from autoresearch.core import config
+from autoresearch.store.store import Store, list_runs
+from autoresearch.training import sandbox
 
 FIXTURE = Path(__file__).parent / "fixtures" / "karpathy_shape"
 BIN = Path(sys.executable).parent  # uv is a dev dependency: it is installed beside this Python

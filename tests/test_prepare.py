@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import DATA_DIR
 
-from autoresearch import task
+from autoresearch.training import task
 
 
 @pytest.fixture

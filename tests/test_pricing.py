@@ -7,8 +7,8 @@ import pytest
 from autoresearch.agents.anthropic_api import AnthropicAgent
 from autoresearch.agents.openai_api import OpenAIAgent
 from autoresearch.agents.pricing import cost, lookup, shipped_prices
-from autoresearch.config import Price
-from autoresearch.records import Usage
+from autoresearch.core.config import Price
+from autoresearch.core.records import Usage
 
 
 def test_shipped_table_covers_the_current_models_and_the_defaults():

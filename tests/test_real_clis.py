@@ -24,11 +24,11 @@ from typer.testing import CliRunner
 from autoresearch.agents.base import AgentError
 from autoresearch.agents.command import CommandAgent
 from autoresearch.agents.pricing import cost
-from autoresearch.cli import app
-from autoresearch.config import AgentConfig, load
-from autoresearch.experiment import secret_paths
-from autoresearch.records import Usage
-from autoresearch.store import runs_dir
+from autoresearch.cli.app import app
+from autoresearch.core.config import AgentConfig, load
+from autoresearch.core.records import Usage
+from autoresearch.store.layout import runs_dir
+from autoresearch.training.experiment import secret_paths
 
 cli = CliRunner()
 NPM = Path(__file__).resolve().parents[1] / ".tools" / "npm" / "node_modules"

@@ -7,7 +7,7 @@ import pytest
 
 from autoresearch.agents.base import AgentError, AgentExhausted, Request
 from autoresearch.agents.replay import PatchError, ReplayAgent, apply_patch
-from autoresearch.config import AgentConfig
+from autoresearch.core.config import AgentConfig
 
 TRAIN = "".join(f"line {n}\n" for n in range(1, 31))
 

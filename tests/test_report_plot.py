@@ -8,11 +8,12 @@ from pathlib import Path
 
 from test_store_safety import AUTORESEARCH, cli
 
-from autoresearch import config
-from autoresearch.gitrepo import ExperimentRepo
-from autoresearch.records import Iteration
-from autoresearch.report import figure, plot, useful_range
-from autoresearch.store import Store, runs_dir
+from autoresearch.core import config
+from autoresearch.core.records import Iteration
+from autoresearch.store.gitrepo import ExperimentRepo
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.store import Store
+from autoresearch.views.report import figure, plot, useful_range
 
 
 def history() -> list[Iteration]:

@@ -26,7 +26,7 @@ import psutil
 import pytest
 from conftest import DATA_DIR
 
-from autoresearch.experiment import experiments_root
+from autoresearch.training.experiment import experiments_root
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 N = 3

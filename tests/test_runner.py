@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from autoresearch.runner.local import run_training, training_env
+from autoresearch.training.local import run_training, training_env
 
 BUDGET, GRACE = 1.0, 1.0
 

@@ -20,9 +20,10 @@ import pytest
 from conftest import DATA_DIR, train
 from typer.testing import CliRunner
 
-from autoresearch import config, limits, sandbox
-from autoresearch.cli import app
-from autoresearch.store import Store, list_runs
+from autoresearch.cli.app import app
+from autoresearch.core import config
+from autoresearch.store.store import Store, list_runs
+from autoresearch.training import limits, sandbox
 
 # CI installs bubblewrap (scripts/bootstrap): there a missing sandbox fails these tests.
 pytestmark = [

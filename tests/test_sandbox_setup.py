@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from autoresearch import sandbox
-from autoresearch.cli import app
+from autoresearch.cli.app import app
+from autoresearch.training import sandbox
 
 cli = CliRunner()
 BASELINE = (

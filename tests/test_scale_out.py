@@ -24,9 +24,9 @@ from test_resume import (  # noqa: F401 - autouse: known.npy in ws; reaper kills
     wait_until,
 )
 
-from autoresearch.runner.local import SEED_ENV, THREAD_ENV
-from autoresearch.runner.node import node_root
-from autoresearch.runstate import RUN_ENV, run_tag
+from autoresearch.store.runstate import RUN_ENV, run_tag
+from autoresearch.training.local import SEED_ENV, THREAD_ENV
+from autoresearch.training.ray.node import node_root
 
 pytest.importorskip("ray")
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import DATA_DIR
 
-from autoresearch import task
+from autoresearch.training import task
 
 LABELS = np.frombuffer(
     gzip.decompress((DATA_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes()), np.uint8, offset=8

@@ -4,15 +4,15 @@ lines, and repeats that are not trained; the real driver over the fake engine, i
 from __future__ import annotations
 
 from autoresearch.agents.base import Proposal
-from autoresearch.config import Config
-from autoresearch.context import render_prompt
-from autoresearch.fake_engine import FakeEngine, Outcome
-from autoresearch.fake_run import InstantProposer, fake_run
-from autoresearch.history import History
-from autoresearch.records import BASELINE, DISCARD, KEEP, OK, Iteration, TrainingRun
-from autoresearch.repeats import code_key
-from autoresearch.runs import snapshot
-from autoresearch.search import choose
+from autoresearch.core.config import Config
+from autoresearch.core.history import History
+from autoresearch.core.records import BASELINE, DISCARD, KEEP, OK, Iteration, TrainingRun
+from autoresearch.core.repeats import code_key
+from autoresearch.loop.fake_run import InstantProposer, fake_run
+from autoresearch.loop.search import choose
+from autoresearch.prompt.context import render_prompt
+from autoresearch.training.fake_engine import FakeEngine, Outcome
+from autoresearch.views.snapshot import snapshot
 
 
 def settings(policy: str, **search) -> Config:

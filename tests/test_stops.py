@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import single_run
 
-from autoresearch.history import History
-from autoresearch.records import Iteration, TrainingRun
-from autoresearch.stops import out_of_time
-from autoresearch.store import list_runs
+from autoresearch.core.history import History
+from autoresearch.core.records import Iteration, TrainingRun
+from autoresearch.core.stops import out_of_time
+from autoresearch.store.store import list_runs
 
 SAME_WAY = [
     (

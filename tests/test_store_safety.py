@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from autoresearch import config, workspace
-from autoresearch.gitrepo import ExperimentRepo
-from autoresearch.records import Iteration
-from autoresearch.report import write_report
-from autoresearch.results import write_results
-from autoresearch.store import Store, StoreError, runs_dir
+from autoresearch.core import config
+from autoresearch.core.records import Iteration
+from autoresearch.store import workspace
+from autoresearch.store.gitrepo import ExperimentRepo
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.results import write_results
+from autoresearch.store.store import Store, StoreError
+from autoresearch.views.report import write_report
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 

@@ -18,14 +18,14 @@ from fake_llm_server import FakeLLMServer, anthropic_reply, error_reply, hang, o
 from test_resume import Cli, reaper, wait_until  # noqa: F401 - reaper: kills what a test leaves
 from typer.testing import CliRunner
 
-from autoresearch.cli import app
-from autoresearch.config import Config
-from autoresearch.history import History
-from autoresearch.program_sections import NO_STRATEGY, Program, Rejected, parse_reply
-from autoresearch.records import DISCARD, KEEP, PLATEAU, SCHEDULE, Iteration, Strategy
-from autoresearch.store import Store
-from autoresearch.strategist import due
-from autoresearch.strategy_history import render_history
+from autoresearch.cli.app import app
+from autoresearch.core.config import Config
+from autoresearch.core.history import History
+from autoresearch.core.program_sections import NO_STRATEGY, Program, Rejected, parse_reply
+from autoresearch.core.records import DISCARD, KEEP, PLATEAU, SCHEDULE, Iteration, Strategy
+from autoresearch.loop.strategist import due
+from autoresearch.prompt.strategy_history import render_history
+from autoresearch.store.store import Store
 
 cli = CliRunner()
 FAKE_BIN = Path(__file__).parent / "bin"

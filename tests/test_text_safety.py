@@ -14,11 +14,12 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from autoresearch import config
 from autoresearch.agents.factory import build
-from autoresearch.loop import Loop
-from autoresearch.safe_text import fenced, markdown_inline, one_line, printable, shorten
-from autoresearch.store import Store, runs_dir
+from autoresearch.core import config
+from autoresearch.core.safe_text import fenced, markdown_inline, one_line, printable, shorten
+from autoresearch.loop.loop import Loop
+from autoresearch.store.layout import runs_dir
+from autoresearch.store.store import Store
 
 AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
 CONSTANT = "import numpy as np\nimport prepare\nprepare.save_predictions(np.zeros(10000, dtype=np.int64))\n"

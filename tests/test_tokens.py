@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-from autoresearch import workspace
-from autoresearch.runfacts import unified_diff
-from autoresearch.tokens import estimate
+from autoresearch.core.tokens import estimate
+from autoresearch.prompt.runfacts import unified_diff
+from autoresearch.store import workspace
 
 REPO = Path(__file__).resolve().parents[1]
 TASK = workspace.TASKS["fashion-mnist"]
@@ -30,7 +30,7 @@ def texts() -> dict[str, str]:
     )
     return {
         "code": train + (TASK / "prepare.py").read_text(),
-        "orchestrator code": (REPO / "src" / "autoresearch" / "loop.py").read_text(),
+        "orchestrator code": (REPO / "src" / "autoresearch" / "loop" / "loop.py").read_text(),
         "prose": "\n".join(
             p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
         ),

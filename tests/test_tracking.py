@@ -17,10 +17,10 @@ import pytest
 from conftest import _set, one_epoch, single_run
 from typer.testing import CliRunner
 
-from autoresearch.cli import app
-from autoresearch.config import Config
-from autoresearch.records import Iteration, TrainingRun
-from autoresearch.store import Store, list_runs
+from autoresearch.cli.app import app
+from autoresearch.core.config import Config
+from autoresearch.core.records import Iteration, TrainingRun
+from autoresearch.store.store import Store, list_runs
 
 mlflow = pytest.importorskip("mlflow", reason="pip install 'autoresearch[mlflow]'")
 from mlflow.tracking import MlflowClient  # noqa: E402

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from autoresearch import pysource
 from autoresearch.agents.base import Proposal
 from autoresearch.agents.validate import check_proposal, code_problem, unchanged
+from autoresearch.core import pysource
 
 OLD = """import torch
 

@@ -11,14 +11,14 @@ from pathlib import Path
 from conftest import _set, one_epoch, signed_in
 from typer.testing import CliRunner
 
-from autoresearch import config
-from autoresearch.ablation import revert
-from autoresearch.cli import app
-from autoresearch.promotion import choose_type, judge
-from autoresearch.records import BASELINE, KEEP, OK, Iteration, TrainingRun
-from autoresearch.runner.cluster import Node, gpu_type_of
-from autoresearch.store import list_runs
-from autoresearch.suspicion import flags
+from autoresearch.cli.app import app
+from autoresearch.core import config
+from autoresearch.core.records import BASELINE, KEEP, OK, Iteration, TrainingRun
+from autoresearch.core.suspicion import flags
+from autoresearch.loop.ablation import revert
+from autoresearch.loop.promotion import choose_type, judge
+from autoresearch.store.store import list_runs
+from autoresearch.training.ray.cluster import Node, gpu_type_of
 
 cli = CliRunner()
 BUDGET = ["--budget", "3", "--grace", "30"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from autoresearch import views
-from autoresearch.bundle import resolve
-from autoresearch.config import Config
-from autoresearch.runner.local import LOG_NAME
-from autoresearch.runs import open_run as open_store
-from autoresearch.runs import read
-from autoresearch.store import Store
+from autoresearch.core.config import Config
+from autoresearch.loop.runs import open_run as open_store
+from autoresearch.store.layout import LOG_NAME
+from autoresearch.store.store import Store
+from autoresearch.views import model as views
+from autoresearch.views.bundle import resolve
+from autoresearch.views.snapshot import read
 
 
 class Iterations(list):

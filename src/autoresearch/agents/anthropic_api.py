@@ -9,8 +9,8 @@ import anthropic
 
 from autoresearch.agents.base import AgentError
 from autoresearch.agents.llm import APIAgent, Reply, Turn, server_message
-from autoresearch.config import AgentConfig
-from autoresearch.records import Usage
+from autoresearch.core.config import AgentConfig
+from autoresearch.core.records import Usage
 
 TRUNCATED = ("max_tokens", "model_context_window_exceeded")
 # Models that answer any sampling parameter with HTTP 400 "`temperature` is deprecated for this

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from autoresearch.records import Iteration, Usage
+from autoresearch.core.records import Iteration, Usage
 
 # Turns a CLI agent's argv into a sandboxed one, given its scratch folder.
 Wrap = Callable[[list[str], Path], list[str]]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from autoresearch.agents.validate import unchanged
-from autoresearch.records import Usage
+from autoresearch.core.records import Usage
 
 # codex's bubblewrap failing to start (see CODEX_ARGS in command.py for the messages)
 # (its first sentence: "bwrap: No permissions to create a new namespace, likely because ...")
@@ -41,7 +41,9 @@ class Outcome:
     model: str = ""  # the model the CLI says it ran, when it says so
 
 
-def one_line(text: str, limit: int = REASON_CHARS) -> str:
+def end_of(text: str, limit: int = REASON_CHARS) -> str:
+    """The end of text on one line (its whitespace collapsed), its last limit characters: where
+    a failing program says why."""
     line = " ".join(text.split())
     return line if len(line) <= limit else "..." + line[-limit:]
 
@@ -51,7 +53,7 @@ def explain(text: str, limit: int = REASON_CHARS) -> str:
     where it printed any, else the end of its output."""
     found = list(dict.fromkeys(" ".join(m.group(0).split()) for m in EXPLAINING.finditer(text)))
     if not found:
-        return one_line(text, limit)
+        return end_of(text, limit)
     line = "; ".join(found)
     return line if len(line) <= limit else line[:limit] + "..."
 
@@ -106,7 +108,7 @@ def _denial(entry: object) -> str:
     entry = entry if isinstance(entry, dict) else {}
     given = entry.get("tool_input") if isinstance(entry.get("tool_input"), dict) else {}
     target = next((given[k] for k in ("file_path", "path", "command", "url") if k in given), "")
-    return f"{entry.get('tool_name', 'a tool')}({one_line(str(target), 80)})"
+    return f"{entry.get('tool_name', 'a tool')}({end_of(str(target), 80)})"
 
 
 def _claude_model(used: object) -> str:
@@ -126,7 +128,7 @@ def claude_outcome(run: Finished) -> Outcome:
     if data is None:
         if run.returncode != 0:
             return Outcome(reason=exit_reason("claude", run))
-        return Outcome(reason=f"claude printed no JSON result: {one_line(run.stdout, 120)}")
+        return Outcome(reason=f"claude printed no JSON result: {end_of(run.stdout, 120)}")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     cached = _int(usage.get("cache_read_input_tokens"))
     cost = data.get("total_cost_usd")
@@ -147,7 +149,7 @@ def claude_outcome(run: Finished) -> Outcome:
     kind = data.get("subtype") if data.get("subtype") != "success" else None
     if data.get("is_error") or data.get("type") != "result" or kind:
         errors = data.get("errors") if isinstance(data.get("errors"), list) else []
-        detail = "; ".join(one_line(str(e)) for e in errors) or one_line(outcome.explanation)
+        detail = "; ".join(end_of(str(e)) for e in errors) or end_of(outcome.explanation)
         outcome.reason = (
             f"claude reported an error{f' ({kind})' if kind else ''}: {detail or 'no message'}"
         )
@@ -181,9 +183,9 @@ def codex_outcome(run: Finished, last_message: Path) -> Outcome:
                 outcome.sandbox_failure = " ".join(found.group(0).split())[:160]
         elif kind == "turn.failed":
             error = event.get("error") if isinstance(event.get("error"), dict) else {}
-            failure = one_line(str(error.get("message", ""))) or "turn failed"
+            failure = end_of(str(error.get("message", ""))) or "turn failed"
         elif kind == "error":
-            last_error = one_line(str(event.get("message", "")))
+            last_error = end_of(str(event.get("message", "")))
     said = _end_of(last_message, LAST_MESSAGE_AT_MOST)
     if said.strip():
         outcome.explanation = said

@@ -21,14 +21,14 @@ from autoresearch.agents.cli_output import (
     blocked,
     claude_outcome,
     codex_outcome,
+    end_of,
     exit_reason,
     explain,
-    one_line,
 )
 from autoresearch.agents.pricing import cost, lookup, missing
 from autoresearch.agents.streams import Pipes
 from autoresearch.agents.validate import read_train_py
-from autoresearch.config import AgentConfig
+from autoresearch.core.config import AgentConfig
 
 PRESETS = ("claude", "codex")
 RAW_CAP = 200_000  # characters of agent stdout kept in Proposal.raw_output
@@ -337,7 +337,7 @@ class CommandAgent:
             raise AgentError(
                 f"`{self.name} --version`{inside} exited with code {done.returncode}: {detail}"
             )
-        version = one_line(done.stdout) or "version unknown"
+        version = end_of(done.stdout) or "version unknown"
         line = f"{self.name}: {version} ({self.executable}){inside}"
         if any(os.environ.get(name) for name in API_SETTINGS[self.preset]):
             line += f"; {self._answers(wrap)}"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from importlib import import_module
 from pathlib import Path
 
 from autoresearch.agents.base import Agent, AgentError
-from autoresearch.config import AGENT_NAMES, AgentConfig
+from autoresearch.core.config import AGENT_NAMES, AgentConfig
 
 
 def choose(cfg: AgentConfig) -> tuple[str, str]:
@@ -23,33 +24,33 @@ def choose(cfg: AgentConfig) -> tuple[str, str]:
     return "hpo", "no LLM is configured (no claude CLI, no API key, no base_url)"
 
 
+# Every agent but `auto`, by its name in config.AGENT_NAMES (the one list of names, which the
+# configuration checks and --agent's help shows): the module and the class that build it,
+# imported only when chosen (an SDK is loaded only for its own agent).
+AGENTS = {
+    "claude": ("command", "CommandAgent"),
+    "codex": ("command", "CommandAgent"),
+    "command": ("command", "CommandAgent"),
+    "anthropic": ("anthropic_api", "AnthropicAgent"),
+    "openai": ("openai_api", "OpenAIAgent"),
+    "replay": ("replay", "ReplayAgent"),
+    "hpo": ("hpo", "HpoAgent"),
+}
+
+
 def build(cfg: AgentConfig, workspace: Path) -> tuple[Agent, str | None]:
     """The agent, and for `auto` a one-line notice of which was picked and why."""
     name, notice = cfg.name, None
     if name == "auto":
         name, why = choose(cfg)
         notice = f"agent auto: using {name}, because {why}"
-    if name in ("claude", "codex", "command"):
-        from autoresearch.agents.command import CommandAgent
-
-        return CommandAgent(cfg, workspace, preset=None if name == "command" else name), notice
-    if name == "anthropic":
-        from autoresearch.agents.anthropic_api import AnthropicAgent
-
-        return AnthropicAgent(cfg, workspace), notice
-    if name == "openai":
-        from autoresearch.agents.openai_api import OpenAIAgent
-
-        return OpenAIAgent(cfg, workspace), notice
-    if name == "replay":
-        from autoresearch.agents.replay import ReplayAgent
-
-        return ReplayAgent(cfg, workspace), notice
-    if name == "hpo":
-        from autoresearch.agents.hpo import HpoAgent
-
-        return HpoAgent(cfg, workspace), notice
-    raise AgentError(f"unknown agent '{name}'; choose one of: {', '.join(AGENT_NAMES)}")
+    if name not in AGENTS:
+        raise AgentError(f"unknown agent '{name}'; choose one of: {', '.join(AGENT_NAMES)}")
+    module, cls = AGENTS[name]
+    agent = getattr(import_module(f"autoresearch.agents.{module}"), cls)
+    if module == "command":
+        return agent(cfg, workspace, preset=None if name == "command" else name), notice
+    return agent(cfg, workspace), notice
 
 
 def check_cost_limit(agent: Agent, limit: float | None) -> None:

@@ -26,7 +26,6 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
-from autoresearch import pysource
 from autoresearch.agents.base import AgentError, Proposal, Request
 from autoresearch.agents.hpo_block import (
     END,
@@ -41,8 +40,9 @@ from autoresearch.agents.hpo_block import (
     rewrite_block,
     same,
 )
-from autoresearch.config import AgentConfig
-from autoresearch.records import BASELINE, CRASH, DISCARD, KEEP, Iteration
+from autoresearch.core import pysource
+from autoresearch.core.config import AgentConfig
+from autoresearch.core.records import BASELINE, CRASH, DISCARD, KEEP, Iteration
 
 N_STARTUP = 5  # completed trials of random exploration before TPE takes over
 RESAMPLES = 5  # asks before giving up on the sampler and perturbing one value by hand

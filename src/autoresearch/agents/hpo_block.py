@@ -24,7 +24,7 @@ import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from autoresearch import pysource
+from autoresearch.core import pysource
 
 START = "# --- hyperparameters (autoresearch: hpo) ---"
 END = "# --- end hyperparameters ---"

@@ -14,8 +14,8 @@ from autoresearch.agents import pricing
 from autoresearch.agents.base import AgentError, Answer, Proposal, Request
 from autoresearch.agents.edits import Edit, EditError, apply_edit
 from autoresearch.agents.validate import code_problem
-from autoresearch.config import AgentConfig
-from autoresearch.records import Usage
+from autoresearch.core.config import AgentConfig
+from autoresearch.core.records import Usage
 
 TEMPLATES = {"whole": "edit_whole.txt", "search-replace": "edit_search_replace.txt"}
 REPAIR = "{problem}\n\nReply again with your complete answer, in the format asked for above."
@@ -60,13 +60,14 @@ def edit_instructions(edit_format: str) -> str:
     return resources.files("autoresearch").joinpath("prompts", TEMPLATES[edit_format]).read_text()
 
 
-def one_line(text: str, limit: int = 300) -> str:
+def start_of(text: str, limit: int = 300) -> str:
+    """The start of text on one line (its whitespace collapsed), cut to limit characters."""
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def first_line(text: str) -> str:
-    return one_line(text.strip().splitlines()[0]) if text.strip() else ""
+    return start_of(text.strip().splitlines()[0]) if text.strip() else ""
 
 
 def server_message(err: Any) -> str:
@@ -286,7 +287,7 @@ class APIAgent:
         key = getattr(self.client, "api_key", None)
         if isinstance(key, str) and len(key) >= 8:
             text = text.replace(key, "[redacted]")
-        return one_line(text)
+        return start_of(text)
 
     def _failure(self, err: Exception, attempts: int, timeout: float) -> Exception:
         """An SDK error as AgentError (the run cannot go on: bad key, no such model, a request

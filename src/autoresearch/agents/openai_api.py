@@ -11,8 +11,8 @@ import openai
 
 from autoresearch.agents.base import AgentError
 from autoresearch.agents.llm import APIAgent, Reply, Turn, server_message
-from autoresearch.config import AgentConfig
-from autoresearch.records import Usage
+from autoresearch.core.config import AgentConfig
+from autoresearch.core.records import Usage
 
 NO_KEY = "not-needed"  # local servers take any key
 OPENAI_HOST = "api.openai.com"

@@ -7,8 +7,8 @@ import tomllib
 from functools import cache
 from importlib import resources
 
-from autoresearch.config import Price
-from autoresearch.records import Usage
+from autoresearch.core.config import Price
+from autoresearch.core.records import Usage
 
 # What may follow a table entry in a model id that is one of its dated snapshots.
 SNAPSHOT_SUFFIX = re.compile(r"[-@]\d{4}-?\d{2}-?\d{2}")

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autoresearch.agents.base import AgentError, AgentExhausted, Proposal, Request
-from autoresearch.config import AgentConfig
-from autoresearch.records import Usage
+from autoresearch.core.config import AgentConfig
+from autoresearch.core.records import Usage
 
 ENTRY = re.compile(r"^(\d+)-.+\.(py|patch)$")
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")

@@ -9,7 +9,7 @@ import selectors
 import subprocess
 import time
 
-from autoresearch.capped import HeadTail
+from autoresearch.core.capped import HeadTail
 
 OUTPUT_HEAD = 1_000_000  # bytes kept from the start of each stream
 # ... and from its end, where the CLIs put what is parsed: claude's JSON result (one object, or

@@ -6,8 +6,8 @@ import os
 import stat
 from pathlib import Path
 
-from autoresearch import pysource
 from autoresearch.agents.base import Proposal
+from autoresearch.core import pysource
 
 KB = 1024
 

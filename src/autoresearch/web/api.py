@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from autoresearch.safe_text import strict_json
+from autoresearch.core.safe_text import strict_json
 from autoresearch.web import data
 
 router = APIRouter(prefix="/api")

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
-from autoresearch.store import StoreError
+from autoresearch.store.store import StoreError
 from autoresearch.web import api, compare, data, pages
 
 # one router per concern; a new view adds its own here

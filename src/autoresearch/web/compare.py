@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from autoresearch.compare import CompareRefused, compare
-from autoresearch.compare_table import grid
-from autoresearch.store import list_runs
+from autoresearch.store.store import list_runs
+from autoresearch.views.compare import CompareRefused, compare
+from autoresearch.views.compare_table import grid
 from autoresearch.web.api import _json
 from autoresearch.web.data import NotFound
 from autoresearch.web.pages import page

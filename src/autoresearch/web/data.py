@@ -5,9 +5,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from autoresearch.runs import live_log, live_phase, snapshot
-from autoresearch.runstate import state
-from autoresearch.store import Store, StoreError, list_runs, runs_dir
+from autoresearch.store.layout import is_run, runs_dir
+from autoresearch.store.runstate import state
+from autoresearch.store.store import Store, StoreError, list_runs
+from autoresearch.views.snapshot import live_log, live_phase, snapshot
 
 LOG_BYTES = 65536  # the end of an iteration's train.log that the page shows
 LIVE_LOG_LINES = 12
@@ -21,7 +22,7 @@ class NotFound(Exception):
 def opened(workspace: Path, run_id: str):
     """The run's store, read-only (no lock taken, nothing written), closed afterwards."""
     folder = runs_dir(workspace) / run_id
-    if "/" in run_id or run_id.startswith(".") or not (folder / "run.db").is_file():
+    if "/" in run_id or run_id.startswith(".") or not is_run(folder):
         raise NotFound(f"no run '{run_id}' in {workspace}")
     store = Store(folder, readonly=True)
     try:

@@ -1,0 +1,131 @@
+"""Which recorded iteration each proposal starts from: `[search] policy`.
+
+greedy: the best (the incumbent), every time: one track, however many workers train.
+
+tree: the nodes are the kept iterations (the baseline, each keep: the lines that were best in
+their time) and the near misses (discards whose value is within the noise margin of the best's:
+`noise.margin` for one run against the best's runs). Each proposal starts from the node with
+the highest score, UCB on each node's children's gains:
+
+    score(c) = standing(c) + gain(c) + explore * scale * sqrt(ln(1 + N) / (1 + n(c)))
+
+standing(c): c's value minus the best's, in the metric's direction (0 for the best, below 0 for
+the others); gain(c): the mean of c's children's values minus c's (each at least -3 scale; a
+child that did not score counts as -scale), over the children that are not nodes themselves
+(a kept child is its own line: its gain is not its parent's to repeat), 0 for none; n(c): c's
+children, recorded or in flight; N: all the nodes' children; scale: the noise floor's sigma
+(before it is measured, a thousandth of the best's value). Standing and gain exploit (the best,
+and the lines whose changes pay); the last term explores, and since a child in flight counts,
+proposals asked together spread over the nodes before two share one. Two that share a parent
+are told of each other: the prompt lists the experiments in flight with their parents, and
+marks the siblings.
+
+Combine: every `combine_every`-th proposal (by iteration number), when the best and another
+node lie on different lines (neither descends from the other) and no iteration merged the two
+yet, starts from the best with the other's change (its diff from its own parent) to merge in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from autoresearch.core.config import Config
+from autoresearch.core.history import History
+from autoresearch.core.noise import margin, scored
+from autoresearch.core.records import DISCARD, Iteration
+
+FLOOR = 3  # a child's loss counts down to -FLOOR * scale at most
+
+
+@dataclass
+class Start:
+    """Where a proposal starts: its parent, and a second parent whose change it merges in."""
+
+    parent: Iteration
+    other: Iteration | None = None
+
+
+def choose(cfg: Config, history: History, in_flight: list[Iteration], n: int) -> Start:
+    """The start of proposal n, given the recorded history and the proposals in flight."""
+    best = history.incumbent
+    if cfg.search.policy == "greedy" or best is None or best.value is None:
+        return Start(best)
+    sign = 1.0 if cfg.direction == "maximize" else -1.0
+    noise = history.noise()
+    scale = noise.sigma or abs(best.value) / 1000 or 1e-9
+    nodes = _nodes(history, best, sign, margin(noise, 1, max(1, len(scored(best.runs)))))
+    every = cfg.search.combine_every
+    if every and n % every == 0 and (other := _mate(history, best, nodes, in_flight, sign)):
+        return Start(best, other)
+    flying: dict[int, int] = {}
+    for it in in_flight:
+        flying[it.parent] = flying.get(it.parent, 0) + 1
+    visits = {c.iteration: len(history.children.get(c.iteration, [])) + flying.get(c.iteration, 0)
+              for c in nodes}  # fmt: skip
+    total = sum(visits.values())
+
+    lines = {c.iteration for c in nodes}
+
+    def score(c: Iteration) -> float:
+        children = history.children.get(c.iteration, [])
+        gains = [_gain(child, c, sign, scale) for child in children if child.iteration not in lines]
+        exploit = sign * (c.value - best.value) + (sum(gains) / len(gains) if gains else 0.0)
+        bonus = (
+            cfg.search.explore * scale * math.sqrt(math.log(1 + total) / (1 + visits[c.iteration]))
+        )
+        return exploit + bonus
+
+    return Start(max(nodes, key=lambda c: (score(c), c is best, -c.iteration)))
+
+
+def _nodes(history: History, best: Iteration, sign: float, near: float) -> list[Iteration]:
+    """The kept iterations with a value, and the near misses, the best among them."""
+    return [
+        it
+        for it in history
+        if it.value is not None
+        and it.runs  # trained (a repeat is not a line of its own)
+        and (it.kept or (it.status == DISCARD and sign * (best.value - it.value) <= near))
+    ]
+
+
+def _gain(child: Iteration, parent: Iteration, sign: float, scale: float) -> float:
+    if child.value is None:
+        return -scale
+    return max(sign * (child.value - parent.value), -FLOOR * scale)
+
+
+def ancestry(it: Iteration, history: History) -> set[int]:
+    """it and the iterations it descends from, by either parent."""
+    found, todo = set(), [it.iteration]
+    while todo:
+        n = todo.pop()
+        at = history.by_number.get(n)
+        if n in found or at is None:
+            continue
+        found.add(n)
+        todo += [p for p in (at.parent, at.second_parent) if p is not None]
+    return found
+
+
+def _mate(
+    history: History, best: Iteration, nodes: list[Iteration], in_flight, sign: float
+) -> Iteration | None:
+    """The node on another line than the best's whose change is the most worth merging into it
+    (the highest value), not merged with it before; None when there is none."""
+    merged = {
+        frozenset((it.parent, it.second_parent))
+        for it in [*history, *in_flight]
+        if it.second_parent is not None
+    }
+    ours = ancestry(best, history)
+    mates = [
+        c
+        for c in nodes
+        if c.iteration not in ours
+        and c.parent is not None
+        and best.iteration not in ancestry(c, history)
+        and frozenset((best.iteration, c.iteration)) not in merged
+    ]
+    return max(mates, key=lambda c: (sign * c.value, -c.iteration), default=None)

@@ -1,0 +1,346 @@
+"""The prompt: program.md, the incumbent train.py and how it ran, and the history, within
+`[loop] context_tokens` (estimated by tokens.estimate, which errs on the high side).
+
+`full`: exact statistics; the last `recent_window` iterations in full (explanation, metric, status,
+crash reason, training seconds, peak memory, their log's first and last lines, their diff against
+their parent; when not all of it fits, each gets some, the newest first, before any gets the
+most); every older one as one compact line, or, when those do not fit, condensed (condense.py:
+every keep listed, the others grouped by what they changed and by how they failed).
+`truncated`: the seeds' poor context (first 60 characters of the first line, last 10 only),
+kept so users can compare the two.
+
+The prompt starts with what stays the same between iterations (role, program.md, the incumbent
+train.py and its run: `render_stable`) and ends with what changes (the history), so that API
+agents can have the start cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from autoresearch.core import noise
+from autoresearch.core.history import History
+from autoresearch.core.log_metrics import scoring_sentence
+from autoresearch.core.records import CRASH, Iteration
+from autoresearch.core.repeats import REPEAT
+from autoresearch.core.text import fmt
+from autoresearch.core.tokens import estimate
+from autoresearch.prompt.condense import ONE_LINE_EACH, compact_line, render_older, summary
+from autoresearch.prompt.hpo_hints import hints
+from autoresearch.prompt.runfacts import diff_lines, log_lines, run_line, unified_diff
+
+PROMPTS = Path(__file__).parents[1] / "prompts"  # autoresearch/prompts
+TRUNCATED_CHARS, TRUNCATED_WINDOW = 60, 10
+INCUMBENT_SHARE = 0.1  # of context_tokens, at most, for the incumbent's log
+INCUMBENT_LOGS = ((3, 12), (2, 6), (1, 3), (0, 1))  # its first and last lines, less and less
+NO_RECORD = "No training record is kept for it."
+RECENT_SHARE = 0.6  # of what the statistics and the older iterations leave, for the recent ones
+LINE_STEPS = 8  # the start's ancestors shown at most, the nearest
+REPEATS_SHOWN = 5  # repeats among the last this many recorded iterations are named
+COMBINE_DIFF_LINES = 80  # of the other parent's change
+
+
+@dataclass(frozen=True)
+class Detail:
+    """How much of a recent iteration is shown: explanation characters, log lines (first, last;
+    a crash's last), diff lines. DETAILS goes from the least to the most."""
+
+    explanation: int
+    head: int
+    tail: int
+    crash_tail: int
+    diff: int
+
+
+DETAILS = (Detail(600, 0, 1, 5, 0), Detail(1500, 0, 2, 12, 20), Detail(4000, 1, 4, 30, 60))
+
+
+class ContextTooSmall(Exception):
+    """[loop] context_tokens cannot hold even the shortest prompt: one line for the user."""
+
+    def __init__(self, message: str, needed: int):
+        super().__init__(message)
+        self.needed = needed  # the tokens the shortest prompt takes
+
+
+def template(name: str) -> Template:
+    return Template((PROMPTS / name).read_text())
+
+
+def _fenced(intro: str, lines: list[str], lang: str = "") -> list[str]:
+    return [intro, f"```{lang}", *lines, "```"] if lines else []
+
+
+def log_section(it: Iteration, head: int, tail: int) -> list[str]:
+    lines = log_lines(it.log_path, head, tail)
+    if it.status == CRASH and head == 0:  # what broke, so that the next proposal can fix it
+        return _fenced(f"The end of its training log (last {len(lines)} lines):", lines)
+    return _fenced("Its training log (first and last lines):", lines)
+
+
+def full_entry(
+    it: Iteration, metric: str, detail: Detail, parent: Iteration | None, best: Iteration | None
+) -> str:
+    head = f"### Iteration {it.iteration}: {it.status}, {metric} {fmt(it.value)}"
+    if len(it.runs) > 1:
+        head += f" (mean of {len(it.runs)} runs: {', '.join(fmt(r.value) for r in it.runs)})"
+    lines = [head]
+    if it.reason:
+        lines.append(f"Reason: {it.reason}")
+    lines.append(it.explanation.strip()[: detail.explanation] or "(no explanation)")
+    if facts := run_line(it):
+        lines.append(facts)
+    if it is best:
+        lines.append("Its training log is shown above, under How it ran.")
+    elif it.status == CRASH:
+        lines += log_section(it, 0, detail.crash_tail)
+    else:
+        lines += log_section(it, detail.head, detail.tail)
+    if detail.diff and parent is not None and it.train_py:
+        diff = diff_lines(it.diff or unified_diff(parent.train_py, it.train_py), detail.diff)
+        lines += _fenced(f"Its change to iteration {parent.iteration}'s train.py:", diff, "diff")
+    return "\n".join(lines)
+
+
+def truncated_entry(it: Iteration) -> str:
+    first = (it.explanation.strip().splitlines() or [""])[0][:TRUNCATED_CHARS]
+    return f"- {it.iteration}: {it.status} {fmt(it.value)} {first}"
+
+
+def render_recent(
+    recent: list[Iteration], tokens: int, metric: str, by_number, best: Iteration | None
+) -> list[str]:
+    """The recent iterations in tokens: a compact line each, then each (the newest first) with
+    more and more detail while it fits, so that all of them get some before any gets the most.
+    The incumbent's log is left to How it ran."""
+    entries = [compact_line(it) for it in recent]
+    spent = sum(estimate(e) + 2 for e in entries)
+    for detail in DETAILS:
+        for index in range(len(recent) - 1, -1, -1):
+            it = recent[index]
+            entry = full_entry(it, metric, detail, by_number.get(it.parent), best)
+            extra = estimate(entry) - estimate(entries[index])
+            if spent + extra <= tokens:
+                entries[index], spent = entry, spent + extra
+    return entries
+
+
+def render_history(
+    history: list[Iteration], policy: str, window: int, better, metric: str, tokens: int
+) -> str:
+    """The history in at most tokens tokens, where its shortest form fits in them."""
+    if not history:
+        return "No experiments yet."
+    if policy == "truncated":
+        recent = history[-TRUNCATED_WINDOW:]
+        return template("history_truncated.txt").substitute(
+            recent_count=len(recent), recent="\n".join(truncated_entry(it) for it in recent)
+        )
+    recent = history[-window:] if window else []
+    older = history[: len(history) - len(recent)]
+    facts = history if isinstance(history, History) else History(history, better)
+    by_number, best = facts.by_number, facts.incumbent
+    stats = summary(history, better, metric)
+    frame = template("history_full.txt")
+    empty = frame.substitute(summary="", older="", recent_count=len(recent), recent="")
+    room = tokens - estimate(stats) - estimate(empty)
+    shortest = estimate(render_older(older, 0, better, by_number))
+    recent_room = max(0, room - shortest)
+    whole = render_recent(recent, recent_room, metric, by_number, best)
+    whole_cost = sum(estimate(e) + 2 for e in whole)
+    older_text = render_older(older, room - whole_cost, better, by_number)
+    if older_text.startswith(ONE_LINE_EACH) or not older:
+        entries = whole  # everything fits: the recent ones need not give way
+    else:  # share what is left between the recent and the older iterations
+        entries = render_recent(recent, int(recent_room * RECENT_SHARE), metric, by_number, best)
+        spent = sum(estimate(e) + 2 for e in entries)
+        older_text = render_older(older, room - spent, better, by_number)
+        # what the older ones left unused goes back to the recent ones
+        entries = render_recent(recent, room - estimate(older_text), metric, by_number, best)
+    return frame.substitute(
+        summary=stats, older=older_text, recent_count=len(recent), recent="\n\n".join(entries)
+    )
+
+
+def incumbent_run(incumbent: Iteration, tokens: int) -> str:
+    """How the incumbent ran: its seconds, memory and log, in at most tokens tokens."""
+    facts = run_line(incumbent)
+    for head, tail in INCUMBENT_LOGS:
+        lines = log_lines(incumbent.log_path, head, tail)
+        text = "\n".join([facts, *_fenced("Its training log (first and last lines):", lines)])
+        if estimate(text) <= tokens:
+            return text.strip() or NO_RECORD
+    return facts or NO_RECORD
+
+
+def render_stable(
+    program: str, incumbent: Iteration, cfg, history: list[Iteration] | None = None
+) -> str:
+    """The start of the prompt, the same from one iteration to the next while proposals start
+    from the same train.py (incumbent: the one it starts from, the best or, with the tree
+    search, another line's; history: for the title and its line)."""
+    facts = _facts(history or [], cfg)
+    best = facts.incumbent
+    title = f"The current best train.py (iteration {incumbent.iteration}, {cfg.metric} = {fmt(incumbent.value)})"
+    if (
+        best is not None
+        and best.iteration != incumbent.iteration
+        and incumbent.iteration in facts.by_number
+    ):
+        title = (
+            f"The train.py you start from (iteration {incumbent.iteration}, {cfg.metric} = "
+            f"{fmt(incumbent.value)}; the best is iteration {best.iteration}, {fmt(best.value)})"
+        )
+    return template("iteration.txt").substitute(
+        program=program.strip(),
+        budget=f"{cfg.budget_secs:g}",
+        scoring=scoring_sentence(cfg),
+        metric=cfg.metric,
+        direction="higher is better" if cfg.direction == "maximize" else "lower is better",
+        start_title=title,
+        train_py=incumbent.train_py.rstrip(),
+        incumbent_run=incumbent_run(incumbent, int(cfg.loop.context_tokens * INCUMBENT_SHARE)),
+        line=line_text(incumbent, facts),
+        confirmation=(
+            template("confirmation.txt").substitute(confirm_runs=cfg.loop.confirm_runs)
+            if cfg.loop.confirm_runs
+            else ""
+        ),
+    )
+
+
+def _facts(history: list[Iteration], cfg) -> History:
+    return history if isinstance(history, History) else History(history, cfg.better)
+
+
+def line_text(start: Iteration, facts: History) -> str:
+    """The iterations start descends from (its history), one line each, the nearest LINE_STEPS;
+    "" for the baseline."""
+    steps, at, seen = [], start, set()
+    while at is not None and at.parent is not None and at.iteration not in seen:
+        seen.add(at.iteration)
+        at = facts.by_number.get(at.parent)
+        if at is not None:
+            steps.append(
+                f"- iteration {at.iteration}: {at.status} {fmt(at.value)}, {at.description[:120]}"
+            )
+    if not steps:
+        return ""
+    shown = steps[:LINE_STEPS][::-1]
+    if len(steps) > LINE_STEPS:
+        shown.insert(0, f"- ({len(steps) - LINE_STEPS} earlier)")
+    return template("line.txt").substitute(steps="\n".join(shown))
+
+
+def combine_text(other: Iteration | None, parent: Iteration, facts: History, metric: str) -> str:
+    """What merging other's change into parent's train.py asks ("" for no second parent)."""
+    if other is None:
+        return ""
+    base = facts.by_number.get(other.parent)
+    diff = other.diff or (unified_diff(base.train_py, other.train_py) if base else "")
+    return template("combine.txt").substitute(
+        parent=parent.iteration,
+        other=other.iteration,
+        metric=metric,
+        other_value=fmt(other.value),
+        other_parent=other.parent,
+        diff="\n".join(diff_lines(diff, COMBINE_DIFF_LINES)),
+    )
+
+
+def repeats_text(history: list[Iteration]) -> str:
+    """The repeats among the last recorded iterations, named, so that the agent stops."""
+    found = [it for it in history[-REPEATS_SHOWN:] if (it.reason or "").startswith(REPEAT)]
+    if not found:
+        return ""
+    lines = "".join(f"- iteration {it.iteration}: {it.reason.split(';')[0]}\n" for it in found)
+    return template("repeats.txt").substitute(repeats=lines)
+
+
+def hpo_text(start: Iteration, history: list[Iteration], cfg) -> str:
+    """[agent] hpo_hints: what a TPE study of the history says (hpo_hints.py), else ""."""
+    if not cfg.agent.hpo_hints:
+        return ""
+    found = hints(start.train_py, history, cfg.direction, cfg.agent.seed + len(history))
+    return template("hpo_hints.txt").substitute(found) if found else ""
+
+
+def noise_text(history: list[Iteration], metric: str) -> str:
+    """What difference is real, once the noise floor is measured ("" before)."""
+    floor = noise.estimate(history)
+    if floor.sigma is None:
+        return ""
+    shown = template("noise.txt").substitute(sigma=fmt(floor.sigma), runs=floor.runs, metric=metric)
+    return shown + "\n"
+
+
+def in_flight_text(in_flight: list[Iteration], start: int | None = None) -> str:
+    """The experiments proposed and not recorded yet (a parallel run), one line each; those that
+    start from the same iteration as this proposal (start) are marked as its siblings."""
+    if not in_flight:
+        return ""
+    lines = [
+        f"- iteration {it.iteration} (from iteration {it.parent}"
+        + (", like yours: a sibling" if it.parent == start else "")
+        + "): "
+        + ((it.explanation.strip().splitlines() or ["(no explanation)"])[0][:200])
+        for it in in_flight
+    ]
+    return template("in_flight.txt").substitute(experiments="\n".join(lines))
+
+
+def render_prompt(
+    program: str,
+    incumbent: Iteration,
+    history: list[Iteration],
+    cfg,
+    in_flight=(),
+    other: Iteration | None = None,
+) -> str:
+    """The whole prompt, at most cfg.loop.context_tokens tokens (estimated); ContextTooSmall
+    where even its shortest form does not fit. incumbent: the train.py it starts from; in_flight:
+    the experiments training now; other: a second parent whose change is to be merged in."""
+    budget = cfg.loop.context_tokens
+    facts = _facts(history, cfg)
+    stable = render_stable(program, incumbent, cfg, facts)
+    frame = template("iteration_history.txt")
+    parts = {
+        "metric": cfg.metric,
+        "noise": noise_text(history, cfg.metric),
+        "in_flight": in_flight_text(list(in_flight), incumbent.iteration),
+        "notices": repeats_text(history),
+        "combine": combine_text(other, incumbent, facts, cfg.metric),
+        "hpo": hpo_text(incumbent, history, cfg),
+    }
+    empty = frame.substitute(history="", **parts)
+    room = budget - estimate(stable) - 1 - estimate(empty)
+    history_text = render_history(
+        history, cfg.loop.context, cfg.loop.recent_window, cfg.better, cfg.metric, room
+    )
+    varying = frame.substitute(history=history_text, **parts)
+    prompt = f"{stable}\n{varying}"
+    needed = estimate(prompt)
+    if needed > budget:
+        raise ContextTooSmall(
+            f"[loop] context_tokens = {budget} is too small: program.md, the best train.py and "
+            f"the shortest history need about {needed} tokens; run again with --context-tokens "
+            f"{-(-needed * 5 // 4000) * 1000} or more to resume",
+            needed,
+        )
+    return prompt
+
+
+def room_problem(program: str, candidate: Iteration, history: list[Iteration], cfg) -> str | None:
+    """Why the next prompt would not fit [loop] context_tokens with candidate's train.py as the
+    best one (one line), or None: no keep may leave the next prompt impossible."""
+    try:
+        render_prompt(program, candidate, history, cfg)
+    except ContextTooSmall as err:
+        return (
+            f"the new train.py takes about {estimate(candidate.train_py)} tokens: kept, it would "
+            f"make the prompt about {err.needed}, over [loop] context_tokens = "
+            f"{cfg.loop.context_tokens}; make it shorter"
+        )
+    return None

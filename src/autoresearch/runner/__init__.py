@@ -1,1 +1,0 @@
-"""Runners: how an experiment's train.py is executed under its budget."""
