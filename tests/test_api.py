@@ -43,7 +43,7 @@ def test_open_run_reads_what_status_says(short_run, bundle):
             assert run.train_py(n) == whole.train_py
             assert run.diff(n) == whole.diff
             assert run.log(n) == (store.iteration_dir(n) / "train.log").read_text()
-        assert "trained 1 epochs" in run.log(1)
+        assert "whole epochs trained: 1" in run.log(1)
         with pytest.raises(KeyError, match="no iteration 99"):
             run.train_py(99)
 

@@ -42,7 +42,7 @@ def test_one_asynchronous_worker_trains_while_the_agent_proposes(ws, tmp_path):
     assert got[2][1] < got[1][2]  # proposal 2 was asked for before 1's result was in
     prompt = (folder / "iterations" / "0002" / "prompt.md").read_text()
     assert "## Being trained now" in prompt
-    assert "iteration 1 (from iteration 0): 3000 right" in prompt
+    assert "iteration 1 (from iteration 0, like yours: a sibling): 3000 right" in prompt
     alone = (folder / "iterations" / "0001" / "prompt.md").read_text()
     assert "Being trained now" not in alone  # nothing was training when 1 was asked for
 

@@ -20,7 +20,7 @@ from autoresearch.core import config
 
 READ_COMMANDS = ["status", "report", "export", "strategy", "serve"]
 COMMANDS = ["init", "doctor", "baseline", "run", "serve", "status", "report", "export",
-            "compare", "strategy"]  # fmt: skip
+            "compare", "strategy", "ablate", "bundle"]  # fmt: skip
 
 
 def invoke(*args: str):

@@ -99,7 +99,7 @@ def test_what_a_cli_agent_returns_is_kept_faithfully_capped_or_refused(ws, tmp_p
     agent.write_text(AGENT)
     with (ws / "autoresearch.toml").open("a") as f:
         f.write(f'\n[agent]\nname = "command"\ncommand = ["{sys.executable}", "{agent}", ')
-        f.write(f'"{plays}"]\n{LOOP}')
+        f.write(f'"{plays}"]\nunsandboxed_ok = true\n{LOOP}')  # with --sandbox none
     latin = "# -*- coding: latin-1 -*-\nNAME = 'été'\nprint(ascii(NAME))\n" + CLASS_1
     (plays / "1.py").write_bytes(latin.encode("latin-1"))
     utf8 = latin.replace("latin-1", "utf-8").encode()

@@ -280,6 +280,7 @@ def test_sigkill_while_the_agent_thinks(ws, tmp_path):
     )
     with open(ws / "autoresearch.toml", "a") as f:
         f.write(f'\n[agent]\nname = "command"\ncommand = [{sys.executable!r}, {str(agent)!r}]\n')
+        f.write("unsandboxed_ok = true\n")  # with --sandbox none
     # Unsandboxed: under bubblewrap the agent would die with the orchestrator (--die-with-parent),
     # and this test is about finding one that did not.
     cli = Cli(ws, *FLAGS, "--sandbox", "none")

@@ -129,7 +129,7 @@ def attack(
             port = listeners[-1].getsockname()[1]
         for listener in listeners:
             stack.callback(listener.close)
-        given = {"hidden": [str(p) for p in hidden], "bound": sandbox.bound(view),
+        given = {"hidden": [os.path.abspath(p) for p in hidden], "bound": sandbox.bound(view),
                  "socket": str(folder / "probe.sock"), "abstract": name, "port": port}  # fmt: skip
         argv = [*probe_argv(command, ATTACKS.read_text()), json.dumps(given)]
         status, out, err = run_quietly(wrap(argv), PROBE_TIMEOUT_SECS, cwd=workdir, env=env)

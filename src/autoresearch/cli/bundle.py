@@ -17,9 +17,10 @@ def bundle(
     output: Annotated[Path, typer.Option("-o", "--output", help="The bundle file to write.")],
     run_id: RunId = None,
 ) -> None:
-    """Write a run (default the latest) to one file: its store, every experiment's code (a git
-    bundle), logs, reports, strategy versions and the machine it ran on. status, report,
-    compare, export, serve and `init --from` read it."""
+    """Write a run (default the latest) to one file that status, report and init --from read.
+
+    The file holds its store, every experiment's code (a git bundle), logs, reports, strategy
+    versions and the machine it ran on; compare, export and serve read it too."""
     from autoresearch.loop.runs import open_run
     from autoresearch.views.bundle import BundleError, write
 

@@ -79,3 +79,5 @@ def compare(
         render(cmp, out)
     if drawn:
         err.print(one_line(plot_failed[:300] if plot_failed else f"wrote {path}"))
+    elif given != directory:
+        err.print(f"compare.png not drawn: {given} is a read-only bundle; pass --plot PATH")

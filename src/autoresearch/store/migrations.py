@@ -135,13 +135,13 @@ def _verdicts(db: sqlite3.Connection) -> None:
     """5: whether verdicts transfer: the promotions of a run's best to a longer budget, and the
     ablation of each kept change (`autoresearch ablate`); values as JSON lists."""
     db.execute(
-        "CREATE TABLE promotions (best_iteration INTEGER NOT NULL, budget_secs REAL NOT NULL, "
+        "CREATE TABLE IF NOT EXISTS promotions (best_iteration INTEGER NOT NULL, budget_secs REAL NOT NULL, "
         "best_values TEXT NOT NULL, baseline_values TEXT NOT NULL, gain REAL, holds INTEGER, "
         'reason TEXT, "where" TEXT, after_iteration INTEGER, seconds REAL, created_at REAL, '
         "PRIMARY KEY (best_iteration, budget_secs))"
     )
     db.execute(
-        "CREATE TABLE ablations (best_iteration INTEGER NOT NULL, iteration INTEGER NOT NULL, "
+        "CREATE TABLE IF NOT EXISTS ablations (best_iteration INTEGER NOT NULL, iteration INTEGER NOT NULL, "
         'description TEXT, applies INTEGER, "values" TEXT NOT NULL, best_values TEXT NOT NULL, '
         "contribution REAL, spread REAL, reason TEXT, budget_secs REAL, created_at REAL, "
         "PRIMARY KEY (best_iteration, iteration))"
@@ -151,8 +151,11 @@ def _verdicts(db: sqlite3.Connection) -> None:
 def _search(db: sqlite3.Connection) -> None:
     """6: the search (search.py): a combination's second parent, and how many repairs an
     iteration's crash took; an older run's iterations took none."""
-    db.execute("ALTER TABLE iterations ADD COLUMN second_parent INTEGER")
-    db.execute("ALTER TABLE iterations ADD COLUMN repairs INTEGER NOT NULL DEFAULT 0")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(iterations)")}
+    if "second_parent" not in columns:  # a store made by hand at an older version may have it
+        db.execute("ALTER TABLE iterations ADD COLUMN second_parent INTEGER")
+    if "repairs" not in columns:
+        db.execute("ALTER TABLE iterations ADD COLUMN repairs INTEGER NOT NULL DEFAULT 0")
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
