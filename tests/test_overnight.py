@@ -255,10 +255,8 @@ def test_export_writes_the_best_or_a_given_train_py(ws, tmp_path):
     missing = cli("export", str(ws), "--iteration", "9")
     assert missing.returncode == 1 and missing.stdout == ""
     assert missing.stderr.strip().endswith("has no iteration 9 (it has 0 to 3)")
-    assert (
-        f"autoresearch export {ws} --run"
-        in cli("status", str(ws), "--run", run_dir(ws).name).stdout
-    )
+    shown = " ".join(cli("status", str(ws), "--run", run_dir(ws).name).stdout.split())
+    assert f"autoresearch export {ws} --run {run_dir(ws).name}" in shown  # wrapped to the width
     assert (
         f"autoresearch export {ws} --run {run_dir(ws).name}"
         in (run_dir(ws) / "report.md").read_text()

@@ -189,7 +189,8 @@ def test_a_missing_run_repository_is_one_line_and_the_run_keeps_its_state(ws):
     store.close()
     subprocess.run(["rm", "-rf", str(store.dir / "repo")], check=True)
     proc = cli("run", str(ws), "--iterations", "5")
-    assert_one_line_error(proc, "git repository", "is missing", "--new", after=3)
+    # after: resuming, changed, settings, the estimate
+    assert_one_line_error(proc, "git repository", "is missing", "--new", after=4)
     snap = json.loads(cli("status", str(ws), "--json").stdout)
     assert snap["state"] == "finished" and snap["stop_reason"] == "2 iterations done"
     assert not (store.dir / "repo").exists()

@@ -62,7 +62,7 @@ def test_progress_and_orchestrator_log_never_cut_a_value(ws, tmp_path):
     assert description[:80].endswith("BATCH_SIZE 32 -> 31")  # where the cut used to fall
     props = tmp_path / "proposals"
     props.mkdir()
-    (props / "001-changes.py").write_text(CONSTANT + "# 1\n")
+    (props / "001-changes.py").write_text(CONSTANT + "CHANGED = 1\n")  # not a repeat
     (props / "001-changes.md").write_text(description + "\n\nWhy.")
     flags = ["--agent", "replay", "--replay-dir", str(props), "--budget", "3", "--grace", "1"]
     run = cli("run", str(ws), "--iterations", "1", *flags)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from autoresearch.loop.proposing import Proposer
 from autoresearch.loop.recorder import Recorder
 from autoresearch.loop.runs import RunRefused
 from autoresearch.loop.scheduler import Collaborators, LoopResult, Scheduler
-from autoresearch.loop.stop_rules import StopRules
+from autoresearch.loop.stop_rules import StopRules, deadline
 from autoresearch.loop.strategist import Strategist, TextAgent
 from autoresearch.loop.trials import Trials
 from autoresearch.prompt.context import ContextTooSmall
@@ -70,7 +71,8 @@ class Loop:
         self.workdirs = Workdirs(self.source, self.root, program)
         self.trainer: Trainer | None = None
         self.engine = None  # runner/engines.py: where runs train while the agent proposes
-        self.stop_rules = StopRules(cfg, store, self.strategist, say)
+        until_at = deadline(cfg.loop.until, time.time())  # no proposal after it (--until)
+        self.stop_rules = StopRules(cfg, store, self.strategist, say, until_at)
 
     # --- the run ---
     def run(self) -> LoopResult:

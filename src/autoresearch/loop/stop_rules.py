@@ -20,9 +20,11 @@ class StopRules:
     """Why a run must stop: its cost, a plateau (checked before a proposal is asked for: both
     would spend more), the same failure again and again (after a record), a failed baseline."""
 
-    def __init__(self, cfg, store, strategist, say: Callable[[str], None]):
+    def __init__(self, cfg, store, strategist, say: Callable[[str], None], until_at=None):
+        """until_at: when no more proposals may be asked for (deadline() of [loop] until, taken
+        when the run starts)."""
         self.cfg, self.store, self.strategist, self.say = cfg, store, strategist, say
-        self.deadline = deadline(cfg.loop.until, time.time())  # no proposal after it (--until)
+        self.deadline = until_at
 
     def cost(self, history: History) -> str | None:
         """Why no more may be spent (the agent's, the strategist's, the machine's), or None."""
