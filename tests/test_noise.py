@@ -100,7 +100,8 @@ def known(ws: Path) -> None:
 def noisy_script(correct: int, sd: int = 150, tag: str = "") -> str:
     """Predicts the true label of about `correct` images; how many varies with the seed."""
     return (
-        f"# {tag}\nimport numpy as np\nimport prepare\n"
+        f"TAG = {tag!r}  # a change that does nothing (code: a comment alone would be a repeat)\n"
+        "import numpy as np\nimport prepare\n"
         "rng = np.random.default_rng(prepare.seed())\n"
         f"n = max(0, {correct} + int(rng.normal(0, {sd})))\n"
         "preds = np.zeros(10000, dtype=np.int64)\n"
