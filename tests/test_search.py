@@ -113,7 +113,7 @@ def test_a_repeat_is_recorded_with_the_earlier_result_and_is_not_trained(tmp_pat
     assert (repeat.status, repeat.value, repeat.train_seconds) == (DISCARD, 0.6, 0.0)
     assert "the same code as iteration 1" in repeat.reason
     assert 2 not in {job.n for job in engine.started}  # not trained
-    assert [i.iteration for i in history] == [0, 1, 2, 3, 4]  # it cost none of the 3 iterations
+    assert [i.iteration for i in history] == [0, 1, 2, 3]  # it is one of the 3 iterations
     # the next prompt tells the agent
     prompt = render_prompt("# program", history[1], History(history[:3]), cfg)
     assert (

@@ -273,7 +273,7 @@ def test_on_schedule_a_new_strategy_reaches_the_next_prompt_and_a_rules_rewrite_
         "### Version 1, after iteration 2 (schedule): iterations 3-5: discard 3; best +0.0000"
         in report
     )
-    table = cli.invoke(app, ["status", str(ws)]).stdout
+    table = " ".join(cli.invoke(app, ["status", str(ws)]).stdout.split())  # wrapped to the width
     assert (
         "strategist: anthropic (claude-sonnet-5-5), every 2 iterations; version 1 in force; 1 reply rejected"
         in table

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 from autoresearch.core.noise import Noise, pooled, spread
 from autoresearch.core.records import Iteration
-from autoresearch.core.repeats import REPEAT, code_key
+from autoresearch.core.repeats import code_key
 from autoresearch.core.stops import failure_kind
 
 Better = Callable[[float, float | None], bool]
@@ -29,7 +29,6 @@ class History(list[Iteration]):
         self.last_number = -1  # the highest iteration number recorded
         self.by_number: dict[int, Iteration] = {}
         self._spread = (0.0, 0, 0)  # the noise floor's sums: squares, runs, iterations
-        self.repeats = 0  # proposals not trained: their code was trained before (repeats.py)
         self.codes: dict[str, int] = {}  # each trained code (repeats.code_key): its first iteration
         self.children: dict[int, list[Iteration]] = {}  # by parent (both of a combination's)
         for it in iterations:
@@ -52,8 +51,6 @@ class History(list[Iteration]):
         self.last_number = max(self.last_number, it.iteration)
         self.by_number[it.iteration] = it
         self._spread = _plus(self._spread, it)
-        if (it.reason or "").startswith(REPEAT):
-            self.repeats += 1
         if it.runs and it.train_py:
             self.codes.setdefault(code_key(it.train_py), it.iteration)
         for parent in {it.parent, it.second_parent} - {None}:

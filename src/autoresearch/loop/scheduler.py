@@ -229,8 +229,9 @@ class Scheduler:
         if self.sequential and self.flights or self.hold and self.busy:
             return
         experiments = [f for f in self.flights.values() if f.it.iteration != 0]
-        done = len(history) - 1 - history.repeats  # a repeat costs no iteration
-        if done + len(experiments) >= self.cfg.loop.iterations:
+        # A repeat costs no training, but it is an iteration: an agent that can only repeat
+        # itself ends the run on time, not on an endless stream of free proposals.
+        if len(history) - 1 + len(experiments) >= self.cfg.loop.iterations:
             return
         reason = self._before_proposal(history)
         if reason:
@@ -279,8 +280,8 @@ class Scheduler:
 
     def _repeat(self, it: Iteration, history: History) -> bool:
         """A proposal whose code was trained before, or is training now, is not trained: it is
-        recorded with the earlier one's result (repeats.py), costing no training and no
-        iteration of [loop] iterations. Whether it was one."""
+        recorded with the earlier one's result (repeats.py), costing no training (it still
+        counts among [loop] iterations). Whether it was one."""
         earlier = history.trained_as(it.train_py)
         if earlier is not None:
             it.status = DISCARD if earlier.kept else earlier.status
