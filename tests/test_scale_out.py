@@ -116,7 +116,10 @@ def test_two_workers_decide_in_arrival_order_and_the_best_never_moves_back(ws, t
     assert not node_root(run_tag(run)).exists()  # the nodes keep nothing of the run
     # proposal 2 was asked for while 1 trained: its prompt says so
     prompt = (run / "iterations" / "0002" / "prompt.md").read_text()
-    assert "Being trained now" in prompt and "iteration 1 (from iteration 0, like yours: a sibling): 3000 right" in prompt
+    assert (
+        "Being trained now" in prompt
+        and "iteration 1 (from iteration 0, like yours: a sibling): 3000 right" in prompt
+    )
 
 
 def _training(ws: Path, seed: int) -> list[psutil.Process]:

@@ -72,7 +72,7 @@ class Loop:
         self.trainer: Trainer | None = None
         self.engine = None  # runner/engines.py: where runs train while the agent proposes
         until_at = deadline(cfg.loop.until, time.time())  # no proposal after it (--until)
-        self.stop_rules = StopRules(cfg, store, self.strategist, say, until_at)
+        self.stop_rules = StopRules(cfg, store, self.strategist, say, until_at, workspace)
 
     # --- the run ---
     def run(self) -> LoopResult:

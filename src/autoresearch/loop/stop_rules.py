@@ -11,20 +11,23 @@ from datetime import datetime, timedelta
 from autoresearch.core.history import History
 from autoresearch.core.logs import tail_lines
 from autoresearch.core.records import Iteration
-from autoresearch.core.stops import TAIL_LINES
+from autoresearch.core.stops import TAIL_LINES, out_of_time
 from autoresearch.core.text import plural
 from autoresearch.loop.estimate import machine_cost
+from autoresearch.loop.runs import TOO_SHORT, scored_before
 
 
 class StopRules:
     """Why a run must stop: its cost, a plateau (checked before a proposal is asked for: both
     would spend more), the same failure again and again (after a record), a failed baseline."""
 
-    def __init__(self, cfg, store, strategist, say: Callable[[str], None], until_at=None):
+    def __init__(
+        self, cfg, store, strategist, say: Callable[[str], None], until_at=None, workspace=None
+    ):
         """until_at: when no more proposals may be asked for (deadline() of [loop] until, taken
-        when the run starts)."""
+        when the run starts); workspace: where the same train.py may have scored before."""
         self.cfg, self.store, self.strategist, self.say = cfg, store, strategist, say
-        self.deadline = until_at
+        self.deadline, self.workspace = until_at, workspace
 
     def cost(self, history: History) -> str | None:
         """Why no more may be spent (the agent's, the strategist's, the machine's), or None."""
@@ -60,8 +63,11 @@ class StopRules:
             self.say(f"the end of the baseline's log ({it.log_path}):")
             for line in tail:
                 self.say(f"  | {line}")
+        scored = self.workspace and scored_before(self.workspace, it.train_py, self.store.run_id)
+        why = out_of_time(it, scored or None)
+        fix = f"{TOO_SHORT} ({why}): give it a longer --budget" if why else "fix train.py"
         return (
-            f"the baseline failed ({it.reason or 'no score'}); fix train.py "
+            f"the baseline failed ({it.reason or 'no score'}); {fix} "
             "(`autoresearch baseline` tries it), then start a new run with --new"
         )
 
