@@ -270,13 +270,14 @@ def compare(
     finally:
         for store in stores:
             store.close()
+    found = [(r, t, m) for (r, t), m in zip(found, made, strict=True)]
     if not run_ids:  # every run: those that ended without a score have nothing to compare
-        unscored = [r.run for r, _ in found if r.best is None and r.state != RUNNING]
+        unscored = [r.run for r, _, _ in found if r.best is None and r.state != RUNNING]
         if unscored and len(unscored) < len(found):
-            found = [(r, t) for r, t in found if r.run not in unscored]
+            found = [(r, t, m) for r, t, m in found if r.run not in unscored]
             some = plural(len(unscored), "run")
             skipped.append(f"left out {some} that never scored: {', '.join(unscored)}")
-    rows, tasks = [r for r, _ in found], [t for _, t in found]
+    rows, tasks, made = [r for r, _, _ in found], [t for _, t, _ in found], [m for *_, m in found]
     for r, manifest in zip(rows, made, strict=True):
         r.bundle = manifest and manifest["file"]
     _machines(rows, [manifest and manifest.get("hardware") for manifest in made])
