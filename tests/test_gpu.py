@@ -65,7 +65,9 @@ def test_a_printed_gpu_peak_is_the_memory_in_the_store_and_results_tsv(ws, tmp_p
     store = Store(list_runs(ws)[-1], readonly=True)
     memory = [it.peak_memory_mb for it in store.iterations()]
     assert memory[0] == 1234.5  # the last line printed wins
-    assert 5 < memory[1] < 1000  # no line: the RSS of a Python with numpy
+    assert (
+        0 < memory[1] < 1000
+    )  # no line: the memory measured (PSS, sampled: a short run may show little)
     with open(store.dir / "results.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     assert [r["memory_gb"] for r in rows] == ["1.21", f"{memory[1] / 1024:.2f}"]
