@@ -161,13 +161,15 @@ def test_the_pages_fit_the_window_and_draw_what_a_run_has(runs_named_and_crashed
         [AUTORESEARCH, "serve", str(ws), "--port", "0"], stderr=subprocess.PIPE, text=True
     )
     try:
-        url = re.search(r"(http://\S+)", server.stderr.readline()).group(1).rstrip("/")
+        printed = re.search(r"(http://\S+)", server.stderr.readline()).group(1)
+        base, token = printed.split("/?token=")  # the page keeps the token once opened
+        url = base
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{url}/compare")
+            page.goto(f"{url}/compare?token={token}")
             page.wait_for_selector("#comparison tbody tr.compared")
             assert page.evaluate("document.documentElement.scrollWidth") <= 1280
             rows = page.locator("#comparison tbody tr.compared")
