@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -240,11 +241,14 @@ class Trainer:
 
 
 def read_plain(path: Path) -> bytes | None:
-    """A regular file's bytes; None for a link, a missing or unreadable file."""
+    """A regular file's bytes, opened without following a link; None for anything else (a
+    link, a folder, a FIFO, a missing or unreadable file)."""
     try:
-        return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
+    with os.fdopen(fd, "rb") as f:
+        return f.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
 
 
 def run_experiment(
