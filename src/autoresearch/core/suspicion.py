@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from autoresearch.core.config import Config
 from autoresearch.core.noise import estimate
-from autoresearch.core.records import BASELINE, HOLDOUT_PREFIX, KEEP, OK, Iteration
+from autoresearch.core.records import HOLDOUT_PREFIX, KEEP, OK, Iteration
 
 FAR = 5.0  # a gain over this many times the largest earlier keep's gain, in sigmas ...
 MIN_SIGMAS = 4.0  # ... and over this many sigmas
@@ -35,7 +35,7 @@ def flags(history: list[Iteration], cfg: Config) -> list[dict]:
     best: Iteration | None = None  # the best before the one looked at
     earlier: list[float] = []  # earlier keeps' gains, in sigmas
     for it in sorted(history, key=lambda h: h.iteration):
-        if it.status not in (BASELINE, KEEP) or it.value is None:
+        if not it.kept or it.value is None:
             continue
         reasons = [r for r in [_same_scores(it)] if r]
         if it.status == KEEP and best is not None:

@@ -8,7 +8,16 @@ from pathlib import Path
 from autoresearch.core.config import Config
 from autoresearch.core.history import best_so_far
 from autoresearch.core.log_metrics import self_reported, source_note
-from autoresearch.core.records import KEEP, SELF_REPORTED, STATUSES, Iteration, Strategy
+from autoresearch.core.records import (
+    BASELINE,
+    CRASH,
+    DISCARD,
+    KEEP,
+    SELF_REPORTED,
+    STATUSES,
+    Iteration,
+    Strategy,
+)
 from autoresearch.core.safe_text import fenced, markdown_inline, one_line, shorten
 from autoresearch.core.text import fmt
 from autoresearch.loop.runs import agents_used, titled
@@ -26,7 +35,7 @@ from autoresearch.views.verdict_text import report_section
 
 NEAR = 4  # points within this many margins of the kept range stay on the plot
 LABEL_CHARS = 40  # a keep's label: the start of its description
-COLORS = {"baseline": "tab:blue", "keep": "tab:green", "discard": "tab:orange", "crash": "tab:red"}
+COLORS = {BASELINE: "tab:blue", KEEP: "tab:green", DISCARD: "tab:orange", CRASH: "tab:red"}
 
 
 def useful_range(history: list[Iteration]) -> tuple[float, float] | None:

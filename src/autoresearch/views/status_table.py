@@ -6,7 +6,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from autoresearch.core.records import SELF_REPORTED, STATUSES
+from autoresearch.core.records import (
+    BASELINE,
+    CRASH,
+    DISCARD,
+    INVALID,
+    KEEP,
+    SELF_REPORTED,
+    STATUSES,
+)
 from autoresearch.core.safe_text import one_line
 from autoresearch.loop.runs import agents_used, titled
 from autoresearch.store.workspace import describe_origin
@@ -14,7 +22,7 @@ from autoresearch.views.display import clock, phase_text
 from autoresearch.views.verdict_text import status_lines
 
 ROOMY = 110  # from this width on, the table also shows the agent's and the training's seconds
-STYLE = {"keep": "green", "baseline": "cyan", "discard": "yellow", "crash": "red", "invalid": "red"}
+STYLE = {KEEP: "green", BASELINE: "cyan", DISCARD: "yellow", CRASH: "red", INVALID: "red"}
 
 
 def _num(value, digits=4) -> str:
