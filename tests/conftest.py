@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import gc
+import gzip
 import os
 import re
 import shutil
+import signal
 import sys
 import textwrap
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
+from clirun import Cli, processes_in
 
 from autoresearch.core import config
 from autoresearch.store import workspace
@@ -79,6 +83,27 @@ def ws(tmp_path) -> Path:
 @pytest.fixture
 def cfg(ws) -> config.Config:
     return config.load(ws)
+
+
+@pytest.fixture
+def known_labels(ws: Path) -> None:
+    """The test's own answer key, in the workspace: train.py cannot reach the real labels."""
+    raw = gzip.decompress((DATA_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    np.save(ws / "known.npy", np.frombuffer(raw, dtype=np.uint8, offset=8))
+
+
+@pytest.fixture
+def reaper(tmp_path):
+    """Whatever a failing test leaves behind is killed: the runs clirun.Cli started, and every
+    process working in tmp_path."""
+    yield
+    for cli in Cli.running:
+        if cli.proc.poll() is None:
+            os.killpg(cli.proc.pid, signal.SIGKILL)
+            cli.proc.wait()
+    Cli.running.clear()
+    for proc in processes_in(tmp_path):
+        proc.kill()
 
 
 CLOCK = re.compile(r"if [^\n]*prepare\.time_left\(\) <= reserve:")  # read every batch

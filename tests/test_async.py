@@ -12,15 +12,14 @@ from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
+from clirun import AUTORESEARCH
 from sleeping_train import workspace
-from test_resume import (  # noqa: F401 - autouse: known.npy in ws; reaper kills what is left
-    AUTORESEARCH,
-    known_labels,
-    reaper,
-)
 
 from autoresearch.core.records import DISCARD, Iteration
 from autoresearch.store.store import Store
+
+pytestmark = pytest.mark.usefixtures("known_labels", "reaper")
 
 
 def run(ws: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DATA_DIR, single_run, train
-from test_sandbox import BASELINE, run_loop, val_labels_cache
+from sandboxing import BASELINE, run_loop, val_labels_cache
 from typer.testing import CliRunner
 
 from autoresearch.cli.app import app

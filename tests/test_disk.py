@@ -15,8 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from clirun import AUTORESEARCH, assert_one_line_error, make_run, snapshot_files
 from conftest import CLASS_0, single_run
-from test_store_safety import AUTORESEARCH, assert_one_line_error, make_run, snapshot_files
 
 from autoresearch.store.layout import runs_dir
 from autoresearch.store.workspace import fingerprint

@@ -10,8 +10,9 @@ import re
 
 import pytest
 from conftest import train
-from test_sandbox import pytestmark, without_cgroups  # noqa: F401 - no bwrap: skip; clean-up
+from sandboxing import SANDBOXED, without_cgroups
 
+pytestmark = SANDBOXED
 LIMIT_MB = 2000
 # 600 MB written by the parent, then read by 8 forked children: each child's RSS holds all of it.
 SHARED = """

@@ -7,14 +7,14 @@ import gzip
 
 import numpy as np
 from conftest import DATA_DIR
-from test_noise import known, loop_run, noisy_script  # noqa: F401 - known is a fixture
+from noisy import loop_run, noisy_script
 
 from autoresearch.core.text import fmt
 
 HOLDOUT = "holdout_val_accuracy"
 
 
-def test_the_holdout_is_recorded_reported_and_never_shown_to_the_agent(ws, known, tmp_path):  # noqa: F811
+def test_the_holdout_is_recorded_reported_and_never_shown_to_the_agent(ws, known_labels, tmp_path):
     (ws / "train.py").write_text(noisy_script(2000))
     proposals = {
         "001-better.py": noisy_script(5000),
@@ -47,7 +47,7 @@ def test_the_holdout_is_recorded_reported_and_never_shown_to_the_agent(ws, known
     assert "| 2 " not in report.split("## Decision and holdout")[1].split("##")[0]  # kept only
 
 
-def test_holdout_false_decides_on_all_10000_images(ws, known, tmp_path):  # noqa: F811
+def test_holdout_false_decides_on_all_10000_images(ws, known_labels, tmp_path):
     (ws / "train.py").write_text(noisy_script(2000, sd=0))
     with open(ws / "autoresearch.toml", "a") as f:
         f.write("\nholdout = false\n")

@@ -8,16 +8,13 @@ training shows that the same seed gives the same score.
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import random
 import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import DATA_DIR, one_epoch
+from conftest import one_epoch
+from noisy import loop_run, noisy_script
 from typer.testing import CliRunner
 
 from autoresearch.cli.app import app
@@ -90,46 +87,7 @@ def test_the_margin_shrinks_with_more_runs():
 
 
 # --- the loop, on train.py scripts whose score depends on the seed ---
-@pytest.fixture
-def known(ws: Path) -> None:
-    """The test's own answer key, in the workspace: train.py cannot reach the real labels."""
-    raw = gzip.decompress((DATA_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes())
-    np.save(ws / "known.npy", np.frombuffer(raw, dtype=np.uint8, offset=8))
-
-
-def noisy_script(correct: int, sd: int = 150, tag: str = "") -> str:
-    """Predicts the true label of about `correct` images; how many varies with the seed."""
-    return (
-        f"TAG = {tag!r}  # a change that does nothing (code: a comment alone would be a repeat)\n"
-        "import numpy as np\nimport prepare\n"
-        "rng = np.random.default_rng(prepare.seed())\n"
-        f"n = max(0, {correct} + int(rng.normal(0, {sd})))\n"
-        "preds = np.zeros(10000, dtype=np.int64)\n"
-        "preds[:n] = np.load('known.npy')[:n]\n"
-        "prepare.save_predictions(preds)\n"
-    )
-
-
-def loop_run(ws: Path, proposals: dict[str, str], tmp_path: Path, *settings: str) -> dict:
-    folder = tmp_path / "proposals"
-    folder.mkdir(exist_ok=True)
-    for old in folder.iterdir():
-        old.unlink()
-    for name, code in proposals.items():
-        (folder / name).write_text(code)
-    if settings:
-        with open(ws / "autoresearch.toml", "a") as f:
-            f.write("\n[loop]\n" + "\n".join(settings) + "\n")
-    args = ["run", str(ws), "--agent", "replay", "--replay-dir", str(folder), "--new"]
-    args += ["--iterations", str(len(proposals)), "--budget", "5", "--grace", "5"]
-    result = cli.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    status = cli.invoke(app, ["status", str(ws), "--json"])
-    assert status.exit_code == 0, status.output
-    return json.loads(status.stdout)
-
-
-def test_no_op_changes_are_not_kept_and_a_real_improvement_is(ws, known, tmp_path):
+def test_no_op_changes_are_not_kept_and_a_real_improvement_is(ws, known_labels, tmp_path):
     base = noisy_script(3000)
     (ws / "train.py").write_text(base)
     no_ops = {f"{k:03d}-noop.py": noisy_script(3000, tag=f"variant {k}") for k in range(1, 7)}

@@ -1,7 +1,7 @@
 """One `autoresearch run` per workspace at a time: a second start, new run or resume, is refused in
 one line naming the running one; an orchestrator killed with SIGKILL blocks no later start.
 
-Two real orchestrators, each its own process; train.py is test_resume's tiny numpy script."""
+Two real orchestrators, each its own process; train.py is clirun's tiny numpy script."""
 
 from __future__ import annotations
 
@@ -11,19 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_resume import (  # noqa: F401 - reaper, known_labels: autouse fixtures
-    AUTORESEARCH,
-    Cli,
-    alive,
-    inflight,
-    known_labels,
-    reaper,
-    status,
-    train_script,
-    wait_until,
-)
+from clirun import AUTORESEARCH, Cli, alive, inflight, status, train_script, wait_until
 
 from autoresearch.store.store import list_runs
+
+pytestmark = pytest.mark.usefixtures("known_labels", "reaper")
 
 
 def start(ws: Path, *args: str) -> subprocess.CompletedProcess:

@@ -1,7 +1,7 @@
 """A run left overnight, as a user drives it through the console script: resume that remembers,
 signals handled like Ctrl-C, early stops, leftovers killed at any start, the way out (export).
 
-train.py is a tiny numpy script (see test_resume.py), so an iteration costs about a second.
+train.py is a tiny numpy script (clirun.train_script), so an iteration costs about a second.
 """
 
 from __future__ import annotations
@@ -14,19 +14,19 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from test_resume import (  # noqa: F401 - reaper, known_labels: autouse fixtures
+from clirun import (
     AUTORESEARCH,
     Cli,
     alive,
     inflight,
-    known_labels,
     processes_in,
-    reaper,
     run_dir,
     status,
     train_script,
     wait_until,
 )
+
+pytestmark = pytest.mark.usefixtures("known_labels", "reaper")
 
 FAST = ["--budget", "3", "--grace", "1"]
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from test_store_safety import AUTORESEARCH, cli
+from clirun import AUTORESEARCH, cli
 
 from autoresearch.core import config
 from autoresearch.core.records import Iteration

@@ -18,27 +18,13 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import DATA_DIR, train
-from typer.testing import CliRunner
+from sandboxing import BASELINE, SANDBOXED, run_loop, val_labels_cache, without_cgroups
 
-from autoresearch.cli.app import app
 from autoresearch.core import config
 from autoresearch.store.store import Store, list_runs
-from autoresearch.training import limits, sandbox
 
-# CI installs bubblewrap (scripts/bootstrap): there a missing sandbox fails these tests.
-pytestmark = [
-    pytest.mark.skipif(
-        sandbox.probe() is not None and not os.environ.get("CI"),
-        reason=f"bubblewrap does not work here: {sandbox.probe()}",
-    ),
-    pytest.mark.usefixtures("sandboxed_training"),
-]
-
+pytestmark = SANDBOXED
 MODES = ["none", "bwrap"]
-
-
-def val_labels_cache() -> Path:
-    return Path(os.environ["AUTORESEARCH_CACHE_DIR"]) / "fashion-mnist" / "v1" / "val_labels.npy"
 
 
 PEEK_CACHE = """
@@ -248,12 +234,6 @@ MEMORY_HOG = """
 """
 
 
-def without_cgroups(monkeypatch, backend: str) -> None:
-    """backend "fallback": as on a machine where no cgroup can be made (rlimits + watchdog)."""
-    if backend == "fallback":
-        monkeypatch.setattr(limits, "_mounts", dict)
-
-
 @pytest.mark.parametrize("backend", ["cgroup", "fallback"])
 @pytest.mark.parametrize("limit", [0, 300])
 def test_a_memory_hog_past_the_limit(ws, limit, backend, monkeypatch):
@@ -295,12 +275,6 @@ def test_a_process_flood_past_the_limit(ws, limit, backend, monkeypatch):
 
 # --- through the whole loop: the store, and a CLI agent that tries to cheat -------------------
 
-BASELINE = """\
-import numpy as np
-import prepare
-
-prepare.save_predictions(np.zeros(10000, dtype=np.int64))
-"""
 TAMPER = """\
 import os, sqlite3
 import numpy as np
@@ -324,15 +298,6 @@ for path in found + [{store!r}]:
         print("could not tamper:", err)
 prepare.save_predictions(np.zeros(10000, dtype=np.int64))
 """
-
-
-def run_loop(ws: Path, mode: str, agent: list[str]) -> dict:
-    (ws / "train.py").write_text(BASELINE)
-    args = ["run", str(ws), "--budget", "10", "--grace", "2", "--sandbox", mode, *agent]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    status = CliRunner().invoke(app, ["status", str(ws), "--json"])
-    return json.loads(status.output)
 
 
 @pytest.mark.parametrize("mode", MODES)

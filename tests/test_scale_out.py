@@ -15,18 +15,14 @@ from pathlib import Path
 
 import psutil
 import pytest
+from clirun import AUTORESEARCH, Cli, wait_until
 from sleeping_train import workspace
-from test_resume import (  # noqa: F401 - autouse: known.npy in ws; reaper kills what is left
-    AUTORESEARCH,
-    Cli,
-    known_labels,
-    reaper,
-    wait_until,
-)
 
 from autoresearch.store.runstate import RUN_ENV, run_tag
 from autoresearch.training.local import SEED_ENV, THREAD_ENV
 from autoresearch.training.ray.node import node_root
+
+pytestmark = pytest.mark.usefixtures("known_labels", "reaper")
 
 pytest.importorskip("ray")
 

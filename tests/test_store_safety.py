@@ -4,7 +4,6 @@ they were. Read-only and full file systems are real: small tmpfs mounts (root on
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -13,64 +12,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from clirun import AUTORESEARCH, assert_one_line_error, cli, make_run, snapshot_files
 
-from autoresearch.core import config
 from autoresearch.core.records import Iteration
 from autoresearch.store import workspace
-from autoresearch.store.gitrepo import ExperimentRepo
-from autoresearch.store.layout import runs_dir
 from autoresearch.store.results import write_results
 from autoresearch.store.store import Store, StoreError
 from autoresearch.views.report import write_report
 
-AUTORESEARCH = str(Path(sys.executable).parent / "autoresearch")
-
 
 def mount_cmd(*options: str) -> subprocess.CompletedProcess:
     return subprocess.run(["mount", *options], capture_output=True, text=True)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([AUTORESEARCH, *args], capture_output=True, text=True, timeout=300)
-
-
-def make_run(ws: Path, iterations: int = 3, prompt_size: int = 100) -> Store:
-    """A finished run with a git commit per iteration, written the way the loop writes it."""
-    cfg = config.load(ws)
-    store = Store.create(runs_dir(ws) / "20260101-000000", cfg.model_dump())
-    repo = ExperimentRepo(store.dir / "repo")
-    parent = None
-    for n in range(iterations):
-        it = Iteration(
-            iteration=n,
-            status="keep" if n else "baseline",
-            value=0.5 + n / 100,
-            explanation=f"idea {n}",
-            train_py=f"print({n})\n",
-            prompt="p" * prompt_size,
-        )
-        it.commit = parent = repo.commit({"train.py": it.train_py}, it.explanation, parent)
-        repo.set_ref("refs/heads/best", it.commit)
-        store.record(it)
-    store.set(state="finished", stop_reason=f"{iterations - 1} iterations done")
-    return store
-
-
-def snapshot_files(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str, after=0) -> None:
-    """Exit 1 and one error line (after `after` lines of progress), holding every word."""
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    lines = proc.stderr.splitlines()
-    assert len(lines) == after + 1 and lines[-1].startswith("error: "), proc.stderr
-    for word in words:
-        assert word in lines[-1]
 
 
 def truncate(db: Path) -> None:

@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from clirun import Cli, wait_until
 from fake_llm_server import FakeLLMServer, anthropic_reply, error_reply, hang, openai_reply
-from test_resume import Cli, reaper, wait_until  # noqa: F401 - reaper: kills what a test leaves
 from typer.testing import CliRunner
 
 from autoresearch.cli.app import app
@@ -26,6 +26,8 @@ from autoresearch.core.records import DISCARD, KEEP, PLATEAU, SCHEDULE, Iteratio
 from autoresearch.loop.strategist import due
 from autoresearch.prompt.strategy_history import render_history
 from autoresearch.store.store import Store
+
+pytestmark = pytest.mark.usefixtures("reaper")
 
 cli = CliRunner()
 FAKE_BIN = Path(__file__).parent / "bin"
