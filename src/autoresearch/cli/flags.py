@@ -22,7 +22,7 @@ from autoresearch.core import config as config_mod
 from autoresearch.core.flags import Flagged
 
 FLAGS_PARAMETER = "flags"  # the parameter of a command that the options replace
-BY_KEY = {item.key: item for item in config_mod.FLAGGED}
+BY_KEY = config_mod.FLAGGED
 
 
 def default(dotted: str) -> str:
@@ -55,7 +55,7 @@ def option(item: Flagged, about: str | None = None) -> Any:
     """The annotation of the parameter that takes the setting's flag."""
     kind = value_type(item.field.annotation)
     if kind is bool:  # --async/--no-async, shown without a type placeholder
-        names = f"{item.flag.name}/--no-{item.flag.name.removeprefix('--')}"
+        names = f"{item.flag.name}/{item.flag.off}"
         info = typer.Option(names, help=help_text(item, about), metavar="")
     else:
         info = typer.Option(item.flag.name, help=help_text(item, about))
@@ -65,7 +65,7 @@ def option(item: Flagged, about: str | None = None) -> Any:
 def config_flags(*keys: str, helps: dict[str, str] | None = None) -> Callable:
     """The command with the flags of these settings (every setting that has one when none are
     named) in place of its `flags` parameter; `helps` gives a flag other words in this command."""
-    chosen = [BY_KEY[key] for key in keys] if keys else list(config_mod.FLAGGED)
+    chosen = [BY_KEY[key] for key in keys] if keys else list(BY_KEY.values())
 
     def decorate(command: Callable) -> Callable:
         signature = inspect.signature(command, eval_str=True)

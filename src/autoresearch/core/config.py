@@ -300,9 +300,9 @@ class Config(_Section):
 
 
 # Everything a flag sets, and how: derived from the fields' flags above.
-FLAGGED = flagged(Config)
-FLAGS = {f.key: f.flag.name for f in FLAGGED}  # "loop.iterations": "--iterations"
-MUTABLE = tuple(f.key for f in FLAGGED if f.flag.mutable)  # the settings a resume may change
+FLAGGED = {f.key: f for f in flagged(Config)}  # "loop.iterations": its Flagged
+FLAGS = {key: f.flag.name for key, f in FLAGGED.items()}  # "loop.iterations": "--iterations"
+MUTABLE = tuple(key for key, f in FLAGGED.items() if f.flag.mutable)  # a resume may change them
 
 
 def _line_of(text: str, loc: tuple) -> str:

@@ -6,7 +6,7 @@ resumed run may change, the command line a refusal suggests and the docs' refere
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -28,6 +28,18 @@ class Flag:
     # (paths in autoresearch.toml stay relative to the workspace); "program": likewise, when it
     # has a "/" (without one it names a program on PATH)
     path: Literal["", "path", "program"] = ""
+
+    @property
+    def off(self) -> str:
+        """The flag that turns a boolean setting off: --no-async."""
+        return "--no-" + self.name.removeprefix("--")
+
+    def typed(self, value: Any) -> list[str]:
+        """The words that set the value, as a user types them: ["--budget", "300"]; a boolean
+        setting's flag alone (["--async"], ["--no-async"])."""
+        if isinstance(value, bool):
+            return [self.name if value else self.off]
+        return [self.name, f"{value:g}" if isinstance(value, float) else str(value)]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 from autoresearch.agents.factory import choose
 from autoresearch.core.config import (
     CONFIG_NAME,
+    FLAGGED,
     FLAGS,
     MUTABLE,
     Config,
@@ -75,7 +76,7 @@ def command(workspace: str, flags: dict[str, Any], new: bool = False) -> str:
     """The `autoresearch run` command line with these flags."""
     words = ["autoresearch", "run", workspace, *(["--new"] if new else [])]
     for dotted, value in flags.items():
-        words += [FLAGS[dotted], show_setting(value)]
+        words += FLAGGED[dotted].flag.typed(value)
     return shlex.join(words)
 
 
