@@ -128,7 +128,7 @@ def default_text(field) -> str:
     return f"`{value!r}`"
 
 
-def flag_of(field):
+def declared_flag(field):
     """The flag declared on the field (autoresearch.core.flags.Flag), or None."""
     from autoresearch.core.flags import flag_of
 
@@ -163,7 +163,7 @@ def config_rows(module, model, comments, prefix: tuple[str, ...] = ()):
             nested.append((path, field.annotation))
             continue
         key = f"[{'.'.join(prefix)}] {name}" if prefix else name
-        declared = flag_of(field)
+        declared = declared_flag(field)
         flag = f"`{declared.name}`" if declared else ""
         about = field.description or comments.get((model.__name__, name), "")
         about = spelled_out(module, about) or (declared.help if declared else "")
@@ -192,8 +192,8 @@ def config_table() -> str:
         "|---|---|---|---|---|",
     ]
     rows = list(config_rows(module, module.Config, comments))
-    if not any(flag for _, _, _, flag, _ in rows):  # the flags moved: teach flag_of where to
-        raise RuntimeError(f"no key of {module.__name__} names its flag (see flag_of)")
+    if not any(flag for _, _, _, flag, _ in rows):  # the flags moved: teach declared_flag where to
+        raise RuntimeError(f"no key of {module.__name__} names its flag (see declared_flag)")
     for key, kind, default, flag, about in rows:
         out.append(f"| `{cell(key)}` | {cell(kind)} | {cell(default)} | {flag} | {cell(about)} |")
     where = module.__name__.replace(".", "/")

@@ -20,7 +20,11 @@ from autoresearch.core import config
 from autoresearch.loop import runs
 
 # The options of each command that are not a setting's flag.
-OWN_OPTIONS = {"run": {"--new", "--name", "--help"}, "doctor": {"--help"}, "baseline": {"--json", "--help"}}  # fmt: skip
+OWN_OPTIONS = {
+    "run": {"--new", "--name", "--help"},
+    "doctor": {"--help"},
+    "baseline": {"--json", "--help"},
+}
 # A value unlike the default for every setting that has a flag (None: the switch alone, --async).
 GIVEN = {
     "budget_secs": "301", "grace_secs": "31", "python": "/usr/bin/python3", "data_dir": "data",
@@ -57,7 +61,7 @@ def gen_reference():
 
 
 def test_run_takes_exactly_the_configs_flags_each_with_its_help_in_help_and_docs():
-    assert set(GIVEN) == set(config.FLAGS)  # a new flag gets a value below, and is tested
+    assert set(GIVEN) == set(config.FLAGS)  # a new flag needs a value in GIVEN: it is tested
     flags = {item.flag.name: item for item in config.FLAGGED.values()}
     assert set(options("run")) - OWN_OPTIONS["run"] == {*flags, "--no-async"}
     help_rows = invoke("run", "--help").output.splitlines()

@@ -80,13 +80,13 @@ def config_flags(*keys: str, helps: dict[str, str] | None = None) -> Callable:
                 parameters.append(parameter.replace(name=name, default=None, annotation=annotation))
 
         @functools.wraps(command)
-        def with_flags(**given: Any) -> Any:
+        def taking_flags(**given: Any) -> Any:
             flags = {key: given.pop(name) for name, key in names.items()}
             return command(**given, **{FLAGS_PARAMETER: flags})
 
-        with_flags.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-        with_flags.__annotations__ = {p.name: p.annotation for p in parameters}
-        return with_flags
+        taking_flags.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        taking_flags.__annotations__ = {p.name: p.annotation for p in parameters}
+        return taking_flags
 
     return decorate
 
