@@ -110,7 +110,8 @@ def run(
 
 
 # The flags a resume may change, named from the settings that say so.
-run.__doc__ = run.__doc__.replace("{mutable}", listed(config_mod.MUTABLE))
+if run.__doc__:  # (none under python -OO)
+    run.__doc__ = run.__doc__.replace("{mutable}", listed(config_mod.MUTABLE))
 
 
 def _run(directory: Path, flags: dict, new: bool, name: str | None, say: Say) -> int:
