@@ -5,9 +5,11 @@
   description: the field's `description`, else the comments written above and beside it).
 - `<!-- cli-reference -->` becomes every command of the `autoresearch` CLI with its arguments and
   flags, read from the typer app.
+- `<!-- mutable-flags -->` becomes the flags a resumed run may change, read from the flags declared
+  on the config model's fields (the CLI's options are built from the same declarations).
 
 mkdocs runs this as a hook (mkdocs.yml `hooks:`), so `mkdocs build` regenerates both at every
-build; `python docs/gen_reference.py config|cli` prints one to stdout.
+build; `python docs/gen_reference.py config|cli|mutable` prints one to stdout.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # The docs describe this checkout's code, not whatever autoresearch is installed.
 sys.path.insert(0, str(ROOT / "src"))
 
-MARKERS = {"<!-- config-table -->": "config", "<!-- cli-reference -->": "cli"}
+MARKERS = {
+    "<!-- config-table -->": "config",
+    "<!-- cli-reference -->": "cli",
+    "<!-- mutable-flags -->": "mutable",
+}
 CONFIG_MODULES = ("autoresearch.core.config", "autoresearch.config")
 CLI_MODULES = ("autoresearch.cli.cli", "autoresearch.cli.app", "autoresearch.cli")
 
@@ -122,10 +128,11 @@ def default_text(field) -> str:
     return f"`{value!r}`"
 
 
-def flag_of(module, dotted: str, field) -> str:
-    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-    flag = extra.get("flag") or getattr(module, "FLAGS", {}).get(dotted)
-    return f"`{flag}`" if flag else ""
+def declared_flag(field):
+    """The flag declared on the field (autoresearch.core.flags.Flag), or None."""
+    from autoresearch.core.flags import flag_of
+
+    return flag_of(field)
 
 
 def is_model(annotation) -> bool:
@@ -146,20 +153,7 @@ def spelled_out(module, text: str) -> str:
     return re.sub(r"\b[A-Z][A-Z_]{2,}\b", values, text)
 
 
-def flag_help() -> dict[str, str]:
-    """{"--budget": "Training budget in seconds.", ...}: the CLI's help of each flag."""
-    import typer
-
-    helps = {}
-    for command in typer.main.get_command(first_module(CLI_MODULES, "app").app).commands.values():
-        for param in command.params:
-            text = re.sub(r"\s*\[default: [^]]*\]", "", getattr(param, "help", None) or "")
-            for opt in param.opts:
-                helps.setdefault(opt, text)
-    return helps
-
-
-def config_rows(module, model, comments, helps, prefix: tuple[str, ...] = ()):
+def config_rows(module, model, comments, prefix: tuple[str, ...] = ()):
     """One row per leaf key, sections (nested models) after the top-level keys. A key with no
     description or comment of its own is described by its flag's help."""
     nested = []
@@ -169,9 +163,10 @@ def config_rows(module, model, comments, helps, prefix: tuple[str, ...] = ()):
             nested.append((path, field.annotation))
             continue
         key = f"[{'.'.join(prefix)}] {name}" if prefix else name
-        flag = flag_of(module, ".".join(path), field)
+        declared = declared_flag(field)
+        flag = f"`{declared.name}`" if declared else ""
         about = field.description or comments.get((model.__name__, name), "")
-        about = spelled_out(module, about) or helps.get(flag.strip("`"), "")
+        about = spelled_out(module, about) or (declared.help if declared else "")
         kind = type_name(field.annotation)
         if bounds(field):
             kind += f", {bounds(field)}"
@@ -186,7 +181,7 @@ def config_rows(module, model, comments, helps, prefix: tuple[str, ...] = ()):
                     sub_kind += f", {bounds(subfield)}"
                 yield f"[{entry}] {sub}", sub_kind, default_text(subfield), "", sub_about
     for path, sub_model in nested:
-        yield from config_rows(module, sub_model, comments, helps, path)
+        yield from config_rows(module, sub_model, comments, path)
 
 
 def config_table() -> str:
@@ -196,9 +191,9 @@ def config_table() -> str:
         "| key | type | default | flag | meaning |",
         "|---|---|---|---|---|",
     ]
-    rows = list(config_rows(module, module.Config, comments, flag_help()))
-    if not any(flag for _, _, _, flag, _ in rows):  # the flags moved: teach flag_of where to
-        raise RuntimeError(f"no key of {module.__name__} names its flag (see flag_of)")
+    rows = list(config_rows(module, module.Config, comments))
+    if not any(flag for _, _, _, flag, _ in rows):  # the flags moved: teach declared_flag where to
+        raise RuntimeError(f"no key of {module.__name__} names its flag (see declared_flag)")
     for key, kind, default, flag, about in rows:
         out.append(f"| `{cell(key)}` | {cell(kind)} | {cell(default)} | {flag} | {cell(about)} |")
     where = module.__name__.replace(".", "/")
@@ -239,7 +234,17 @@ def cli_reference() -> str:
     return "\n".join(out) + "\n\n*Generated from the `autoresearch` command's own help.*\n"
 
 
-GENERATORS = {"config": config_table, "cli": cli_reference}
+# ---- the flags a resume may change ----------------------------------------------------------------
+
+
+def mutable_flags() -> str:
+    """ "`--iterations`, `--max-cost` and `--until`", inline in a sentence."""
+    module = first_module(CONFIG_MODULES, "MUTABLE")
+    names = [f"`{module.FLAGS[key]}`" for key in module.MUTABLE]
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+GENERATORS = {"config": config_table, "cli": cli_reference, "mutable": mutable_flags}
 
 
 def on_page_markdown(markdown: str, **_) -> str:
@@ -252,5 +257,5 @@ def on_page_markdown(markdown: str, **_) -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in GENERATORS:
-        sys.exit("usage: python docs/gen_reference.py config|cli")
+        sys.exit("usage: python docs/gen_reference.py config|cli|mutable")
     print(GENERATORS[sys.argv[1]]())

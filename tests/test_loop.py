@@ -187,8 +187,8 @@ def test_a_new_budget_on_an_unfinished_run_is_refused(ws, proposals):
     result = cli.invoke(app, [*args, "--iterations", "1", "--budget", "9"])
     assert result.exit_code == 2 and "--budget 5, not --budget 9" in result.output
     assert (
-        f"`autoresearch run {ws} --new --agent replay --iterations 1 --budget 9 "
-        f"--replay-dir {proposals}`"
+        f"`autoresearch run {ws} --new --budget 9 --iterations 1 --agent replay "
+        f"--replay-dir {proposals}`"  # the flags in the order of their settings (config.py)
     ) in result.output
     assert cli.invoke(app, [*args, "--iterations", "0", "--budget", "9", "--new"]).exit_code == 0
     assert len(list((ws / ".autoresearch" / "runs").iterdir())) == 2

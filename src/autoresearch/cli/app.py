@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -21,27 +21,22 @@ from autoresearch.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_REFUSED,
-    Budget,
     Command,
-    DataDir,
-    Grace,
     Group,
     Json,
-    Python,
     RunId,
-    Sandbox,
     Workspace,
     err,
     existing,
     fail,
     flag,
     out,
-    paths_from_cwd,
     reading,
     signal_exit,
 )
 from autoresearch.cli.compare import compare
 from autoresearch.cli.doctor import doctor
+from autoresearch.cli.flags import config_flags, paths_from_cwd
 from autoresearch.cli.run import run
 from autoresearch.cli.serve import serve
 from autoresearch.core import config as config_mod
@@ -148,13 +143,10 @@ def _baseline_folder(directory: Path) -> Path:
 
 
 @app.command()
+@config_flags("budget_secs", "grace_secs", "python", "data_dir", "sandbox")
 def baseline(
     directory: Workspace = Path("."),
-    budget: Budget = None,
-    grace: Grace = None,
-    python: Python = None,
-    data_dir: DataDir = None,
-    sandbox: Sandbox = None,
+    flags: dict[str, Any] | None = None,
     as_json: Json = False,
 ) -> None:
     """Train train.py once under the budget; print the trusted score.
@@ -177,9 +169,7 @@ def baseline(
     code = 0
     try:
         with stop_on_signals():
-            flags = {"budget_secs": budget, "grace_secs": grace, "python": python}
-            flags.update(data_dir=data_dir, sandbox=sandbox)
-            cfg = config_mod.load(directory, paths_from_cwd(flags))
+            cfg = config_mod.load(directory, paths_from_cwd(flags or {}))
             report["metric"] = cfg.metric
             report["self_reported"] = self_reported(cfg)
             kill_leftovers(directory)

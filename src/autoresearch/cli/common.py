@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
+from autoresearch.cli.flags import paths_from_cwd
 from autoresearch.core import config as config_mod
 from autoresearch.core.safe_text import one_line
 
@@ -26,17 +27,6 @@ def signal_exit(signum: int) -> int:
 # stderr; what a command is asked for (a table, JSON, a train.py) goes to stdout.
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out = Console(highlight=False, soft_wrap=True, markup=False)
-
-
-def default(dotted: str) -> str:
-    """ " [default: 300]": a setting's default (a new workspace's autoresearch.toml may set
-    another; a flag left out takes the file's), for an option's help."""
-    model, *parents, last = [config_mod.Config, *dotted.split(".")]
-    for part in parents:
-        model = model.model_fields[part].annotation
-    value = model.model_fields[last].default
-    shown = f"{value:g}" if isinstance(value, float) else str(value)
-    return f" [default: {shown}]"
 
 
 def flag(*names: str, help: str) -> typer.models.OptionInfo:  # noqa: A002 - typer's word
@@ -64,37 +54,8 @@ class Group(_FlagHelp, TyperGroup):
 
 
 Workspace = Annotated[Path, typer.Argument(help="The research workspace folder.")]
-Budget = Annotated[
-    float | None,
-    typer.Option("--budget", help="Training budget in seconds." + default("budget_secs")),
-]
-Grace = Annotated[
-    float | None,
-    typer.Option(
-        "--grace", help="Seconds after the budget before SIGKILL." + default("grace_secs")
-    ),
-]
-Python = Annotated[str | None, typer.Option("--python", help="The training interpreter.")]
-DataDir = Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files.")]
 Json = Annotated[bool, flag("--json", help="Print one JSON object.")]
-AgentName = Annotated[
-    str | None,
-    typer.Option(
-        "--agent",
-        help=", ".join(config_mod.AGENT_NAMES[:-1])
-        + f" or {config_mod.AGENT_NAMES[-1]}."
-        + default("agent.name"),
-    ),
-]
-Model = Annotated[str | None, typer.Option(help="The agent's model.")]
 RunId = Annotated[str | None, typer.Option("--run", help="A run id; default the latest.")]
-Sandbox = Annotated[
-    str | None,
-    typer.Option(
-        "--sandbox",
-        help="auto, bwrap or none (bubblewrap around train.py)." + default("sandbox"),
-    ),
-]
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
@@ -109,20 +70,10 @@ def existing(directory: Path) -> Path:
     return directory
 
 
-def paths_from_cwd(overrides: dict) -> dict:
-    """Paths given as flags are relative to the current directory, as a user expects (paths in
-    autoresearch.toml stay relative to the workspace); --python without a "/" names a program."""
-    fixed = dict(overrides)
-    for key in ("python", "data_dir", "agent.replay_dir"):
-        value = fixed.get(key)
-        if value and (key != "python" or "/" in value):
-            fixed[key] = str(Path(value).expanduser().absolute())
-    return fixed
-
-
-def load_config(path: Path, **overrides) -> config_mod.Config:
+def load_config(path: Path, flags: dict) -> config_mod.Config:
+    """The workspace's settings with the flags given ({dotted key: value or None}) on top."""
     try:
-        return config_mod.load(path, paths_from_cwd(overrides))
+        return config_mod.load(path, paths_from_cwd(flags))
     except config_mod.ConfigError as e:
         raise fail(str(e), EXIT_REFUSED) from None
 

@@ -3,51 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
 import typer
 from rich.text import Text
 
 from autoresearch.checks import preflight
-from autoresearch.cli.common import (
-    EXIT_FAILED,
-    AgentName,
-    DataDir,
-    Model,
-    Python,
-    Sandbox,
-    Workspace,
-    load_config,
-    out,
-)
+from autoresearch.cli.common import EXIT_FAILED, Workspace, load_config, out
+from autoresearch.cli.flags import config_flags
 from autoresearch.core.config import Config
 from autoresearch.core.safe_text import one_line
 
-RayAddress = Annotated[
-    str | None,
-    typer.Option("--ray-address", help="A Ray cluster whose every node is checked too."),
-]
 
-
-def doctor(
-    directory: Workspace = Path("."),
-    python: Python = None,
-    data_dir: DataDir = None,
-    agent: AgentName = None,
-    model: Model = None,
-    sandbox: Sandbox = None,
-    ray_address: RayAddress = None,
-) -> None:
+@config_flags(
+    "python",
+    "data_dir",
+    "agent.name",
+    "agent.model",
+    "sandbox",
+    "run.ray_address",
+    helps={"run.ray_address": "A Ray cluster whose every node is checked too."},
+)
+def doctor(directory: Workspace = Path("."), flags: dict[str, Any] | None = None) -> None:
     """Check a workspace before a run: one line per check.
 
     The agent's and each Ray node's checks included; exit 1 on a failure."""
-    cfg = load_config(
-        directory,
-        python=python,
-        data_dir=data_dir,
-        sandbox=sandbox,
-        **{"agent.name": agent, "agent.model": model, "run.ray_address": ray_address},
-    )
+    cfg = load_config(directory, flags or {})
     extra = preflight.agent_checks(cfg)
     failed = not all([_show(check) for check in preflight.run_checks(directory, cfg, extra)])
     from autoresearch.training.ray.cluster import address_of  # imports no Ray

@@ -6,7 +6,7 @@ import shlex
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -15,21 +15,13 @@ from autoresearch.cli.common import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_STOPPED,
-    AgentName,
-    Budget,
-    DataDir,
-    Grace,
-    Model,
-    Python,
-    Sandbox,
     Workspace,
-    default,
     err,
     fail,
     flag,
-    paths_from_cwd,
     signal_exit,
 )
+from autoresearch.cli.flags import config_flags, listed, paths_from_cwd
 from autoresearch.core import config as config_mod
 from autoresearch.core.records import FINISHED, INTERRUPTED
 from autoresearch.core.safe_text import one_line
@@ -82,63 +74,10 @@ class Say:
             self.file.close()
 
 
+@config_flags()
 def run(
     directory: Workspace = Path("."),
-    agent: AgentName = None,
-    iterations: Annotated[
-        int | None,
-        typer.Option(help="Iterations after the baseline." + default("loop.iterations")),
-    ] = None,
-    budget: Budget = None,
-    grace: Grace = None,
-    python: Python = None,
-    data_dir: DataDir = None,
-    model: Model = None,
-    max_cost: Annotated[
-        float | None, typer.Option("--max-cost", help="Stop at this many $.")
-    ] = None,
-    context: Annotated[
-        str | None,
-        typer.Option(help="Prompt history: full or truncated." + default("loop.context")),
-    ] = None,
-    context_tokens: Annotated[
-        int | None,
-        typer.Option(
-            "--context-tokens",
-            help="The prompt's size at most." + default("loop.context_tokens"),
-        ),
-    ] = None,
-    noise_runs: Annotated[
-        int | None,
-        typer.Option(
-            "--noise-runs",
-            help="Baseline trainings: the noise floor." + default("loop.noise_runs"),
-        ),
-    ] = None,
-    confirm_runs: Annotated[
-        int | None,
-        typer.Option(
-            "--confirm-runs",
-            help="Reruns of a candidate before a keep (0: none)." + default("loop.confirm_runs"),
-        ),
-    ] = None,
-    replay_dir: Annotated[str | None, typer.Option(help="The replay agent's folder.")] = None,
-    sandbox: Sandbox = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(help="Experiments training at once (2+: on Ray)." + default("run.workers")),
-    ] = None,
-    asynchronous: Annotated[
-        bool | None,
-        flag("--async/--no-async", help="The agent proposes while experiments train."),
-    ] = None,
-    ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="An existing Ray cluster to train on.")
-    ] = None,
-    until: Annotated[
-        str | None,
-        typer.Option("--until", help="No new proposal after this time of day (HH:MM)."),
-    ] = None,
+    flags: dict[str, Any] | None = None,
     new: Annotated[bool, flag("--new", help="Start a new run, not resume.")] = False,
     name: Annotated[
         str | None,
@@ -148,34 +87,13 @@ def run(
     """Run the research loop; run it again to resume it.
 
     A flag left out takes the workspace's autoresearch.toml, then the default shown; a resumed
-    run keeps the settings it started with (--iterations, --max-cost, --context-tokens,
-    --workers, --async and --ray-address may change)."""
+    run keeps the settings it started with ({mutable} may change)."""
     from autoresearch.store.runstate import describe, signal_of, stop_on_signals
 
-    flags = {
-        "agent.name": agent,
-        "loop.iterations": iterations,
-        "budget_secs": budget,
-        "grace_secs": grace,
-        "python": python,
-        "data_dir": data_dir,
-        "agent.model": model,
-        "loop.max_cost_usd": max_cost,
-        "loop.context": context,
-        "loop.context_tokens": context_tokens,
-        "loop.noise_runs": noise_runs,
-        "loop.confirm_runs": confirm_runs,
-        "agent.replay_dir": replay_dir,
-        "sandbox": sandbox,
-        "run.workers": workers,
-        "run.asynchronous": asynchronous,
-        "run.ray_address": ray_address,
-        "loop.until": until,
-    }
     say = Say()
     try:
         with stop_on_signals():
-            code = _run(directory, paths_from_cwd(flags), new, name, say)
+            code = _run(directory, paths_from_cwd(flags or {}), new, name, say)
     except KeyboardInterrupt as interrupt:  # before the loop started, or during the report
         signum = signal_of(interrupt)
         say(f"interrupted by {describe(signum)}")
@@ -189,6 +107,11 @@ def run(
         say.close()
     if code:
         raise typer.Exit(code)
+
+
+# The flags a resume may change, named from the settings that say so.
+if run.__doc__:  # (none under python -OO)
+    run.__doc__ = run.__doc__.replace("{mutable}", listed(config_mod.MUTABLE))
 
 
 def _run(directory: Path, flags: dict, new: bool, name: str | None, say: Say) -> int:

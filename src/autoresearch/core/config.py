@@ -6,10 +6,11 @@ import difflib
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from autoresearch.core.flags import Flag, flagged
 from autoresearch.core.records import LOG, METRIC_SOURCES, PREDICTIONS
 
 CONFIG_NAME = "autoresearch.toml"
@@ -19,27 +20,6 @@ class ConfigError(Exception):
     """A one-line, user-facing problem with the configuration."""
 
 
-# The flag that sets each key: an error in a flag's value names the flag, not the file.
-FLAGS = {
-    "budget_secs": "--budget",
-    "grace_secs": "--grace",
-    "python": "--python",
-    "data_dir": "--data-dir",
-    "loop.iterations": "--iterations",
-    "loop.max_cost_usd": "--max-cost",
-    "loop.context": "--context",
-    "loop.context_tokens": "--context-tokens",
-    "loop.noise_runs": "--noise-runs",
-    "loop.confirm_runs": "--confirm-runs",
-    "agent.name": "--agent",
-    "agent.model": "--model",
-    "agent.replay_dir": "--replay-dir",
-    "sandbox": "--sandbox",
-    "run.workers": "--workers",
-    "run.asynchronous": "--async",
-    "run.ray_address": "--ray-address",
-    "loop.until": "--until",
-}
 DAY = 86_400
 AGENT_NAMES = ("auto", "claude", "codex", "command", "anthropic", "openai", "replay", "hpo")
 
@@ -67,7 +47,9 @@ class Price(_Section):
 
 
 class AgentConfig(_Section):
-    name: str = "auto"  # one of AGENT_NAMES
+    name: Annotated[
+        str, Flag("--agent", f"{', '.join(AGENT_NAMES[:-1])} or {AGENT_NAMES[-1]}.")
+    ] = "auto"  # one of AGENT_NAMES
     command: list[str] = []  # argv for the `command` agent; "{prompt_file}" is substituted
     # codex's own sandbox (`codex exec --sandbox`): "danger-full-access" runs it without one, for
     # containers that block the user namespaces its bubblewrap needs
@@ -75,7 +57,7 @@ class AgentConfig(_Section):
     # A CLI agent where autoresearch's sandbox is off reads every file the user can (labels
     # included): it runs only with this set (agent_sandbox.py)
     unsandboxed_ok: bool = False
-    model: str | None = None
+    model: Annotated[str | None, Flag("--model", "The agent's model.")] = None
     timeout_secs: float = Field(default=900, gt=0, le=DAY)  # one agent call, end to end
     base_url: str | None = None  # openai-compatible servers: vLLM, Ollama, llama.cpp, ...
     temperature: float | None = None
@@ -85,7 +67,10 @@ class AgentConfig(_Section):
     edit_format: Literal["whole", "search-replace"] = "whole"
     repair_rounds: int = Field(default=1, ge=0, le=100)
     prices: dict[str, Price] = {}  # overrides the shipped price table, keyed by model
-    replay_dir: str | None = None  # the `replay` agent's folder of proposals
+    # the `replay` agent's folder of proposals
+    replay_dir: Annotated[
+        str | None, Flag("--replay-dir", "The replay agent's folder.", path="path")
+    ] = None
     seed: int = 0  # the `hpo` agent's sampler seed
     # The prompt carries a TPE study of every iteration's hyperparameter block (hpo_hints.py)
     hpo_hints: bool = False
@@ -102,20 +87,33 @@ class AgentConfig(_Section):
 
 
 class LoopConfig(_Section):
-    iterations: int = Field(default=20, ge=0, le=1_000_000)  # iterations after the baseline
-    max_cost_usd: float | None = Field(default=None, gt=0, le=1_000_000)
-    context: Literal["full", "truncated"] = "full"
+    # iterations after the baseline
+    iterations: Annotated[
+        int, Flag("--iterations", "Iterations after the baseline.", mutable=True)
+    ] = Field(default=20, ge=0, le=1_000_000)
+    max_cost_usd: Annotated[
+        float | None, Flag("--max-cost", "Stop at this many $.", mutable=True)
+    ] = Field(default=None, gt=0, le=1_000_000)
+    context: Annotated[
+        Literal["full", "truncated"], Flag("--context", "Prompt history: full or truncated.")
+    ] = "full"
     recent_window: int = Field(default=10, ge=0)  # iterations shown with full explanations
     # The rendered prompt's size at most, in tokens (context.py; estimated on the high side).
-    context_tokens: int = Field(default=16_000, ge=1000, le=10_000_000)
+    context_tokens: Annotated[
+        int, Flag("--context-tokens", "The prompt's size at most.", mutable=True)
+    ] = Field(default=16_000, ge=1000, le=10_000_000)
     # A proposal's train.py at most, in KB of 1024 bytes: a larger one is `invalid`, a larger
     # baseline refused at the start. Beyond it, a proposal must leave room in context_tokens.
     max_train_py_kb: int = Field(default=64, ge=1, le=100_000)
     min_improvement: float = Field(default=0.0, ge=0)  # a keep must beat the best by more than this
     # The baseline is trained this many times with different seeds: the noise floor.
-    noise_runs: int = Field(default=3, ge=1, le=100)
+    noise_runs: Annotated[int, Flag("--noise-runs", "Baseline trainings: the noise floor.")] = (
+        Field(default=3, ge=1, le=100)
+    )
     # A candidate whose first run would be kept is trained this many more times (0: kept on one).
-    confirm_runs: int = Field(default=2, ge=0, le=100)
+    confirm_runs: Annotated[
+        int, Flag("--confirm-runs", "Reruns of a candidate before a keep (0: none).")
+    ] = Field(default=2, ge=0, le=100)
     # Stop after this many invalid or crash iterations in a row failing the same way (0: never).
     max_consecutive_failures: int = Field(default=5, ge=0, le=1_000_000)
     # End the run after this many iterations without a keep since the last strategy change (0: off).
@@ -124,7 +122,9 @@ class LoopConfig(_Section):
     target: float | None = None
     # No new proposal after this local time, "HH:MM" (the next one after the run starts or
     # resumes); what is training then finishes within its budget.
-    until: str | None = None
+    until: Annotated[
+        str | None, Flag("--until", "No new proposal after this time of day (HH:MM).", mutable=True)
+    ] = None
 
     @field_validator("until")
     @classmethod
@@ -163,12 +163,19 @@ class SearchConfig(_Section):
 class RunConfig(_Section):
     """Who trains what, when: one trainer in step with the agent, or several on Ray."""
 
-    workers: int = Field(default=1, ge=1, le=10_000)  # experiments training at once (2+: Ray)
+    # experiments training at once (2+: Ray)
+    workers: Annotated[
+        int, Flag("--workers", "Experiments training at once (2+: on Ray).", mutable=True)
+    ] = Field(default=1, ge=1, le=10_000)
     # The agent proposes while experiments train (on when workers > 1; with 1, opt in).
-    asynchronous: bool = False
+    asynchronous: Annotated[
+        bool, Flag("--async", "The agent proposes while experiments train.", mutable=True)
+    ] = False
     # An existing Ray cluster ("auto", "ray://host:10001", "host:6379"); unset: RAY_ADDRESS, else
     # a local one started by the run (only when workers > 1 or asynchronous needs Ray).
-    ray_address: str | None = None
+    ray_address: Annotated[
+        str | None, Flag("--ray-address", "An existing Ray cluster to train on.", mutable=True)
+    ] = None
 
     @property
     def parallel(self) -> bool:
@@ -218,12 +225,24 @@ class Config(_Section):
     memory_metric: str | None = None  # the [metrics] entry with peak memory in MB (results.tsv)
     command: list[str] = []  # the training command; [] runs [python, "train.py"]
     readonly_paths: list[str] = []  # folders train.py may read (a sandbox shows them read-only)
-    budget_secs: float = Field(default=300, gt=0, le=7 * DAY)
-    grace_secs: float = Field(default=30, ge=0, le=DAY)
-    python: str = "python3"
-    data_dir: str | None = None
+    budget_secs: Annotated[float, Flag("--budget", "Training budget in seconds.")] = Field(
+        default=300, gt=0, le=7 * DAY
+    )
+    grace_secs: Annotated[float, Flag("--grace", "Seconds after the budget before SIGKILL.")] = (
+        Field(default=30, ge=0, le=DAY)
+    )
+    python: Annotated[
+        str, Flag("--python", "The training interpreter.", show_default=False, path="program")
+    ] = "python3"
+    data_dir: Annotated[
+        str | None, Flag("--data-dir", "Folder with the dataset files.", path="path")
+    ] = None
     max_log_bytes: int = Field(default=2_000_000, ge=10_000, le=2**40)
-    sandbox: Literal["auto", "bwrap", "none"] = "auto"  # bubblewrap around train.py and CLI agents
+    # bubblewrap around train.py and CLI agents
+    sandbox: Annotated[
+        Literal["auto", "bwrap", "none"],
+        Flag("--sandbox", "auto, bwrap or none (bubblewrap around train.py)."),
+    ] = "auto"
     env_passthrough: list[str] = []  # variables train.py gets besides the allowlisted ones
     max_memory_mb: int | None = Field(default=None, ge=0)  # unset: 75% of the machine; 0: none
     max_processes: int = Field(default=1024, ge=0)  # processes and threads of the tree; 0: none
@@ -278,6 +297,12 @@ class Config(_Section):
         if self.direction == "maximize":
             return value > incumbent + margin
         return value < incumbent - margin
+
+
+# Everything a flag sets, and how: derived from the fields' flags above.
+FLAGGED = {f.key: f for f in flagged(Config)}  # "loop.iterations": its Flagged
+FLAGS = {key: f.flag.name for key, f in FLAGGED.items()}  # "loop.iterations": "--iterations"
+MUTABLE = tuple(key for key, f in FLAGGED.items() if f.flag.mutable)  # a resume may change them
 
 
 def _line_of(text: str, loc: tuple) -> str:

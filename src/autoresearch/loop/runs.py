@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from autoresearch.agents.factory import choose
-from autoresearch.core.config import CONFIG_NAME, FLAGS, Config, ConfigError, with_flags
+from autoresearch.core.config import (
+    CONFIG_NAME,
+    FLAGGED,
+    FLAGS,
+    MUTABLE,
+    Config,
+    ConfigError,
+    with_flags,
+)
 from autoresearch.core.records import FINISHED, RUNNING
 from autoresearch.core.safe_text import one_line
 from autoresearch.core.stops import baseline_failed, out_of_time
@@ -20,21 +28,6 @@ from autoresearch.store.store import Store, StoreError, list_runs, new_run_id
 from autoresearch.store.workspace import origin_of
 
 NAME_CHARS = 60  # a run's name (--name): short enough for a table's column
-
-# Settings a resume may change; every other one is frozen when a run starts, so that its
-# iterations stay comparable and `autoresearch run WS` goes on exactly as it started.
-MUTABLE = (
-    "loop.iterations",
-    "loop.max_cost_usd",
-    "loop.context_tokens",
-    # where and how many at once: not what an experiment is
-    "run.workers",
-    "run.asynchronous",
-    "run.ray_address",
-    # when to stop: not what an experiment is
-    "loop.until",
-)
-
 
 TOO_SHORT = "the budget is too short for this machine (or it is busy), not train.py at fault"
 TRACKING_PREFIX = "tracking."
@@ -83,7 +76,7 @@ def command(workspace: str, flags: dict[str, Any], new: bool = False) -> str:
     """The `autoresearch run` command line with these flags."""
     words = ["autoresearch", "run", workspace, *(["--new"] if new else [])]
     for dotted, value in flags.items():
-        words += [FLAGS[dotted], show_setting(value)]
+        words += FLAGGED[dotted].flag.typed(value)
     return shlex.join(words)
 
 

@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoresearch.core.config import Config, ConfigError
+from autoresearch.core.config import MUTABLE, Config, ConfigError
 from autoresearch.core.history import best_so_far
 from autoresearch.core.records import BASELINE, KEEP, RUNNING, Iteration
 from autoresearch.core.text import plural
-from autoresearch.loop.runs import MUTABLE, flatten, open_run
+from autoresearch.loop.runs import flatten, open_run
 from autoresearch.store.layout import SNAPSHOT
 from autoresearch.store.store import Store, StoreError, list_runs
 from autoresearch.store.workspace import bundle_manifest
