@@ -30,6 +30,7 @@ from autoresearch.loop.fake_run import InstantProposer, fake_run
 from autoresearch.store.layout import LOG_NAME, attempt_dir
 from autoresearch.store.store import list_runs
 from autoresearch.training.fake_engine import FakeEngine, Outcome
+from autoresearch.views.report import markdown
 from autoresearch.views.snapshot import snapshot
 
 RAISES = Outcome(5, status=CRASH, failure=EXCEPTION)
@@ -72,6 +73,7 @@ def test_a_crash_with_an_exception_is_repaired_and_trained_again_in_its_iteratio
     assert (attempt / "repair_prompt.md").read_text() == "repair crash (scripted)"
     shown = {e["iteration"]: e for e in snapshot(store)["iterations"]}
     assert (shown[1]["repairs"], shown[2]["repairs"]) == (1, 0)
+    assert "| 1 | keep (1 repair) | 0.7000 |" in markdown(store, store.iterations(), cfg)
     assert store.pending_numbers() == []
 
 

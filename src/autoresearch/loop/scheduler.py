@@ -6,7 +6,9 @@ driver over the local engine, asking only when nothing is in flight. A proposal 
 best at the moment it is asked for, as soon as a worker is free or about to be (one proposal
 waits ready at most); the prompt lists what is being trained. Each iteration is decided when its
 last run is recorded, against the best at that moment (with the confirmation rule), so the best
-never moves backwards, whatever order results arrive in.
+never moves backwards, whatever order results arrive in. A proposal whose first run crashed
+with an exception goes back to the agent first, in the same thread, its fix then trained first
+in line (repairs.py).
 
 Everything that writes the store happens here, in the orchestrator's main thread."""
 
