@@ -11,9 +11,11 @@ import pytest
 from conftest import one_epoch, single_run
 from typer.testing import CliRunner
 
-from autoresearch.agents.base import AgentError
+from autoresearch.agents.base import AgentError, AgentExhausted, Request
+from autoresearch.agents.hpo import HpoAgent
+from autoresearch.agents.replay import ReplayAgent
 from autoresearch.cli.app import app
-from autoresearch.core.config import Config
+from autoresearch.core.config import AgentConfig, Config
 from autoresearch.core.records import (
     CRASH,
     DISCARD,
@@ -25,6 +27,7 @@ from autoresearch.core.records import (
     SIGNAL,
     STOPPED,
     TIMEOUT,
+    Iteration,
 )
 from autoresearch.loop.fake_run import InstantProposer, fake_run
 from autoresearch.store.layout import LOG_NAME, attempt_dir
@@ -209,3 +212,33 @@ def test_a_replayed_proposal_that_raises_is_repaired_by_the_next_file_and_scored
     crashed = (attempt_dir(run, 1, 1) / LOG_NAME).read_text()
     assert "NameError: name 'MEANS' is not defined" in crashed  # the crash's log, still there
     assert (attempt_dir(run, 1, 1) / "train.py").read_text() == broken
+
+
+class CannotRepair(InstantProposer):
+    can_repair = False  # as the hpo agent (HpoAgent.can_repair)
+
+
+def test_an_agent_that_cannot_repair_leaves_the_crash_standing(tmp_path):
+    engine = FakeEngine(1, Script({1: RAISES}))
+    _, store, agent = fake_run(tmp_path / "run", settings(iterations=1), engine, agent=CannotRepair)
+    assert (store.iteration(1).status, store.iteration(1).repairs) == (CRASH, 0)
+    assert agent.repairs == [] and not HpoAgent.can_repair
+
+
+def test_the_replay_agent_answers_each_repair_with_its_next_file(tmp_path):
+    folder = tmp_path / "replays"
+    folder.mkdir()
+    for k in (1, 2, 3, 4):
+        (folder / f"00{k}-x.py").write_text(f"N = {k}\n")
+    replay = ReplayAgent(AgentConfig(name="replay", replay_dir=str(folder)), tmp_path)
+
+    def played(n: int, repair: int = 0, repaired_before: int = 0) -> str:
+        history = [Iteration(0, "baseline"), Iteration(1, CRASH, repairs=repaired_before)]
+        request = Request(n, "", "N = 0\n", tmp_path, history=history[:n], repair=repair)
+        return replay.propose(request).train_py
+
+    # iteration 1, its repair, iteration 2 (after 1's repair), its two repairs
+    assert played(1) == "N = 1\n" and played(1, repair=1) == "N = 2\n"
+    assert played(2, repaired_before=1) == "N = 3\n" and played(2, 1, 1) == "N = 4\n"
+    with pytest.raises(AgentExhausted):
+        played(2, 2, 1)
