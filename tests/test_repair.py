@@ -11,7 +11,7 @@ import pytest
 from conftest import one_epoch, single_run
 from typer.testing import CliRunner
 
-from autoresearch.agents.base import AgentError, AgentExhausted, Request
+from autoresearch.agents.base import AgentError, AgentExhausted, Proposal, Request
 from autoresearch.agents.hpo import HpoAgent
 from autoresearch.agents.replay import ReplayAgent
 from autoresearch.cli.app import app
@@ -242,3 +242,27 @@ def test_the_replay_agent_answers_each_repair_with_its_next_file(tmp_path):
     assert played(2, repaired_before=1) == "N = 3\n" and played(2, 1, 1) == "N = 4\n"
     with pytest.raises(AgentExhausted):
         played(2, 2, 1)
+
+
+class RepairsToTheBaseline(InstantProposer):
+    """Whose repair undoes the change: the baseline's code again, a repeat."""
+
+    def propose(self, request):
+        if request.repair:
+            return Proposal("N = 0\n", explanation="undone", raw_output="N = 0")
+        return super().propose(request)
+
+
+def test_a_repair_that_repeats_an_earlier_experiment_is_not_trained_and_the_crash_stands(
+    tmp_path,
+):
+    engine = FakeEngine(1, script := Script({1: RAISES}))
+    cfg = settings(iterations=1)
+    _, store, _ = fake_run(tmp_path / "run", cfg, engine, agent=RepairsToTheBaseline)
+    it = store.iteration(1)
+    assert (it.status, it.repairs, it.train_py) == (CRASH, 1, "N = 1\n")
+    assert it.reason.endswith(
+        "repair 1 not trained: the same code as iteration 0 (comments and blank lines aside)"
+    )
+    assert script.trained == [(0, False), (1, False)]
+    assert (attempt_dir(store.dir, 1, 1) / "repair_output.txt").read_text() == "N = 0"

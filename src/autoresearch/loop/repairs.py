@@ -12,7 +12,7 @@ pending with its crashed run recorded: a resume asks for the repair again, train
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autoresearch.agents.base import Proposal
@@ -49,18 +49,20 @@ class Repairs:
         proposal: Proposal,
         parent: Iteration,
         notes: list[str],
-        repeat_of: Callable[[str], str | None],
+        repeat: Callable[[Iteration], bool],
     ) -> tuple[list[str], Path | None]:
         """The agent's repair of asked.parent (proposed from parent, recorded with notes): the
         notes to record it with, and the copy of the workspace it trains in again, its attempt
         set aside, its crashed run forgotten and the proposal stored again as pending; or None
-        there when it is not trained (the crash stands, a note says why). repeat_of: why code
-        may not be trained, as a repeat (None: it may)."""
+        there when it is not trained (the crash stands, a note says why). repeat: whether an
+        iteration is a repeat, not to be trained (the driver's rule; it sets its reason)."""
         it = asked.parent
         crashed = it.train_py
         repaired = self.proposer.accept_repair(asked, proposal, parent)
         notes = [*notes, *repaired.notes]
-        reason = repaired.reason or repeat_of(repaired.train_py)
+        probe = replace(it, train_py=repaired.train_py, reason=None)
+        # a repeat's reason up to its first colon: the earlier one it names, not what it is given
+        reason = repaired.reason or (probe.reason.partition(":")[0] if repeat(probe) else None)
         # what crashed, and the repair's call: kept whether or not it is trained
         files = {REPAIR_PROMPT: asked.request.prompt, REPAIR_OUTPUT: proposal.raw_output}
         self.store.keep_attempt(it.iteration, it.repairs, {"train.py": crashed, **files},

@@ -17,7 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import partial
 from importlib.util import decode_source
 from pathlib import Path
 
@@ -294,22 +295,14 @@ class Scheduler:
         except AgentError as err:  # its crash stays pending: a resume asks for the repair again
             self._end(STOPPED, f"agent {self.parts.proposer.agent.name}: {err}")
             return
-        it = flight.it
-        parent = history.by_number.get(it.parent) or history.incumbent
-        notes, workdir = self.repairs.take(
-            asked, proposal, parent, flight.notes, lambda code: self._repeat_of(it, code, history)
-        )
+        parent = history.by_number.get(flight.it.parent) or history.incumbent
+        repeat = partial(self._repeat, history=history)
+        notes, workdir = self.repairs.take(asked, proposal, parent, flight.notes, repeat)
         if workdir is None:
             flight.notes = notes
             self._conclude(flight, history)
         else:
-            self.ready.insert(0, (it, notes, workdir))
-
-    def _repeat_of(self, it: Iteration, code: str, history: History) -> str | None:
-        """Why it with code would not be trained, being a repeat (None: it would)."""
-        probe = replace(it, train_py=code, reason=None)
-        self._repeat(probe, history)
-        return probe.reason
+            self.ready.insert(0, (flight.it, notes, workdir))
 
     def _answered(self, history: History) -> None:
         if self.fixing is not None:
