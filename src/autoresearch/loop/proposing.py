@@ -108,7 +108,7 @@ class Proposer:
         """The agent's answer checked: an iteration (invalid, with its reason, or pending: stored
         before any training, so that a resume trains it without asking again), the notes to
         record with it, and the copy of the workspace it trains in."""
-        n, parent, workdir = asked.n, asked.parent, asked.workdir
+        n, parent = asked.n, asked.parent
         for note in proposal.notes:
             self.say(f"iteration {n}: note: {note}")
         it = Iteration(
@@ -131,22 +131,31 @@ class Proposer:
             strategy=self.strategist.version,
         )
         it.diff = unified_diff(parent.train_py, it.train_py) if it.train_py else ""
-        reverted = [*proposal.reverted, *changed_files(asked.before, fingerprint(workdir))]
+        it.reason, notes, workdir = self._check(asked, proposal, parent.train_py, parent)
+        if it.reason is None:
+            self.store.set_pending(it, notes)
+        return it, notes, workdir
+
+    def _check(
+        self, asked: Asked, proposal: Proposal, before: str, parent: Iteration
+    ) -> tuple[str | None, list[str], Path]:
+        """Why the train.py proposed (in place of before, from parent) cannot be trained (None:
+        it can), the notes to record, and the clean copy of the workspace it trains in."""
+        reverted = [*proposal.reverted, *changed_files(asked.before, fingerprint(asked.workdir))]
         # Only train.py may change: it trains in a clean copy, so nothing else the agent left
         # (bytecode, links) travels into the experiment.
-        workdir = self.workdirs.copy(n, 0, proposal.train_py)
-        it.reason = check_proposal(proposal, parent.train_py, self.cfg.loop.max_train_py_kb)
-        if it.reason is None:
+        workdir = self.workdirs.copy(asked.n, 0, proposal.train_py)
+        reason = check_proposal(proposal, before, self.cfg.loop.max_train_py_kb)
+        if reason is None:
             program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")
-            candidate = replace(parent, train_py=it.train_py)  # with the parent's run as a guess
-            it.reason = room_problem(program, candidate, asked.request.history, self.cfg)
+            candidate = replace(parent, train_py=proposal.train_py)  # its run as a guess
+            reason = room_problem(program, candidate, asked.request.history, self.cfg)
         notes = list(proposal.notes)
         if reverted:
             notes.append(f"reverted the agent's changes to {', '.join(sorted(set(reverted)))}")
-        if it.reason is None:
-            (workdir / "train.py").write_text(it.train_py, encoding="utf-8")
-            self.store.set_pending(it, notes)
-        return it, notes, workdir
+        if reason is None:
+            (workdir / "train.py").write_text(proposal.train_py, encoding="utf-8")
+        return reason, notes, workdir
 
     @property
     def can_repair(self) -> bool:
@@ -178,18 +187,7 @@ class Proposer:
         it.agent_seconds = round(it.agent_seconds + time.time() - asked.started, 3)
         for note in proposal.notes:
             self.say(f"iteration {it.iteration}: note: {note}")
-        reverted = [*proposal.reverted, *changed_files(asked.before, fingerprint(asked.workdir))]
-        workdir = self.workdirs.copy(it.iteration, 0, proposal.train_py)
-        reason = check_proposal(proposal, it.train_py, self.cfg.loop.max_train_py_kb)
-        if reason is None:
-            program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")
-            candidate = replace(parent, train_py=proposal.train_py)
-            reason = room_problem(program, candidate, asked.request.history, self.cfg)
-        notes = list(proposal.notes)
-        if reverted:
-            notes.append(f"reverted the agent's changes to {', '.join(sorted(set(reverted)))}")
-        if reason is None:
-            (workdir / "train.py").write_text(proposal.train_py, encoding="utf-8")
+        reason, notes, workdir = self._check(asked, proposal, it.train_py, parent)
         return Repaired(proposal.train_py or "", proposal.explanation, reason, notes, workdir)
 
     def propose(self, request: Request) -> Proposal:
