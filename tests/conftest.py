@@ -63,11 +63,12 @@ def data_env(tmp_path_factory):
             os.environ[key] = value
 
 
-def single_run(ws: Path) -> None:
+def single_run(ws: Path, **loop) -> None:
     """One training per iteration (no noise runs, no confirmation): for tests of the loop's
-    mechanics, which count trainings or need one run's value."""
+    mechanics, which count trainings or need one run's value; loop: more [loop] settings."""
+    settings = {"noise_runs": 1, "confirm_runs": 0, **loop}
     with open(ws / "autoresearch.toml", "a") as f:
-        f.write("\n[loop]\nnoise_runs = 1\nconfirm_runs = 0\n")
+        f.write("\n[loop]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items()))
 
 
 @pytest.fixture

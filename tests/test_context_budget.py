@@ -170,6 +170,8 @@ def test_a_real_run_shows_the_incumbents_epochs_and_a_recent_crash(ws, tmp_path)
     (folder / "001-crash.md").write_text("A crash\n\nTo see its log.")
     (folder / "002-again.py").write_text(crash)
     (folder / "002-again.md").write_text("The same\n\nAgain.")
+    with open(ws / "autoresearch.toml", "a") as f:
+        f.write("\n[loop]\nrepairs = 0\n")  # 001's crash stands, for 002's prompt to show
     args = ["run", str(ws), "--agent", "replay", "--replay-dir", str(folder), "--iterations", "2"]
     too_small = CliRunner().invoke(
         app, [*args, "--budget", "3", "--grace", "30", "--context-tokens", "1000"]

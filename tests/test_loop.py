@@ -67,7 +67,7 @@ def status(ws) -> dict:
 
 
 def test_whole_loop_with_replay_on_real_data(ws, proposals, monkeypatch):
-    single_run(ws)
+    single_run(ws, repairs=0)  # 003's crash stands (test_repair.py: a repaired one)
     monkeypatch.chdir(proposals.parent)  # a relative --replay-dir is relative to the cwd
     result = cli.invoke(
         app,

@@ -170,7 +170,7 @@ def test_a_crashing_baseline_stops_the_run_with_its_reason_and_log_tail(ws, tmp_
 def test_the_same_failure_again_and_again_stops_the_run_which_stays_resumable(ws, tmp_path):
     (ws / "train.py").write_text(train_script(0, 0))
     with (ws / "autoresearch.toml").open("a") as f:
-        f.write("\n[loop]\nmax_consecutive_failures = 2\n")
+        f.write("\n[loop]\nmax_consecutive_failures = 2\nrepairs = 0\n")  # each crash stands
     props = proposals(
         tmp_path,
         crashing("ValueError", "bad shape 3"),
@@ -236,7 +236,7 @@ def test_export_writes_the_best_or_a_given_train_py(ws, tmp_path):
     baseline, better = train_script(0, 0), train_script(3000, 0)
     (ws / "train.py").write_text(baseline)
     with open(ws / "autoresearch.toml", "a") as f:  # decisions on all 10,000: a known value
-        f.write("\nholdout = false\n")
+        f.write("\nholdout = false\n[loop]\nrepairs = 0\n")  # (the crash stands)
     props = proposals(tmp_path, better, crashing("RuntimeError", "nope"), train_script(0, 2))
     flags = ["--agent", "replay", "--replay-dir", str(props), "--iterations", "3", *FAST]
     result = cli("run", str(ws), *flags)

@@ -34,6 +34,8 @@ class Request:
     # the incumbent train.py): API agents mark it for prompt caching. "" = no such split.
     stable_prompt: str = ""
     max_train_py_kb: int | None = None  # a larger train.py is invalid ([loop]); None: no limit
+    # 0: a proposal; r: the r-th repair of iteration's train.py (given here), which crashed
+    repair: int = 0
 
 
 @dataclass
@@ -65,6 +67,7 @@ class AgentExhausted(AgentError):
 
 class Agent(Protocol):
     name: str
+    can_repair: bool  # whether it can fix a crash it is shown (Request.repair): an LLM can
 
     def propose(self, request: Request) -> Proposal:
         """One proposal. Failures of a single call become invalid proposals, not exceptions;

@@ -111,6 +111,8 @@ def _tail(text: str, limit: int, dropped: int = 0) -> str:
 class CommandAgent:
     """Runs a CLI agent in request.workdir; it edits train.py there and ends with an explanation."""
 
+    can_repair = True
+
     def __init__(self, cfg: AgentConfig, workspace: Path, preset: str | None = None):
         if preset is None and cfg.name in PRESETS:
             preset = cfg.name

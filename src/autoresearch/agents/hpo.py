@@ -51,6 +51,7 @@ FINISHED = (BASELINE, KEEP, DISCARD, CRASH)  # statuses that ran train.py
 
 class HpoAgent:
     name = "hpo"
+    can_repair = False  # it only samples the block's values: a crash stands
 
     def __init__(self, cfg: AgentConfig, workspace: Path) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)

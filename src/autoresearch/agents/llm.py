@@ -101,6 +101,7 @@ class APIAgent:
     constructor (after super().__init__), and implements _send for its SDK."""
 
     name = ""
+    can_repair = True
     default_model = ""
     key_env = ""  # the environment variable that holds the API key
     sdk: ModuleType  # the SDK module; both official SDKs share their exception names

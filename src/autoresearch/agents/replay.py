@@ -1,8 +1,11 @@
 """The replay agent: plays a folder of prepared proposals in order, for demos, tests and resumes.
 
 The folder holds `NNN-name.py` (a complete train.py) or `NNN-name.patch` (a unified diff against
-the incumbent train.py), each with an optional `NNN-name.md` explanation. Proposal k in NNN order
-answers iteration k, so a resumed run replays exactly what a fresh one would.
+the train.py it is given), each with an optional `NNN-name.md` explanation. The files are played in
+NNN order, each proposal and each repair of a crash taking the next: iteration k's proposal is file
+k plus the repairs its earlier iterations took, its r-th repair the r-th file after it. So a
+resumed run replays exactly what a fresh one would (with several workers, where a repair may come
+after a later iteration's proposal, a repair takes the first file not played yet).
 
 Patches are applied here, in pure Python, rather than with `git apply` or `patch`: no external
 program, no temporary repository, and the same strict rules everywhere. Context and removed lines
@@ -124,9 +127,10 @@ def _find(lines: list[str], block: list[str], expected: int, lowest: int) -> int
 
 
 class ReplayAgent:
-    """Answers iteration k with the k-th file of cfg.replay_dir, sorted by its number."""
+    """Answers each proposal and repair with the next file of cfg.replay_dir, by its number."""
 
     name = "replay"
+    can_repair = True  # with its next file
 
     def __init__(self, cfg: AgentConfig, workspace: Path):
         if not cfg.replay_dir:
@@ -139,13 +143,24 @@ class ReplayAgent:
         self.files = [p for _, p in sorted((int(m[1]), p) for m, p in entries if m)]
         if not self.files:
             raise AgentError(f"{folder}: no NNN-name.py or NNN-name.patch files to replay")
+        self.played: set[int] = set()  # the files played by this process, by index
+
+    def _index(self, request: Request) -> int:
+        """The file that answers request: after those the earlier iterations and their repairs
+        took (request.history), and after this iteration's earlier answers."""
+        index = request.iteration - 1 + sum(it.repairs for it in request.history) + request.repair
+        while request.repair and index in self.played:
+            index += 1
+        return index
 
     def propose(self, request: Request) -> Proposal:
         if request.iteration < 1:
             raise ValueError("iteration 0 is the baseline; the agent is not asked for it")
-        if request.iteration > len(self.files):
+        index = self._index(request)
+        if index >= len(self.files):
             raise AgentExhausted(f"replay: all {len(self.files)} proposals played")
-        path = self.files[request.iteration - 1]
+        self.played.add(index)
+        path = self.files[index]
         text = path.read_text()
         notes = path.with_suffix(".md")
         explanation = notes.read_text().strip() if notes.is_file() else f"Replayed {path.name}"

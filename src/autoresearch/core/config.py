@@ -114,6 +114,10 @@ class LoopConfig(_Section):
     confirm_runs: Annotated[
         int, Flag("--confirm-runs", "Reruns of a candidate before a keep (0: none).")
     ] = Field(default=2, ge=0, le=100)
+    # A proposal whose first run crashes with an exception (not a timeout, a limit or a signal)
+    # is given back to the agent to fix this many times within its iteration, each fix trained
+    # again (0: never; the baseline and the hpo agent's proposals never are).
+    repairs: int = Field(default=1, ge=0, le=100)
     # Stop after this many invalid or crash iterations in a row failing the same way (0: never).
     max_consecutive_failures: int = Field(default=5, ge=0, le=1_000_000)
     # End the run after this many iterations without a keep since the last strategy change (0: off).

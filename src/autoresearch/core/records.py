@@ -22,6 +22,14 @@ PROPOSING, TRAINING, CONFIRMING, STRATEGIST = "proposing", "training", "confirmi
 PROMOTING = "promoting"  # the best and the baseline at a longer budget (promotion.py)
 # Training run statuses (one run of train.py; CRASH as above).
 OK, TIMEOUT = "ok", "timeout"
+# What a crashed training run's crash was (TrainingRun.failure): train.py raised an exception
+# (its process exited by itself with a non-zero code: the one crash the agent is asked to
+# repair, loop/scheduler.py), it was killed by a signal, hit a resource limit (memory,
+# processes, disk), filled the disk under its log, left nothing that could be scored, changed a
+# fixed file (integrity), or lost its worker.
+EXCEPTION, SIGNAL, LIMIT, FULL_DISK, UNSCORED, INTEGRITY, LOST = (
+    "exception", "signal", "limit", "full disk", "unscored", "integrity", "lost",
+)  # fmt: skip
 # The name of the holdout score of a decision metric, where a task scores one (never decides).
 HOLDOUT_PREFIX = "holdout_"
 # Why a strategy version exists: the run's program.md, the strategist's schedule, a plateau.
@@ -64,6 +72,7 @@ class TrainingRun:
     log_path: Path | str | None
     seed: int | None = None  # AUTORESEARCH_SEED (None: a run recorded by a release without seeds)
     metrics: dict[str, float] = field(default_factory=dict)  # the task's other scores
+    failure: str | None = None  # a crash's kind (EXCEPTION...); None: no crash, or not known
 
 
 @dataclass

@@ -13,7 +13,8 @@ from pathlib import Path
 from autoresearch.agents.base import AgentExhausted, Proposal, Request
 from autoresearch.core.config import Config
 from autoresearch.core.history import History
-from autoresearch.core.records import INVALID, Iteration
+from autoresearch.core.records import INVALID, Iteration, TrainingRun
+from autoresearch.loop.proposing import Repaired
 from autoresearch.loop.recorder import Recorder
 from autoresearch.loop.scheduler import Collaborators, LoopResult, Scheduler
 from autoresearch.loop.stop_rules import StopRules
@@ -40,12 +41,16 @@ class Asked:
 
 class InstantProposer:
     """Proposes `train.py` number n for iteration n at once (ask, propose, accept: Proposer's
-    three steps); `proposals` caps them (then the agent is exhausted), `invalid` are refused."""
+    three steps; a repair's: ask_repair, propose, accept_repair); `proposals` caps them (then the
+    agent is exhausted), `invalid` are refused. Repair r of iteration n is `N = n  # fixed r`."""
+
+    can_repair = True
 
     def __init__(self, store: Store, workdirs: Workdirs, proposals=None, invalid=()):
         self.store, self.workdirs = store, workdirs
         self.proposals, self.invalid = proposals, set(invalid)
         self.asked: list[tuple[int, int, list[int]]] = []  # (n, parent, in flight) per ask
+        self.repairs: list[tuple[int, int, list[int]]] = []  # (n, repair, recorded) per repair
         self.agent = self
 
     name = "instant"
@@ -56,10 +61,25 @@ class InstantProposer:
                           workdir=self.workdirs.root, history=history)  # fmt: skip
         return Asked(n, parent, request, time.time(), other)
 
+    def ask_repair(self, it: Iteration, crashed: TrainingRun, history) -> Asked:
+        self.repairs.append((it.iteration, it.repairs + 1, [f.iteration for f in history]))
+        request = Request(iteration=it.iteration, prompt=f"repair {crashed.reason}",
+                          train_py=it.train_py, workdir=self.workdirs.root, history=history,
+                          repair=it.repairs + 1)  # fmt: skip
+        return Asked(it.iteration, it, request, time.time())
+
     def propose(self, request: Request) -> Proposal:
+        if request.repair:
+            n, r = request.iteration, request.repair
+            return Proposal(f"N = {n}  # fixed {r}\n", explanation=f"fix {r}", raw_output="ok")
         if self.proposals is not None and len(self.asked) > self.proposals:
             raise AgentExhausted(f"no more than {self.proposals} proposals")
         return Proposal(f"N = {request.iteration}\n", explanation=f"idea {request.iteration}")
+
+    def accept_repair(self, asked: Asked, proposal: Proposal, parent: Iteration) -> Repaired:
+        asked.parent.repairs = asked.request.repair
+        workdir = self.workdirs.copy(asked.n, 0, proposal.train_py)
+        return Repaired(proposal.train_py, proposal.explanation, None, [], workdir)
 
     def accept(self, asked: Asked, proposal: Proposal):
         it = Iteration(

@@ -13,9 +13,10 @@ from autoresearch.agents.base import Agent, AgentError, Proposal, Request, Wrap
 from autoresearch.agents.sandboxed import wrap_for
 from autoresearch.agents.validate import check_proposal
 from autoresearch.core.config import Config
-from autoresearch.core.records import INVALID, PROPOSING, Iteration
+from autoresearch.core.records import INVALID, PROPOSING, Iteration, TrainingRun
 from autoresearch.loop.strategist import Strategist
 from autoresearch.prompt.context import render_prompt, render_stable, room_problem
+from autoresearch.prompt.repair import render_repair
 from autoresearch.prompt.runfacts import unified_diff
 from autoresearch.store.live import Live
 from autoresearch.store.store import Store
@@ -35,6 +36,18 @@ class Asked:
     before: dict[str, str]  # the workdir's fingerprint when the agent got it
     started: float
     other: Iteration | None = None  # a second parent, whose change it merges in
+
+
+@dataclass
+class Repaired:
+    """An agent's repair, checked: the fixed train.py and why it cannot be trained (None: it
+    can), the notes to record, the copy of the workspace it trains in."""
+
+    train_py: str
+    explanation: str
+    reason: str | None
+    notes: list[str]
+    workdir: Path
 
 
 class Proposer:
@@ -95,7 +108,7 @@ class Proposer:
         """The agent's answer checked: an iteration (invalid, with its reason, or pending: stored
         before any training, so that a resume trains it without asking again), the notes to
         record with it, and the copy of the workspace it trains in."""
-        n, parent, workdir = asked.n, asked.parent, asked.workdir
+        n, parent = asked.n, asked.parent
         for note in proposal.notes:
             self.say(f"iteration {n}: note: {note}")
         it = Iteration(
@@ -118,22 +131,64 @@ class Proposer:
             strategy=self.strategist.version,
         )
         it.diff = unified_diff(parent.train_py, it.train_py) if it.train_py else ""
-        reverted = [*proposal.reverted, *changed_files(asked.before, fingerprint(workdir))]
+        it.reason, notes, workdir = self._check(asked, proposal, parent.train_py, parent)
+        if it.reason is None:
+            self.store.set_pending(it, notes)
+        return it, notes, workdir
+
+    def _check(
+        self, asked: Asked, proposal: Proposal, before: str, parent: Iteration
+    ) -> tuple[str | None, list[str], Path]:
+        """Why the train.py proposed (in place of before, from parent) cannot be trained (None:
+        it can), the notes to record, and the clean copy of the workspace it trains in."""
+        reverted = [*proposal.reverted, *changed_files(asked.before, fingerprint(asked.workdir))]
         # Only train.py may change: it trains in a clean copy, so nothing else the agent left
         # (bytecode, links) travels into the experiment.
-        workdir = self.workdirs.copy(n, 0, proposal.train_py)
-        it.reason = check_proposal(proposal, parent.train_py, self.cfg.loop.max_train_py_kb)
-        if it.reason is None:
+        workdir = self.workdirs.copy(asked.n, 0, proposal.train_py)
+        reason = check_proposal(proposal, before, self.cfg.loop.max_train_py_kb)
+        if reason is None:
             program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")
-            candidate = replace(parent, train_py=it.train_py)  # with the parent's run as a guess
-            it.reason = room_problem(program, candidate, asked.request.history, self.cfg)
+            candidate = replace(parent, train_py=proposal.train_py)  # its run as a guess
+            reason = room_problem(program, candidate, asked.request.history, self.cfg)
         notes = list(proposal.notes)
         if reverted:
             notes.append(f"reverted the agent's changes to {', '.join(sorted(set(reverted)))}")
-        if it.reason is None:
-            (workdir / "train.py").write_text(it.train_py, encoding="utf-8")
-            self.store.set_pending(it, notes)
-        return it, notes, workdir
+        if reason is None:
+            (workdir / "train.py").write_text(proposal.train_py, encoding="utf-8")
+        return reason, notes, workdir
+
+    @property
+    def can_repair(self) -> bool:
+        return self.agent.can_repair
+
+    def ask_repair(self, it: Iteration, crashed: TrainingRun, history: list[Iteration]) -> Asked:
+        """The request for repair it.repairs + 1 of iteration it, whose train.py crashed with an
+        exception in the run `crashed`: the agent gets that train.py to fix."""
+        started, n = time.time(), it.iteration
+        workdir = self.workdirs.copy(n, 0, it.train_py)
+        program = self.fixed["program.md"].decode("utf-8-sig", errors="replace")
+        prompt = render_repair(program, it, crashed, self.cfg)
+        self.say(f"iteration {n}: asking {self.agent.name} to repair its crash")
+        self.live.phase(PROPOSING, n, agent=self.agent.name)
+        request = Request(
+            iteration=n, prompt=prompt, train_py=it.train_py, workdir=workdir, history=history,
+            metric=self.cfg.metric, direction=self.cfg.direction, secret=self.trainer.secret,
+            wrap=self._agent_wrap(workdir), max_train_py_kb=self.cfg.loop.max_train_py_kb,
+            repair=it.repairs + 1,
+        )  # fmt: skip
+        return Asked(n, it, request, workdir, fingerprint(workdir), started)
+
+    def accept_repair(self, asked: Asked, proposal: Proposal, parent: Iteration) -> Repaired:
+        """The agent's repair of asked.parent (the iteration that crashed, from parent),
+        checked like a proposal; what it cost is added to the iteration either way."""
+        it = asked.parent
+        it.repairs = asked.request.repair
+        it.usage += proposal.usage
+        it.agent_seconds = round(it.agent_seconds + time.time() - asked.started, 3)
+        for note in proposal.notes:
+            self.say(f"iteration {it.iteration}: note: {note}")
+        reason, notes, workdir = self._check(asked, proposal, it.train_py, parent)
+        return Repaired(proposal.train_py or "", proposal.explanation, reason, notes, workdir)
 
     def propose(self, request: Request) -> Proposal:
         try:

@@ -6,7 +6,9 @@ driver over the local engine, asking only when nothing is in flight. A proposal 
 best at the moment it is asked for, as soon as a worker is free or about to be (one proposal
 waits ready at most); the prompt lists what is being trained. Each iteration is decided when its
 last run is recorded, against the best at that moment (with the confirmation rule), so the best
-never moves backwards, whatever order results arrive in.
+never moves backwards, whatever order results arrive in. A proposal whose first run crashed
+with an exception goes back to the agent first, in the same thread, its fix then trained first
+in line (repairs.py).
 
 Everything that writes the store happens here, in the orchestrator's main thread."""
 
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.util import decode_source
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from autoresearch.core.records import (
     DISCARD,
     FINISHED,
     INVALID,
+    LOST,
     STOPPED,
     TRAINING,
     Iteration,
@@ -38,6 +42,7 @@ from autoresearch.core.stops import baseline_failed
 from autoresearch.core.text import plural
 from autoresearch.loop.proposing import Proposer
 from autoresearch.loop.recorder import Recorder
+from autoresearch.loop.repairs import Repairs
 from autoresearch.loop.search import choose
 from autoresearch.loop.stop_rules import StopRules
 from autoresearch.loop.strategist import Strategist
@@ -98,6 +103,9 @@ class Scheduler:
         self.stop: LoopResult | None = None  # the result the run ends with, once no more start
         self.busy = 0  # runs training now
         self.hold = False  # after a repeat, no proposal until a result is in (or none trains)
+        self.repairs = Repairs(cfg, store, parts.proposer, parts.say)
+        self.repairing: list[Flight] = []  # crashed with an exception: their repair is due
+        self.fixing: Flight | None = None  # the one whose repair the agent is asked for now
 
     def run(self, history: History) -> LoopResult:
         try:
@@ -221,7 +229,10 @@ class Scheduler:
     # --- the agent ---
     def _ask(self, history: History) -> None:
         """Ask for the next proposal when a worker is free or about to be (sequential: when
-        nothing is in flight), while more are due."""
+        nothing is in flight), while more are due; a repair that is due first."""
+        if self.repairing and self.asking is None:
+            self._ask_repair(history)
+            return
         if self.asking is not None or self.ready or self.stop is not None or not history:
             return  # (no history: the baseline is training, and every proposal starts from it)
         if baseline_failed(history[0]) or len(self.flights) > self.engine.slots:
@@ -259,7 +270,44 @@ class Scheduler:
         self.parts.fixed["program.md"] = self.parts.strategist.revise(history)
         return stops.cost(history) or stops.plateau(history)
 
+    def _ask_repair(self, history: History) -> None:
+        flight = self.repairing.pop(0)
+        if self.stop is not None:
+            flight.notes.append(f"not repaired: the run is stopping ({self.stop.message})")
+            self._conclude(flight, history)
+            return
+        asked = self.parts.proposer.ask_repair(flight.it, flight.done[0], history)
+        self.fixing = flight
+        self.asking = (asked, in_thread(self.parts.proposer.propose, asked.request))
+
+    def _repaired(self, history: History) -> None:
+        """The agent's repair: trained again as the same iteration when it may be (it waits
+        first in line for a worker), else the crash is recorded with why not."""
+        (asked, future), flight = self.asking, self.fixing
+        self.asking = self.fixing = None
+        try:
+            proposal = future.result()
+        except AgentExhausted as err:
+            self._end(FINISHED, str(err))
+            flight.notes.append(f"not repaired: {err}")
+            self._conclude(flight, history)
+            return
+        except AgentError as err:  # its crash stays pending: a resume asks for the repair again
+            self._end(STOPPED, f"agent {self.parts.proposer.agent.name}: {err}")
+            return
+        parent = history.by_number.get(flight.it.parent) or history.incumbent
+        repeat = partial(self._repeat, history=history)
+        notes, workdir = self.repairs.take(asked, proposal, parent, flight.notes, repeat)
+        if workdir is None:
+            flight.notes = notes
+            self._conclude(flight, history)
+        else:
+            self.ready.insert(0, (flight.it, notes, workdir))
+
     def _answered(self, history: History) -> None:
+        if self.fixing is not None:
+            self._repaired(history)
+            return
         asked, future = self.asking
         self.asking = None
         try:
@@ -327,6 +375,7 @@ class Scheduler:
                 peak_memory_mb=None,
                 log_path=None,
                 seed=job.seed,
+                failure=LOST,
             )
         self.store.trained(job.n, job.k)
         self.hold = False  # news: the agent may be asked again
@@ -342,7 +391,14 @@ class Scheduler:
         if flight.running or len(flight.done) < self.parts.trials.wanted(flight.runs(), best):
             return
         del self.flights[flight.it.iteration]
-        self.parts.trials.conclude(flight.it, flight.runs(), best, history)
+        if self.repairs.due(flight.it, flight.runs()):
+            self.repairing.append(flight)
+            return
+        self._conclude(flight, history)
+
+    def _conclude(self, flight: Flight, history: History) -> None:
+        """Decide it against the best now, and record it."""
+        self.parts.trials.conclude(flight.it, flight.runs(), self._best(flight, history), history)
         if flight.it.status != CRASH and flight.it.iteration == 0:
             flight.it.status = BASELINE
         self._record(flight.it, flight.notes, history)

@@ -14,7 +14,15 @@ from autoresearch.core.config import Config
 from autoresearch.core.decide import candidate, decide
 from autoresearch.core.history import History
 from autoresearch.core.noise import scored
-from autoresearch.core.records import CONFIRMING, CRASH, OK, TRAINING, Iteration, TrainingRun
+from autoresearch.core.records import (
+    CONFIRMING,
+    CRASH,
+    INTEGRITY,
+    OK,
+    TRAINING,
+    Iteration,
+    TrainingRun,
+)
 from autoresearch.store.live import Live
 from autoresearch.store.store import Store
 from autoresearch.training.experiment import FIXED_FILES, read_plain
@@ -77,7 +85,7 @@ class Trials:
         crashed; recorded at once."""
         tampered = [name for name in FIXED_FILES if read_plain(workdir / name) != self.fixed[name]]
         if tampered:
-            run.status, run.value, run.metrics = CRASH, None, {}
+            run.status, run.value, run.metrics, run.failure = CRASH, None, {}, INTEGRITY
             run.reason = f"integrity: the experiment changed {', '.join(tampered)}"
         self.store.record_run(n, k, run)
         return run

@@ -21,7 +21,7 @@ from autoresearch.core.history import best_so_far
 from autoresearch.core.records import STATUSES, Iteration
 from autoresearch.core.safe_text import shorten
 from autoresearch.core.stops import failure_kind
-from autoresearch.core.text import fmt
+from autoresearch.core.text import fmt, plural
 from autoresearch.core.tokens import estimate
 
 COMPACT_CHARS = 300  # one iteration's line
@@ -47,9 +47,14 @@ def summary(history: list[Iteration], better, metric: str) -> str:
     )
 
 
+def repaired(it: Iteration) -> str:
+    """' (after 1 repair)' for an iteration whose crash the agent repaired; '' otherwise."""
+    return f" (after {plural(it.repairs, 'repair')})" if it.repairs else ""
+
+
 def compact_line(it: Iteration, chars: int = COMPACT_CHARS) -> str:
     reason = f" ({it.reason})" if it.reason and not it.kept else ""
-    line = f"- {it.iteration}: {it.status} {fmt(it.value)}"
+    line = f"- {it.iteration}: {it.status} {fmt(it.value)}{repaired(it)}"
     text = f" {shorten(f'{it.description}{reason}', chars - 1)}" if chars else ""
     return shorten(line + text, COMPACT_CHARS)
 

@@ -27,7 +27,13 @@ from autoresearch.core.records import CRASH, Iteration
 from autoresearch.core.repeats import REPEAT
 from autoresearch.core.text import fmt
 from autoresearch.core.tokens import estimate
-from autoresearch.prompt.condense import ONE_LINE_EACH, compact_line, render_older, summary
+from autoresearch.prompt.condense import (
+    ONE_LINE_EACH,
+    compact_line,
+    render_older,
+    repaired,
+    summary,
+)
 from autoresearch.prompt.hpo_hints import hints
 from autoresearch.prompt.runfacts import diff_lines, log_lines, run_line, unified_diff
 
@@ -83,7 +89,7 @@ def log_section(it: Iteration, head: int, tail: int) -> list[str]:
 def full_entry(
     it: Iteration, metric: str, detail: Detail, parent: Iteration | None, best: Iteration | None
 ) -> str:
-    head = f"### Iteration {it.iteration}: {it.status}, {metric} {fmt(it.value)}"
+    head = f"### Iteration {it.iteration}: {it.status}{repaired(it)}, {metric} {fmt(it.value)}"
     if len(it.runs) > 1:
         head += f" (mean of {len(it.runs)} runs: {', '.join(fmt(r.value) for r in it.runs)})"
     lines = [head]

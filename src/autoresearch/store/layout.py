@@ -5,6 +5,7 @@ WORKSPACE/.autoresearch/runs/            runs_dir: one folder per run
   RUN/workspace/                         the run's own copy of the workspace, taken at its start
   RUN/iterations/NNNN/                   an iteration: its first run's train.log, predictions
   RUN/iterations/NNNN/runs/K/            run K of the iteration (its repeats)
+  RUN/iterations/NNNN/attempts/A/        its attempt A that crashed, and repair A that followed
   RUN/promotions/NNNN-xF/, RUN/ablation/NNNN/K/   the batches of promotions and ablations
   RUN/results.tsv, report.md, progress.png, orchestrator.log
 """
@@ -20,6 +21,8 @@ DB_NAME = "run.db"
 SNAPSHOT = "workspace"  # the run's own copy of the workspace, taken when it starts
 ITERATIONS = "iterations"
 ITERATION_RUNS = "runs"  # iterations/NNNN/runs/K/: an iteration's runs after its first
+ATTEMPTS = "attempts"  # iterations/NNNN/attempts/A/: a crashed attempt and its repair's call
+REPAIR_PROMPT, REPAIR_OUTPUT = "repair_prompt.md", "repair_output.txt"  # in an attempt's folder
 LOG_NAME = "train.log"  # a training run's log
 PREDICTIONS_NAME = "predictions.npy"  # what a training run predicted, scored here
 RESULTS_NAME = "results.tsv"
@@ -52,3 +55,9 @@ def run_dir(run: Path, n: int, k: int) -> Path:
     """Where run k of iteration n keeps its log and predictions (the first: the iteration's)."""
     folder = iteration_dir(run, n)
     return folder if k == 0 else folder / ITERATION_RUNS / str(k)
+
+
+def attempt_dir(run: Path, n: int, attempt: int) -> Path:
+    """Where iteration n's attempt that crashed before repair `attempt` keeps its train.py and
+    log, with that repair's prompt and answer (the first attempt is 1)."""
+    return iteration_dir(run, n) / ATTEMPTS / str(attempt)

@@ -158,8 +158,15 @@ def _search(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE iterations ADD COLUMN repairs INTEGER NOT NULL DEFAULT 0")
 
 
+def _failures(db: sqlite3.Connection) -> None:
+    """7: what each crashed training run's crash was (records.EXCEPTION...), which decides
+    whether its iteration is repaired; an older run's crashes are of no known kind."""
+    if "failure" not in columns(db, "training_runs"):
+        db.execute("ALTER TABLE training_runs ADD COLUMN failure TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _initial, _training_runs, _strategies, _in_flight, _verdicts, _search,
+    _initial, _training_runs, _strategies, _in_flight, _verdicts, _search, _failures,
 ]  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 

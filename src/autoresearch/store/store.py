@@ -19,6 +19,7 @@ from autoresearch.core.records import OK, Iteration, Strategy, TrainingRun, Usag
 from autoresearch.core.safe_text import encode
 from autoresearch.store import migrations, tracking
 from autoresearch.store.layout import DB_NAME, LOG_NAME, is_run, runs_dir
+from autoresearch.store.layout import attempt_dir as _attempt_dir
 from autoresearch.store.layout import iteration_dir as _iteration_dir
 from autoresearch.store.layout import run_dir as _run_dir
 from autoresearch.store.sqlite import (
@@ -226,6 +227,21 @@ class Store:
     def drop_runs(self, n: int) -> None:
         """Forget the runs of an unrecorded iteration whose proposal is not kept (pending)."""
         self._query("DELETE FROM training_runs WHERE iteration = ?", (n,))
+
+    def keep_attempt(self, n: int, attempt: int, files: dict[str, str], outputs: bool) -> None:
+        """Iteration n's attempt that crashed before repair `attempt`, kept in a folder of its
+        own (layout.attempt_dir): files (its train.py, the repair's prompt and answer) and, with
+        outputs, what its first run left in the iteration's folder (its log), moved there so that
+        the repaired train.py's run starts afresh; written again if it is there already."""
+        folder = _attempt_dir(self.dir, n, attempt)
+        folder.mkdir(parents=True, exist_ok=True)
+        if outputs:
+            for path in self.iteration_dir(n).iterdir():
+                if path.is_file():
+                    path.replace(folder / path.name)
+        for name, text in files.items():
+            if text:
+                write_atomically(folder / name, encode(text))
 
     # --- proposals in training: recorded so that a resume trains them without asking again ---
     def set_pending(self, it: Iteration, notes: list[str]) -> None:

@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoresearch.core.records import CRASH, TrainingRun
+from autoresearch.core.records import CRASH, INTEGRITY, LOST, TrainingRun
 from autoresearch.training.engines import Job, WorkerLost
 from autoresearch.training.experiment import FIXED_FILES, Trainer, read_plain
 
@@ -34,7 +34,7 @@ def with_budget(trainer: Trainer, secs: float) -> Trainer:
 def _checked(run: TrainingRun, workdir: Path, fixed: dict[str, bytes | None]) -> TrainingRun:
     tampered = [name for name in FIXED_FILES if read_plain(workdir / name) != fixed.get(name)]
     if tampered:
-        run.status, run.value, run.metrics = CRASH, None, {}
+        run.status, run.value, run.metrics, run.failure = CRASH, None, {}, INTEGRITY
         run.reason = f"integrity: the experiment changed {', '.join(tampered)}"
     return run
 
@@ -43,7 +43,7 @@ def _lost(job: Job, err: Exception) -> TrainingRun:
     return TrainingRun(
         status=CRASH, value=None, reason=f"its worker died: {err}", train_seconds=0.0,
         wall_seconds=round(time.time() - job.started, 3), peak_memory_mb=None, log_path=None,
-        seed=job.seed,
+        seed=job.seed, failure=LOST,
     )  # fmt: skip
 
 

@@ -19,7 +19,17 @@ from autoresearch.core.log_metrics import (
     score_from_log,
     self_reported,
 )
-from autoresearch.core.records import CRASH, OK, TIMEOUT, TrainingRun
+from autoresearch.core.records import (
+    CRASH,
+    EXCEPTION,
+    FULL_DISK,
+    LIMIT,
+    OK,
+    SIGNAL,
+    TIMEOUT,
+    UNSCORED,
+    TrainingRun,
+)
 from autoresearch.store.layout import LOG_NAME, PREDICTIONS_NAME
 from autoresearch.store.runstate import RUN_ENV
 from autoresearch.training import sandbox, task, train_command
@@ -200,23 +210,24 @@ class Trainer:
         self, result: RunResult, workdir: Path, out_dir: Path, seed: int, started: float
     ) -> TrainingRun:
         """How a training ended, scored here: the predictions in workdir, the log in out_dir."""
-        scores, reason, status = None, None, OK
+        scores, reason, status, failure = None, None, OK, None
         logged = read_metrics(result.log_path, self.cfg.metrics)[0] if self.cfg.metrics else {}
         if result.limit_reason:
-            status, reason = CRASH, result.limit_reason
+            status, reason, failure = CRASH, result.limit_reason, LIMIT
         elif result.log_error:  # a full disk: the log and what train.py saved are incomplete
-            status, reason = CRASH, result.log_error
+            status, reason, failure = CRASH, result.log_error, FULL_DISK
         elif result.killed:
             status, reason = TIMEOUT, result.kill_reason
         elif result.exit_code != 0:
             status, reason = CRASH, _exit_reason(result.exit_code, result.error_tail())
+            failure = SIGNAL if result.exit_code < 0 else EXCEPTION
         else:
             if self_reported(self.cfg):
                 scores, reason = score_from_log(result.log_path, self.cfg)
             else:
                 scores, reason = self._score(workdir, out_dir)
             if scores is None:
-                status = CRASH
+                status, failure = CRASH, UNSCORED
         others = {k: v for k, v in (scores or logged).items() if k != self.cfg.metric}
         return TrainingRun(
             status=status,
@@ -228,6 +239,7 @@ class Trainer:
             log_path=result.log_path,
             seed=seed,
             metrics=others,
+            failure=failure,
         )
 
     def _score(self, workdir: Path, out_dir: Path) -> tuple[dict[str, float] | None, str | None]:

@@ -24,6 +24,7 @@ class Outcome:
     value: float | None = None
     status: str = OK
     lost: str | None = None
+    failure: str | None = None  # a crash's kind (records.EXCEPTION...)
 
 
 class FakeEngine:
@@ -68,6 +69,7 @@ class FakeEngine:
             peak_memory_mb=None,
             log_path=None,
             seed=job.seed,
+            failure=outcome.failure,
         )
 
     def cancel(self, job: Job) -> None:

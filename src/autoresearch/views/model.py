@@ -31,7 +31,7 @@ class Entry:
     strategy: int | None
     parent: int | None = None  # the iteration it was proposed from
     second_parent: int | None = None  # a merge's other parent ([search] combine_every)
-    repairs: int = 0  # how many repairs it took (always 0 until repair is built)
+    repairs: int = 0  # how many times the agent repaired its crash ([loop] repairs)
     peak_memory_mb: float | None = None
 
 

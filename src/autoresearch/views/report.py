@@ -19,7 +19,7 @@ from autoresearch.core.records import (
     Strategy,
 )
 from autoresearch.core.safe_text import fenced, markdown_inline, one_line, shorten
-from autoresearch.core.text import fmt
+from autoresearch.core.text import fmt, plural
 from autoresearch.loop.runs import agents_used, titled
 from autoresearch.prompt.runfacts import unified_diff
 from autoresearch.prompt.strategy_history import tally
@@ -189,7 +189,8 @@ def markdown(
         runs = str(len(it.runs))
         if len(it.runs) > 1:
             runs += ": " + ", ".join(fmt(r.value) for r in it.runs)
-        lines.append(f"| {it.iteration} | {it.status} | {fmt(it.value)} | {runs} | {text} |")
+        status = it.status + (f" ({plural(it.repairs, 'repair')})" if it.repairs else "")
+        lines.append(f"| {it.iteration} | {status} | {fmt(it.value)} | {runs} | {text} |")
     lines += _timeline(store.strategies(), history, cfg)
     winner = next((it for it in history if it.iteration == best["iteration"]), None)
     if base and winner and winner.iteration != base.iteration:

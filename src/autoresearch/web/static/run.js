@@ -74,10 +74,11 @@ function renderTree() {
   document.getElementById("tree").hidden = snap.iterations.length < 2;
   const node = (it) => {
     const merge = it.second_parent === null || it.second_parent === undefined ? "" : ` (merges ${it.second_parent})`;
+    const fixed = it.repairs ? ` (after ${it.repairs} repair${it.repairs > 1 ? "s" : ""})` : "";
     const kids = children.get(it.iteration) || [];
     return el("li", { onclick: (e) => { e.stopPropagation(); pick(it.iteration); } },
       el("span", { class: `status-${it.status}` }, `${it.iteration} ${it.status} ${num(it.value)}`),
-      ` ${it.description || ""}${merge}`,
+      ` ${it.description || ""}${merge}${fixed}`,
       kids.length ? el("ul", {}, ...kids.map(node)) : "");
   };
   document.getElementById("tree-list").replaceChildren(...(children.get("root") || []).map(node));
