@@ -46,6 +46,7 @@ def server(tmp_path_factory):
          "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--artifacts-destination", str(root / "artifacts")],
         stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=root,  # what it writes to a relative place (./mlruns) stays in the test's folder
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
