@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.util import decode_source
 from pathlib import Path
 
@@ -239,7 +239,7 @@ class Scheduler:
             return
         n = max(history.last_number, *self.flights, *self.store.pending_numbers(), 0) + 1
         self.store.drop_runs(n)  # none can belong to a proposal that was never stored
-        in_flight = [f.it for f in experiments]
+        in_flight = [replace(f.it, runs=f.runs()) for f in experiments]  # with runs so far
         proposer = self.parts.proposer
         start = choose(self.cfg, history, in_flight, n)
         try:

@@ -194,6 +194,12 @@ def render_stable(
             f"The train.py you start from (iteration {incumbent.iteration}, {cfg.metric} = "
             f"{fmt(incumbent.value)}; the best is iteration {best.iteration}, {fmt(best.value)})"
         )
+    elif best is not None and incumbent.iteration not in facts.by_number:  # search.py
+        title = (
+            f"The train.py you start from (iteration {incumbent.iteration}, being confirmed: "
+            f"{cfg.metric} = {fmt(incumbent.value)} in its runs so far; the best is iteration "
+            f"{best.iteration}, {fmt(best.value)})"
+        )
     return template("iteration.txt").substitute(
         program=program.strip(),
         budget=f"{cfg.budget_secs:g}",
