@@ -3,6 +3,7 @@ agent: the same number of experiments, `--workers` local workers (a Ray of its o
 machine), each experiment with one thread, the same agent seed.
 
     python benchmarks/search_template.py [--workers 2] [--iterations 10] [--budget 20] [--seed 0]
+        [--data-dir DIR]
 
 For each policy: a fresh workspace (`autoresearch init`), `autoresearch run --agent hpo`, then
 `status --json`; prints the best validation accuracy, the keeps, the repeats caught (proposals
@@ -46,7 +47,10 @@ def one_run(policy: str, args: argparse.Namespace, root: Path) -> dict:
         f.write(settings(policy, args.workers, args.seed))
     started = time.time()
     argv = [cli(), "run", str(ws), "--agent", "hpo", "--iterations", str(args.iterations)]
-    run = subprocess.run([*argv, "--budget", str(args.budget)], capture_output=True, text=True)
+    argv += ["--budget", str(args.budget)] + (
+        ["--data-dir", args.data_dir] if args.data_dir else []
+    )
+    run = subprocess.run(argv, capture_output=True, text=True)
     wall = time.time() - started
     if run.returncode != 0:
         sys.exit(f"{policy}: autoresearch run failed: {run.stderr.strip()[-2000:]}")
@@ -77,6 +81,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--budget", type=float, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data-dir", help="Fashion-MNIST's four .gz files (else the task finds them)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     report: dict = {"workers": args.workers, "iterations": args.iterations, "budget": args.budget}

@@ -12,10 +12,11 @@ Everything that writes the store happens here, in the orchestrator's main thread
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib.util import decode_source
 from pathlib import Path
 
@@ -239,7 +240,8 @@ class Scheduler:
             return
         n = max(history.last_number, *self.flights, *self.store.pending_numbers(), 0) + 1
         self.store.drop_runs(n)  # none can belong to a proposal that was never stored
-        in_flight = [replace(f.it, runs=f.runs()) for f in experiments]  # with runs so far
+        # with their runs so far: search.py starts proposals from a candidate being confirmed
+        in_flight = [dataclasses.replace(f.it, runs=f.runs()) for f in experiments]
         proposer = self.parts.proposer
         start = choose(self.cfg, history, in_flight, n)
         try:
