@@ -78,13 +78,14 @@ function renderTree() {
   document.getElementById("tree").hidden = snap.iterations.length < 2;
   const node = (it) => {
     const merge = it.second_parent === null || it.second_parent === undefined ? "" : ` (merges ${it.second_parent})`;
+    const fixed = it.repairs ? ` (after ${it.repairs} repair${it.repairs > 1 ? "s" : ""})` : "";
     const kids = children.get(it.iteration) || [];
     const best = it.iteration === snap.best.iteration;
     return el("li", { "data-iteration": it.iteration, class: best ? "best-line best" : line.has(it.iteration) ? "best-line" : "",
       onclick: (e) => { e.stopPropagation(); pick(it.iteration); } },
       el("span", { class: `status-${it.status}` }, `${it.iteration} ${it.status} ${num(it.value)}`),
       best ? el("b", { class: "best-mark" }, " ★ best") : "",
-      ` ${it.description || ""}${merge}`,
+      ` ${it.description || ""}${merge}${fixed}`,
       kids.length ? el("ul", {}, ...kids.map(node)) : "");
   };
   document.getElementById("tree-list").replaceChildren(...(children.get("root") || []).map(node));
