@@ -9,7 +9,7 @@ from autoresearch.core.history import History
 from autoresearch.core.records import BASELINE, DISCARD, KEEP, OK, Iteration, TrainingRun
 from autoresearch.core.repeats import code_key
 from autoresearch.loop.fake_run import InstantProposer, fake_run
-from autoresearch.loop.search import choose
+from autoresearch.loop.search import PROVISIONAL, choose
 from autoresearch.prompt.context import render_prompt
 from autoresearch.training.fake_engine import FakeEngine, Outcome
 from autoresearch.views.snapshot import snapshot
@@ -60,6 +60,58 @@ def test_tree_never_starts_from_a_discard_outside_the_noise_margin():
     many = [Iteration(10 + k, "invalid", parent=p, train_py="") for k, p in enumerate([1, 2] * 20)]
     parents = {choose(settings("tree"), history, many, 60).parent.iteration}
     assert parents <= {0, 1, 2} and 3 not in parents  # 0.60: far below the best
+
+
+def flight(n: int, parent: int, *values: float) -> Iteration:
+    """An experiment in flight with its runs so far."""
+    runs = [TrainingRun(OK, v, None, 1.0, 1.0, None, None) for v in values]
+    return Iteration(n, "invalid", parent=parent, train_py=f"N = {n}\n", runs=runs)
+
+
+def test_tree_starts_from_a_candidate_in_confirmation_up_to_provisional_proposals():
+    history = noisy_history()  # the best: 1, 0.70
+    # 6's first run beats the best (its confirmation trains); 7's does not; 8 has no run yet
+    flying = [flight(6, 1, 0.75), flight(7, 1, 0.65), flight(8, 2)]
+    start = choose(settings("tree"), history, flying, 9).parent
+    assert (start.iteration, start.value) == (6, 0.75)  # valued at its runs so far
+    prompt = render_prompt("# program", start, history, settings("tree"), flying)
+    assert "(iteration 6, being confirmed: val_accuracy = 0.7500 in its runs so far; the best" in (
+        prompt
+    )
+    # two candidates: the one with fewer proposals in flight from it, then the higher
+    flying += [flight(9, 1, 0.80, 0.78), flight(10, 6)]
+    assert choose(settings("tree"), history, flying, 11).parent.iteration == 9
+    flying += [flight(11, 9)]
+    assert choose(settings("tree"), history, flying, 12).parent.iteration == 9  # 0.79 > 0.75
+    # PROVISIONAL in flight from each: back to UCB over the recorded nodes (the near miss 2)
+    flying += [flight(20 + k, p) for k, p in enumerate([6, 9] * (PROVISIONAL - 1))]
+    assert choose(settings("tree"), history, flying, 30).parent.iteration == 2
+    # greedy does not: the best, always
+    assert choose(settings("greedy"), history, flying[:2], 9).parent.iteration == 1
+
+
+def test_a_parallel_tree_run_proposes_from_a_keep_while_it_is_being_confirmed(tmp_path):
+    # 1 scores 0.7 (the baseline 0.5) in a short first run, then two long confirmation runs;
+    # the others score 0.5 in longer runs: the proposals made meanwhile start from 1
+    def outcome(job):
+        if job.n == 1:
+            return Outcome(1 if job.k == 0 else 50, 0.7)
+        return Outcome(1 if job.n == 0 else 10, 0.5 + 0.001 * job.k)
+
+    cfg = settings("tree")
+    cfg.loop.noise_runs, cfg.loop.confirm_runs, cfg.loop.iterations = 3, 2, 6
+    _, store, agent = fake_run(tmp_path / "run", cfg, FakeEngine(4, outcome))
+    asked = {n: (parent, flying) for n, parent, flying in agent.asked}
+    from_one = [n for n, (parent, flying) in asked.items() if parent == 1]
+    assert from_one and all(1 in asked[n][1] for n in from_one)  # asked while 1 was in flight
+    shown = {e["iteration"]: e for e in snapshot(store)["iterations"]}
+    assert shown[1]["status"] == KEEP and {shown[n]["parent"] for n in from_one} == {1}
+    store.close()
+    greedy = settings("greedy")
+    greedy.loop = cfg.loop
+    _, store, agent = fake_run(tmp_path / "greedy", greedy, FakeEngine(4, outcome))
+    assert [n for n, parent, flying in agent.asked if parent == 1 and 1 in flying] == []
+    store.close()
 
 
 def test_tree_merges_the_best_with_another_line_every_nth_proposal():

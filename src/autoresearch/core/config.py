@@ -156,9 +156,10 @@ class StrategistConfig(_Section):
 class SearchConfig(_Section):
     """Which recorded iteration each proposal starts from (search.py)."""
 
-    # greedy: the best; tree: the best, its near misses or another kept line, by UCB
-    # (greedy by default: benchmarks/search_policy.py has tree behind it at 16 workers)
-    policy: Literal["greedy", "tree"] = "greedy"
+    # greedy: the best; tree: a candidate being confirmed, else the best, its near misses or
+    # another kept line, by UCB (the default: benchmarks/search_policy.py has tree level with
+    # greedy at 1 worker and ahead at 4 and 16)
+    policy: Literal["greedy", "tree"] = "tree"
     # tree: every Nth proposal merges two lines' changes, when two are worth merging (0: never)
     combine_every: int = Field(default=4, ge=0, le=1_000_000)
     explore: float = Field(default=1.0, ge=0, le=100)  # tree: UCB's exploration weight

@@ -14,6 +14,7 @@ Everything that writes the store happens here, in the orchestrator's main thread
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -250,7 +251,8 @@ class Scheduler:
             return
         n = max(history.last_number, *self.flights, *self.store.pending_numbers(), 0) + 1
         self.store.drop_runs(n)  # none can belong to a proposal that was never stored
-        in_flight = [f.it for f in experiments]
+        # with their runs so far: search.py starts proposals from a candidate being confirmed
+        in_flight = [dataclasses.replace(f.it, runs=f.runs()) for f in experiments]
         proposer = self.parts.proposer
         start = choose(self.cfg, history, in_flight, n)
         try:

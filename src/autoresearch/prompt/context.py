@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from autoresearch.agents.hpo_block import HpoBlockError
 from autoresearch.core import noise
 from autoresearch.core.history import History
 from autoresearch.core.log_metrics import scoring_sentence
@@ -199,6 +200,12 @@ def render_stable(
             f"The train.py you start from (iteration {incumbent.iteration}, {cfg.metric} = "
             f"{fmt(incumbent.value)}; the best is iteration {best.iteration}, {fmt(best.value)})"
         )
+    elif best is not None and incumbent.iteration not in facts.by_number:  # search.py
+        title = (
+            f"The train.py you start from (iteration {incumbent.iteration}, being confirmed: "
+            f"{cfg.metric} = {fmt(incumbent.value)} in its runs so far; the best is iteration "
+            f"{best.iteration}, {fmt(best.value)})"
+        )
     return template("iteration.txt").substitute(
         program=program.strip(),
         budget=f"{cfg.budget_secs:g}",
@@ -269,7 +276,10 @@ def hpo_text(start: Iteration, history: list[Iteration], cfg) -> str:
     """[agent] hpo_hints: what a TPE study of the history says (hpo_hints.py), else ""."""
     if not cfg.agent.hpo_hints:
         return ""
-    found = hints(start.train_py, history, cfg.direction, cfg.agent.seed + len(history))
+    try:
+        found = hints(start.train_py, history, cfg.direction, cfg.agent.seed + len(history))
+    except HpoBlockError as err:
+        return template("hpo_hints_none.txt").substitute(reason=err)
     return template("hpo_hints.txt").substitute(found) if found else ""
 
 

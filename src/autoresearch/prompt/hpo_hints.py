@@ -3,7 +3,8 @@ every recorded iteration's hyperparameter values (the block of the train.py a pr
 from, read as agents/hpo.py reads it), shown as its best trials, the parameters that mattered
 (Optuna's fANOVA importance; with fewer than IMPORTANCE_TRIALS trials, or where it fails, the
 spread of the metric between each parameter's values), and one TPE suggestion that the agent
-may take or leave."""
+may take or leave. A train.py that declares no search space gets one plain line instead
+(prompts/hpo_hints_none.txt): the agent and whoever reads the prompt learn why there are no hints."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from autoresearch.agents.hpo import build_study, distributions
-from autoresearch.agents.hpo_block import HpoBlockError, format_value, parse_block
+from autoresearch.agents.hpo_block import format_value, parse_block
 from autoresearch.core.records import Iteration
 from autoresearch.core.text import fmt
 
@@ -24,11 +25,9 @@ SHOWN_PARAMS = 5
 
 def hints(train_py: str, history: list[Iteration], direction: str, seed: int) -> dict | None:
     """The fields of the prompt's HPO section (prompts/hpo_hints.txt) for a proposal from
-    train_py; None without a usable block or a scored trial."""
-    try:
-        block = parse_block(train_py)
-    except HpoBlockError:
-        return None
+    train_py; None before a trial scored; HpoBlockError where train_py declares no search space
+    (no block, or a malformed one)."""
+    block = parse_block(train_py)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, _ = build_study(history, block.params, direction, seed)
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -41,8 +40,9 @@ def hints(train_py: str, history: list[Iteration], direction: str, seed: int) ->
         for t in ranked
     ]
     suggested = study.ask(distributions(block.params)).params
-    suggestion = ", ".join(f"{p.name} = {format_value(_tidy(suggested[p.name]))}"
-                           for p in block.params)  # fmt: skip
+    suggestion = ", ".join(
+        f"{p.name} = {format_value(_tidy(suggested[p.name]))}" for p in block.params
+    )
     return {
         "trials": len(done),
         "best": "\n".join(best),

@@ -64,20 +64,27 @@ function render() {
 
 function renderTree() {
   // the iterations by parent (status --json's parent; a merge is listed under its first parent
-  // and names its second); a click shows the iteration
+  // and names its second); the best's line (it and its first parents up to the baseline) in
+  // bold, the best marked; a click shows the iteration
   const children = new Map();
+  const byNumber = new Map(snap.iterations.map((it) => [it.iteration, it]));
   for (const it of snap.iterations) {
     const key = it.parent === null || it.parent === undefined ? "root" : it.parent;
     if (!children.has(key)) children.set(key, []);
     children.get(key).push(it);
   }
+  const line = new Set();
+  for (let at = byNumber.get(snap.best.iteration); at && !line.has(at.iteration); at = byNumber.get(at.parent)) line.add(at.iteration);
   document.getElementById("tree").hidden = snap.iterations.length < 2;
   const node = (it) => {
     const merge = it.second_parent === null || it.second_parent === undefined ? "" : ` (merges ${it.second_parent})`;
     const fixed = it.repairs ? ` (after ${it.repairs} repair${it.repairs > 1 ? "s" : ""})` : "";
     const kids = children.get(it.iteration) || [];
-    return el("li", { onclick: (e) => { e.stopPropagation(); pick(it.iteration); } },
+    const best = it.iteration === snap.best.iteration;
+    return el("li", { "data-iteration": it.iteration, class: best ? "best-line best" : line.has(it.iteration) ? "best-line" : "",
+      onclick: (e) => { e.stopPropagation(); pick(it.iteration); } },
       el("span", { class: `status-${it.status}` }, `${it.iteration} ${it.status} ${num(it.value)}`),
+      best ? el("b", { class: "best-mark" }, " ★ best") : "",
       ` ${it.description || ""}${merge}${fixed}`,
       kids.length ? el("ul", {}, ...kids.map(node)) : "");
   };
