@@ -52,6 +52,18 @@ def test_no_data_anywhere_names_the_three_ways(prepare):
     assert "apt-get install dataset-fashion-mnist" in message and "download" in message
 
 
+def test_a_cache_folder_that_cannot_be_made_is_the_same_clear_message(prepare, tmp_path):
+    # As on a Ray node whose cache path runs through a file (or a read-only place): the
+    # download has nowhere to go, which is the "no data" message, not a raw FileExistsError.
+    (tmp_path / "blocked").write_text("a file where the cache's folder would be")
+    prepare.cache_dir = lambda: tmp_path / "blocked" / "fashion-mnist"
+    with pytest.raises(prepare.DataError) as err:
+        prepare.ensure_data()
+    assert "cannot make" in str(err.value) and "apt-get install dataset-fashion-mnist" in str(
+        err.value
+    )
+
+
 def test_debian_folder_is_used_when_nothing_is_configured(prepare, tmp_path):
     debian = tmp_path / "debian"
     shutil.copytree(DATA_DIR, debian)

@@ -74,7 +74,10 @@ def _has_all(directory: Path) -> bool:
 
 
 def _download(directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a read-only or unwritable cache: no place to download to
+        raise DataError(f"cannot make {directory} to download into: {err}") from err
     for name, _ in FILES.values():
         target = directory / name
         if target.is_file():
