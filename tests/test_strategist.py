@@ -335,10 +335,8 @@ def test_a_garbage_reply_from_openai_is_rejected_and_the_strategy_stays(ws, tmp_
     assert [s["version"] for s in calls] == [0, None]
     assert "no `## Strategy` heading" in calls[1]["reason"]
     assert [it["strategy"] for it in snap["iterations"]] == [0, 0, 0]
-    assert (
-        prompt_of(ws, 2).split("# The current best")[0]
-        == prompt_of(ws, 1).split("# The current best")[0]
-    )
+    # the program both prompts show, whichever train.py each starts from (the best, a near miss)
+    assert prompt_of(ws, 2).split("\n# The ")[0] == prompt_of(ws, 1).split("\n# The ")[0]
     assert snap["cost_usd"] == pytest.approx((900 * 1 + 20 * 5) / 1e6)  # gpt-6.1-terra
 
 
