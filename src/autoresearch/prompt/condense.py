@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from autoresearch.agents.hpo_block import END, START, format_value
-from autoresearch.core.history import best_so_far
+from autoresearch.core.history import History
 from autoresearch.core.records import STATUSES, Iteration
 from autoresearch.core.safe_text import shorten
 from autoresearch.core.stops import failure_kind
@@ -33,14 +33,14 @@ _DEF = re.compile(r"(?:async\s+)?(?:def|class)\s+(\w+)")
 
 
 def summary(history: list[Iteration], better, metric: str) -> str:
-    counts = Counter(it.status for it in history)
+    facts = history if isinstance(history, History) else History(history, better)
+    counts = facts.statuses
     per_status = ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
-    bests = best_so_far(history, better)
-    best = bests[-1] if bests else None
+    best = facts.bests[-1] if facts.bests else None
     if best is None:
         return f"## Statistics\n{len(history)} experiments ({per_status}); no successful run yet."
-    first = next(it.iteration for it, b in zip(history, bests, strict=True) if b == best)
-    streak = len(bests) - 1 - bests.index(best)
+    first = facts[facts.best_from].iteration  # where the best so far took its last value
+    streak = len(facts) - 1 - facts.best_from
     return (
         f"## Statistics\n{len(history)} experiments ({per_status}). Best {metric} {fmt(best)} at "
         f"iteration {first}; {streak} experiments since then without improvement."

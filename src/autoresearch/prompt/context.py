@@ -139,7 +139,7 @@ def render_history(
             recent_count=len(recent), recent="\n".join(truncated_entry(it) for it in recent)
         )
     recent = history[-window:] if window else []
-    older = history[: len(history) - len(recent)]
+    older = [*history][: len(history) - len(recent)]  # a list: no facts derived again
     facts = history if isinstance(history, History) else History(history, better)
     by_number, best = facts.by_number, facts.incumbent
     stats = summary(history, better, metric)
@@ -269,7 +269,7 @@ def hpo_text(start: Iteration, history: list[Iteration], cfg) -> str:
 
 def noise_text(history: list[Iteration], metric: str) -> str:
     """What difference is real, once the noise floor is measured ("" before)."""
-    floor = noise.estimate(history)
+    floor = history.noise() if isinstance(history, History) else noise.estimate(history)
     if floor.sigma is None:
         return ""
     shown = template("noise.txt").substitute(sigma=fmt(floor.sigma), runs=floor.runs, metric=metric)
@@ -308,7 +308,7 @@ def render_prompt(
     frame = template("iteration_history.txt")
     parts = {
         "metric": cfg.metric,
-        "noise": noise_text(history, cfg.metric),
+        "noise": noise_text(facts, cfg.metric),
         "in_flight": in_flight_text(list(in_flight), incumbent.iteration),
         "notices": repeats_text(history),
         "combine": combine_text(other, incumbent, facts, cfg.metric),
