@@ -40,6 +40,9 @@ class History(list[Iteration]):
         self._codes: dict[str, int] | None = None  # each trained code (repeats.code_key): its
         # first iteration; made at the first trained_as (tokenizing every train.py costs)
         self.children: dict[int, list[Iteration]] = {}  # by parent (both of a combination's)
+        # What other layers derive from the history and keep up to date as it grows, by name
+        # (the prompt's digest of the older iterations: prompt/digest.py).
+        self.views: dict[str, object] = {}
         for it in iterations:
             self.append(it)
 

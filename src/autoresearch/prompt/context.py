@@ -27,7 +27,13 @@ from autoresearch.core.records import CRASH, Iteration
 from autoresearch.core.repeats import REPEAT
 from autoresearch.core.text import fmt
 from autoresearch.core.tokens import estimate
-from autoresearch.prompt.condense import ONE_LINE_EACH, compact_line, render_older, summary
+from autoresearch.prompt.condense import (
+    ONE_LINE_EACH,
+    compact_line,
+    digest,
+    render_older,
+    summary,
+)
 from autoresearch.prompt.hpo_hints import hints
 from autoresearch.prompt.runfacts import diff_lines, log_lines, run_line, unified_diff
 
@@ -142,21 +148,22 @@ def render_history(
     older = [*history][: len(history) - len(recent)]  # a list: no facts derived again
     facts = history if isinstance(history, History) else History(history, better)
     by_number, best = facts.by_number, facts.incumbent
-    stats = summary(history, better, metric)
+    known = facts.views.setdefault("older", digest([], better, by_number))
+    stats = summary(facts, better, metric)
     frame = template("history_full.txt")
     empty = frame.substitute(summary="", older="", recent_count=len(recent), recent="")
     room = tokens - estimate(stats) - estimate(empty)
-    shortest = estimate(render_older(older, 0, better, by_number))
+    shortest = estimate(render_older(older, 0, better, known=known))
     recent_room = max(0, room - shortest)
     whole = render_recent(recent, recent_room, metric, by_number, best)
     whole_cost = sum(estimate(e) + 2 for e in whole)
-    older_text = render_older(older, room - whole_cost, better, by_number)
+    older_text = render_older(older, room - whole_cost, better, known=known)
     if older_text.startswith(ONE_LINE_EACH) or not older:
         entries = whole  # everything fits: the recent ones need not give way
     else:  # share what is left between the recent and the older iterations
         entries = render_recent(recent, int(recent_room * RECENT_SHARE), metric, by_number, best)
         spent = sum(estimate(e) + 2 for e in entries)
-        older_text = render_older(older, room - spent, better, by_number)
+        older_text = render_older(older, room - spent, better, known=known)
         # what the older ones left unused goes back to the recent ones
         entries = render_recent(recent, room - estimate(older_text), metric, by_number, best)
     return frame.substitute(
