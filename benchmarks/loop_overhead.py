@@ -10,7 +10,8 @@ the store's rows and files, results.tsv); then a few real iterations through the
 train.py that only saves constant predictions. The overhead of an iteration is the wall time
 between two records minus the agent's own time and train_seconds (the first iteration, which also
 reads the history from the store, is not counted); the components are timed by wrapping what the
-driver calls (nested: `copy` is also inside `ask` and `accept`, `git` inside `record`).
+driver calls (nested: `copy` is inside `ask` and `accept`; `git`, `store` and `results` inside
+`record`).
 
 --strategist: a strategist (answering at once) is called before every timed iteration, the worst
 case (the default schedule calls it every 5): its part of the overhead is `strategist`; the sizes
@@ -56,6 +57,7 @@ from autoresearch.store.results import ResultsFile
 from autoresearch.store.store import Store
 from autoresearch.store.workdirs import Workdirs
 from autoresearch.training import task
+from autoresearch.training.engines import LocalEngine
 
 DATA_CANDIDATES = [
     Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist",
@@ -80,8 +82,12 @@ IDEAS = [
     "Replace the linear model with a small two-layer convolutional network",
 ]
 COMPONENTS = [
-    "ask", "accept", "copy", "collect", "git", "store", "results", "stops", "search", "strategist"
+    "ask", "accept", "copy", "score", "record", "git", "store", "results", "stops", "search",
+    "strategist",
 ]  # fmt: skip
+
+
+OUTER = ["ask", "accept", "score", "record", "stops", "search", "strategist"]  # not nested
 
 
 def explanation(rng: random.Random, i: int) -> str:
@@ -179,11 +185,9 @@ def fill(the_loop: loop.Loop, size: int) -> History:
     rng = random.Random(size)
     for n in range(size):
         parent = history.incumbent
-        status = (
-            BASELINE
-            if n == 0
-            else rng.choices([KEEP, DISCARD, CRASH, INVALID], [1, 7, 1.5, 0.5])[0]
-        )
+        keep = min(1.0, 100 / max(n, 1))  # keeps get rarer as a run goes on (10% at first)
+        weights = [keep, 9 - keep, 1.5, 0.5]
+        status = BASELINE if n == 0 else rng.choices([KEEP, DISCARD, CRASH, INVALID], weights)[0]
         value = None if status in (CRASH, INVALID) else rng.uniform(0.8, 0.92)
         runs = [] if status == INVALID else [run_of(value, rng) for _ in range(2 if n == 0 else 1)]
         train_py = FAST_TRAIN if n == 0 else variant(rng)
@@ -240,29 +244,19 @@ def measure(size: int, iterations: int, probe: Probe, strategist: bool) -> list[
         probe.spent.clear()
         try:
             started = time.perf_counter()
-            the_loop._iterate_until_done()
+            result = the_loop._iterate_until_done()
         finally:
             Recorder.record = record
             the_loop.engine.close()
+        if len(marks) < 2:
+            raise SystemExit(f"history {size}: the run ended early: {result.message}")
         rows = []
         for (before, _, spent_before), (end, it, spent) in zip(marks, marks[1:], strict=False):
             row = {
                 label: spent.get(label, 0.0) - spent_before.get(label, 0.0) for label in COMPONENTS
             }
             row["overhead"] = end - before - agent.seconds.get(it.iteration, 0.0) - it.train_seconds
-            row["other"] = row["overhead"] - sum(
-                row[c]
-                for c in (
-                    "ask",
-                    "accept",
-                    "collect",
-                    "store",
-                    "results",
-                    "stops",
-                    "search",
-                    "strategist",
-                )
-            )
+            row["other"] = row["overhead"] - sum(row[c] for c in OUTER)
             log = Path(it.log_path).read_text().split()
             start, exit_ = float(log[log.index("START") + 1]), float(log[log.index("EXIT") + 1])
             row["exit-detect"] = start + it.train_seconds - exit_
@@ -288,7 +282,8 @@ def main() -> None:
         (Proposer, "ask", "ask"),
         (Proposer, "accept", "accept"),
         (Workdirs, "copy", "copy"),
-        (scheduler.Scheduler, "_finished", "collect"),
+        (LocalEngine, "collect", "score"),
+        (Recorder, "record", "record"),
         (ExperimentRepo, "commit", "git"),
         (ExperimentRepo, "set_ref", "git"),
         (Store, "record", "store"),

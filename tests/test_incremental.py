@@ -102,6 +102,7 @@ def random_history(seed: int, size: int) -> list[Iteration]:
                 usage=Usage(cost_usd=rng.choice([None, 0.01, 0.02, 0.0])),
                 wall_seconds=rng.uniform(5, 50),
                 runs=runs,
+                strategy=rng.choice([None, 1, 2, 2, 3]),
             )
         )
     rng.shuffle(found[1:5])  # recorded out of order, as a parallel run does
@@ -138,6 +139,19 @@ def test_history_s_aggregates_match_the_whole_history_recomputed(seed):
         assert history.noise() == noise.estimate(whole)
         walls = [Fraction(i.wall_seconds) for i in whole if i.iteration > 0]
         assert history.walls == (sum(walls, Fraction(0)), len(walls))
+        assert history.keeps == [
+            k for k, i in enumerate(whole) if i.status == KEEP and i.value is not None
+        ]
+        kinds: dict[str, list[int]] = {}
+        for i in whole:
+            if kind := failure_kind(i):
+                kinds.setdefault(kind, []).append(i.iteration)
+        assert history.failures == kinds and list(history.failures) == list(kinds)
+        for version in (None, 1, 2, 3, 4):
+            under = [k for k, i in enumerate(whole) if i.strategy == version and i.iteration > 0]
+            assert history.under.get(version, []) == under
+            counts = Counter(whole[k].status for k in under)
+            assert history.under_counts.get(version, Counter()) == counts
     for it in iterations:
         first = next(
             (

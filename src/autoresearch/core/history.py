@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from fractions import Fraction
 
 from autoresearch.core.noise import Noise, pooled, spread
-from autoresearch.core.records import Iteration
+from autoresearch.core.records import KEEP, Iteration
 from autoresearch.core.repeats import code_key
 from autoresearch.core.stops import failure_kind
 
@@ -34,6 +34,11 @@ class History(list[Iteration]):
         # exact sums (statistics.mean's): the experiments' wall seconds, the runs' (those timed)
         self.walls, self.runs_walls = (Fraction(0), 0), (Fraction(0), 0)
         self.statuses: Counter[str] = Counter()  # how many iterations of each status
+        self.keeps: list[int] = []  # the positions of the keeps (status keep, with a value)
+        self.failures: dict[str, list[int]] = {}  # by failure kind: its iterations, in order
+        # by strategy version: the positions of the experiments under it, their statuses
+        self.under: dict[int | None, list[int]] = {}
+        self.under_counts: dict[int | None, Counter[str]] = {}
         self.last_number = -1  # the highest iteration number recorded
         self.by_number: dict[int, Iteration] = {}
         self._spread = (0.0, 0, 0)  # the noise floor's sums: squares, runs, iterations
@@ -57,14 +62,19 @@ class History(list[Iteration]):
         self.bests.append(self.best.value if self.best else None)
         if len(self.bests) > 1 and self.bests[-2] != self.bests[-1]:
             self.best_from = len(self.bests) - 1
+        position, kind = len(self) - 1, failure_kind(it)
+        if kind:
+            self.failures.setdefault(kind, []).append(it.iteration)
+        if it.status == KEEP and it.value is not None:
+            self.keeps.append(position)
         if it.iteration > 0:
-            kind = failure_kind(it)
             self.streak = 0 if kind is None else (self.streak + 1 if kind == self._kind else 1)
             self._kind = kind
+            self.walls = (self.walls[0] + Fraction(it.wall_seconds), self.walls[1] + 1)
+            self.under.setdefault(it.strategy, []).append(position)
+            self.under_counts.setdefault(it.strategy, Counter())[it.status] += 1
         self.cost_usd += it.usage.cost_usd or 0.0
         self.unpriced += it.usage.cost_usd is None
-        if it.iteration > 0:
-            self.walls = (self.walls[0] + Fraction(it.wall_seconds), self.walls[1] + 1)
         for run in it.runs:
             self.run_seconds += run.wall_seconds
             if run.wall_seconds:
