@@ -11,7 +11,8 @@ train.py that only saves constant predictions. The overhead of an iteration is t
 between two records minus the agent's own time and train_seconds (the first iteration, which also
 reads the history from the store, is not counted); the components are timed by wrapping what the
 driver calls (nested: `copy` is inside `ask` and `accept`; `git`, `store` and `results` inside
-`record`).
+`record`); `other` is the rest, mostly scoring the predictions (in the training's thread, after
+train_seconds) and starting the training. Figures: docs/benchmarks.md.
 
 --strategist: a strategist (answering at once) is called before every timed iteration, the worst
 case (the default schedule calls it every 5): its part of the overhead is `strategist`; the sizes
@@ -57,7 +58,6 @@ from autoresearch.store.results import ResultsFile
 from autoresearch.store.store import Store
 from autoresearch.store.workdirs import Workdirs
 from autoresearch.training import task
-from autoresearch.training.engines import LocalEngine
 
 DATA_CANDIDATES = [
     Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist",
@@ -82,12 +82,12 @@ IDEAS = [
     "Replace the linear model with a small two-layer convolutional network",
 ]
 COMPONENTS = [
-    "ask", "accept", "copy", "score", "record", "git", "store", "results", "stops", "search",
+    "ask", "accept", "copy", "record", "git", "store", "results", "stops", "search",
     "strategist",
 ]  # fmt: skip
 
 
-OUTER = ["ask", "accept", "score", "record", "stops", "search", "strategist"]  # not nested
+OUTER = ["ask", "accept", "record", "stops", "search", "strategist"]  # not nested
 
 
 def explanation(rng: random.Random, i: int) -> str:
@@ -282,7 +282,6 @@ def main() -> None:
         (Proposer, "ask", "ask"),
         (Proposer, "accept", "accept"),
         (Workdirs, "copy", "copy"),
-        (LocalEngine, "collect", "score"),
         (Recorder, "record", "record"),
         (ExperimentRepo, "commit", "git"),
         (ExperimentRepo, "set_ref", "git"),
