@@ -1,20 +1,22 @@
 """The orchestrator's own time per iteration (all but agent and training), against history size.
 
-python benchmarks/loop_overhead.py [--history 10 100 1000] [--iterations 7] [--data-dir DIR]
+python benchmarks/loop_overhead.py [--history 10 100 1000 10000] [--iterations 7] [--data-dir DIR]
                                    [--strategist]
 
 For each history size H: a fresh workspace and run with H recorded iterations (realistic
-explanations, train.py texts, prompts; recorded through Loop._record, so with git commits and
-refs), then a few real iterations through Loop._experiment + Loop._record with an agent that
-answers at once and a train.py that only saves constant predictions. Overhead is the wall time of
-one iteration minus the agent's own time and train_seconds; the components are timed by wrapping
-the functions the loop calls. exit-detect is how late the runner noticed train.py had exited
-(counted in train_seconds, so not in the overhead; shown for information).
+explanations, train.py texts, prompts), recorded through the real Recorder (git commits and refs,
+the store's rows and files, results.tsv); then a few real iterations through the one driver
+(scheduler.py, over the local engine, sequential) with an agent that answers at once and a
+train.py that only saves constant predictions. The overhead of an iteration is the wall time
+between two records minus the agent's own time and train_seconds (the first iteration, which also
+reads the history from the store, is not counted); the components are timed by wrapping what the
+driver calls (nested: `copy` is inside `ask` and `accept`; `git`, `store` and `results` inside
+`record`); `other` is the rest, mostly scoring the predictions (in the training's thread, after
+train_seconds) and starting the training. Figures: docs/benchmarks.md.
 
 --strategist: a strategist (answering at once) is called before every timed iteration, the worst
-case (the default schedule calls it every 5): its part of the overhead is `strategist` (the
-prompt it reads, checking its reply, recording and committing the version); the sizes of its
-prompt and of the research agent's prompt are printed in characters.
+case (the default schedule calls it every 5): its part of the overhead is `strategist`; the sizes
+of its prompt and of the research agent's prompt are printed in characters.
 """
 
 from __future__ import annotations
@@ -31,13 +33,31 @@ from pathlib import Path
 
 from autoresearch.agents.base import Answer, Proposal, Request
 from autoresearch.core import config
-from autoresearch.core.records import CRASH, DISCARD, INVALID, KEEP, Iteration, Usage
-from autoresearch.loop import loop
+from autoresearch.core.history import History
+from autoresearch.core.records import (
+    BASELINE,
+    CRASH,
+    DISCARD,
+    INVALID,
+    KEEP,
+    OK,
+    Iteration,
+    TrainingRun,
+    Usage,
+)
+from autoresearch.loop import loop, scheduler
+from autoresearch.loop.proposing import Proposer
+from autoresearch.loop.recorder import Recorder
+from autoresearch.loop.stop_rules import StopRules
+from autoresearch.loop.strategist import Strategist
+from autoresearch.prompt.runfacts import unified_diff
 from autoresearch.store import workspace
 from autoresearch.store.gitrepo import ExperimentRepo
 from autoresearch.store.layout import runs_dir
-from autoresearch.store.store import Store, incumbent
-from autoresearch.training import experiment, task
+from autoresearch.store.results import ResultsFile
+from autoresearch.store.store import Store
+from autoresearch.store.workdirs import Workdirs
+from autoresearch.training import task
 
 DATA_CANDIDATES = [
     Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist",
@@ -61,7 +81,13 @@ IDEAS = [
     "Add label smoothing of 0.1 to the cross-entropy loss",
     "Replace the linear model with a small two-layer convolutional network",
 ]
-COMPONENTS = ["prompt", "copy", "fingerprint", "score", "git", "record", "results", "strategist"]
+COMPONENTS = [
+    "ask", "accept", "copy", "record", "git", "store", "results", "stops", "search",
+    "strategist",
+]  # fmt: skip
+
+
+OUTER = ["ask", "accept", "record", "stops", "search", "strategist"]  # not nested
 
 
 def explanation(rng: random.Random, i: int) -> str:
@@ -88,18 +114,18 @@ class InstantAgent:
     name = "instant"
 
     def __init__(self) -> None:
-        self.seconds = 0.0
+        self.seconds: dict[int, float] = {}  # by iteration: the agent's own time
 
     def propose(self, request: Request) -> Proposal:
         started = time.perf_counter()
-        text = f"# proposal {request.iteration}\n{FAST_TRAIN}"
+        text = f"PROPOSAL = {request.iteration}  # a new experiment each time\n{FAST_TRAIN}"
         proposal = Proposal(
             train_py=text,
             explanation=explanation(random.Random(request.iteration), request.iteration),
             raw_output="I edited train.py.\n" * 50,
             usage=Usage(tokens_in=len(request.prompt) // 4, tokens_out=800, cost_usd=0.01),
         )
-        self.seconds = time.perf_counter() - started
+        self.seconds[request.iteration] = time.perf_counter() - started
         return proposal
 
     def check(self) -> str:
@@ -143,38 +169,49 @@ class Probe:
         setattr(owner, attr, timed)
 
 
-def fill(the_loop: loop.Loop, size: int) -> list[Iteration]:
-    """The baseline (trained) and size-1 synthetic iterations recorded as the loop records them."""
-    history: list[Iteration] = []
-    the_loop._record(the_loop._baseline(), history)
+def run_of(value: float | None, rng: random.Random) -> TrainingRun:
+    status = OK if value is not None else CRASH
+    return TrainingRun(status, value, None, 300.0, 310.0, 900.0, None, rng.randrange(10**6))
+
+
+def fill(the_loop: loop.Loop, size: int) -> History:
+    """The baseline (two runs: a noise floor) and size-1 synthetic iterations, recorded through
+    the real Recorder (git, the store's rows and files, results.tsv)."""
+    cfg, store = the_loop.cfg, the_loop.store
+    recorder = Recorder(
+        cfg, store, the_loop.repo, the_loop.fixed, the_loop.workdirs, the_loop.live, lambda _: None
+    )
+    history = History([], cfg.better)
     rng = random.Random(size)
-    write_results, loop.write_results = loop.write_results, lambda *_: None  # once, at the end
-    try:
-        for n in range(1, size):
-            parent = incumbent(history)
-            status = rng.choices([KEEP, DISCARD, CRASH, INVALID], [1, 7, 1.5, 0.5])[0]
-            train_py = variant(rng)
-            it = Iteration(
-                iteration=n,
-                status=status,
-                value=None if status in (CRASH, INVALID) else rng.uniform(0.8, 0.92),
-                reason="timeout: killed at 300s budget + 30s grace" if status == CRASH else None,
-                explanation=explanation(rng, n),
-                train_py=train_py,
-                parent=parent.iteration,
-                diff=loop.unified_diff(parent.train_py, train_py),
-                prompt="x" * 12_000,
-                raw_output="I edited train.py.\n" * 50,
-                usage=Usage(3000, 800, 2000, 0.01),
-                agent_seconds=40.0,
-                train_seconds=300.0,
-                peak_memory_mb=900.0,
-                started_at=time.time(),
-            )
-            the_loop._record(it, history)
-    finally:
-        loop.write_results = write_results
-    write_results(the_loop.store.dir / "results.tsv", history, the_loop.cfg)
+    for n in range(size):
+        parent = history.incumbent
+        keep = min(1.0, 100 / max(n, 1))  # keeps get rarer as a run goes on (10% at first)
+        weights = [keep, 9 - keep, 1.5, 0.5]
+        status = BASELINE if n == 0 else rng.choices([KEEP, DISCARD, CRASH, INVALID], weights)[0]
+        value = None if status in (CRASH, INVALID) else rng.uniform(0.8, 0.92)
+        runs = [] if status == INVALID else [run_of(value, rng) for _ in range(2 if n == 0 else 1)]
+        train_py = FAST_TRAIN if n == 0 else variant(rng)
+        it = Iteration(
+            iteration=n,
+            status=status,
+            value=value,
+            reason="timeout: killed at 300s budget + 30s grace" if status == CRASH else None,
+            explanation=explanation(rng, n) if n else "Baseline: train.py as given, unchanged.",
+            train_py=train_py,
+            parent=parent.iteration if parent else None,
+            diff=unified_diff(parent.train_py, train_py) if parent else "",
+            prompt="x" * 12_000 if n else "",
+            raw_output="I edited train.py.\n" * 50 if n else "",
+            usage=Usage(3000, 800, 2000, 0.01) if n else Usage(),
+            agent_seconds=40.0,
+            train_seconds=300.0 * len(runs),
+            peak_memory_mb=900.0,
+            started_at=time.time(),
+            runs=runs,
+        )
+        for k, run in enumerate(runs):
+            store.record_run(n, k, run)
+        recorder.record(it, history)
     return history
 
 
@@ -192,27 +229,38 @@ def measure(size: int, iterations: int, probe: Probe, strategist: bool) -> list[
         the_loop = loop.Loop(ws, cfg, store, agent, say=lambda _: None, strategist=thinker)
         the_loop.start()
         started = time.perf_counter()
-        history = fill(the_loop, size)
-        filled = time.perf_counter() - started
-        print(f"history {size}: filled in {filled:.1f} s", flush=True)
-        rows = []
-        for _ in range(iterations):
-            started = time.perf_counter()  # the strategist's call, its git commit included
-            the_loop.fixed["program.md"] = the_loop.strategist.revise(history)
-            thinking = time.perf_counter() - started
-            probe.spent.clear()
+        fill(the_loop, size)
+        print(f"history {size}: filled in {time.perf_counter() - started:.1f} s", flush=True)
+        # one more than timed: the first also reads the history from the store
+        cfg.loop.iterations = size - 1 + iterations + 1
+        marks: list[tuple[float, Iteration, dict[str, float]]] = []
+        record = Recorder.record
+
+        def marked(self, it, history):
+            record(self, it, history)
+            marks.append((time.perf_counter(), it, dict(probe.spent)))
+
+        Recorder.record = marked
+        probe.spent.clear()
+        try:
             started = time.perf_counter()
-            it = the_loop._experiment(len(history), history)
-            the_loop._record(it, history)
-            total = time.perf_counter() - started
+            result = the_loop._iterate_until_done()
+        finally:
+            Recorder.record = record
+            the_loop.engine.close()
+        if len(marks) < 2:
+            raise SystemExit(f"history {size}: the run ended early: {result.message}")
+        rows = []
+        for (before, _, spent_before), (end, it, spent) in zip(marks, marks[1:], strict=False):
+            row = {
+                label: spent.get(label, 0.0) - spent_before.get(label, 0.0) for label in COMPONENTS
+            }
+            row["overhead"] = end - before - agent.seconds.get(it.iteration, 0.0) - it.train_seconds
+            row["other"] = row["overhead"] - sum(row[c] for c in OUTER)
             log = Path(it.log_path).read_text().split()
-            start, end = float(log[log.index("START") + 1]), float(log[log.index("EXIT") + 1])
-            row = {label: probe.spent[label] for label in COMPONENTS}
-            row["strategist"] = thinking
-            row["overhead"] = total + thinking - agent.seconds - it.train_seconds
-            row["other"] = row["overhead"] - sum(row[label] for label in COMPONENTS)
-            row["exit-detect"] = start + it.train_seconds - end
-            row["prompt chars"] = len(it.prompt)
+            start, exit_ = float(log[log.index("START") + 1]), float(log[log.index("EXIT") + 1])
+            row["exit-detect"] = start + it.train_seconds - exit_
+            row["prompt chars"] = len(store.iteration(it.iteration).prompt or "")
             row["strategist chars"] = thinker.prompt_chars if thinker else 0
             rows.append(row)
         store.close()
@@ -221,7 +269,7 @@ def measure(size: int, iterations: int, probe: Probe, strategist: bool) -> list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--history", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--history", type=int, nargs="+", default=[10, 100, 1000, 10000])
     parser.add_argument("--iterations", type=int, default=7, help="timed iterations per size")
     parser.add_argument("--data-dir", default=os.environ.get("AUTORESEARCH_DATA_DIR"))
     parser.add_argument("--strategist", action="store_true", help="a strategist call each time")
@@ -231,26 +279,31 @@ def main() -> None:
         os.environ["AUTORESEARCH_DATA_DIR"] = data
     probe = Probe()
     for owner, attr, label in [
-        (loop, "render_prompt", "prompt"),
-        (loop, "copy_for_experiment", "copy"),
-        (loop, "fingerprint", "fingerprint"),
-        (task, "score", "score"),
-        (experiment, "collect_predictions", "score"),
+        (Proposer, "ask", "ask"),
+        (Proposer, "accept", "accept"),
+        (Workdirs, "copy", "copy"),
+        (Recorder, "record", "record"),
         (ExperimentRepo, "commit", "git"),
         (ExperimentRepo, "set_ref", "git"),
-        (Store, "record", "record"),
-        (loop, "write_results", "results"),
+        (Store, "record", "store"),
+        (ResultsFile, "append", "results"),
+        (StopRules, "cost", "stops"),
+        (StopRules, "goal", "stops"),
+        (StopRules, "plateau", "stops"),
+        (StopRules, "streak", "stops"),
+        (scheduler, "choose", "search"),
+        (Strategist, "revise", "strategist"),
     ]:
         probe.wrap(owner, attr, label)
     columns = ["overhead", *COMPONENTS, "other", "exit-detect"]
-    lines = [" ".join(f"{c:>11}" for c in ["history", *columns])]
+    lines = [" ".join(f"{c:>10}" for c in ["history", *columns])]
     sizes: list[str] = []
     with tempfile.TemporaryDirectory() as cache:
         os.environ.setdefault("AUTORESEARCH_CACHE_DIR", cache)
         for size in args.history:
             rows = measure(size, args.iterations, probe, args.strategist)
             medians = [statistics.median(row[c] for row in rows) * 1000 for c in columns]
-            lines.append(" ".join([f"{size:>11}", *(f"{m:>8.1f} ms" for m in medians)]))
+            lines.append(" ".join([f"{size:>10}", *(f"{m:>7.1f} ms" for m in medians)]))
             sizes.append(
                 f"history {size}: research prompt {rows[-1]['prompt chars']:,} characters"
                 + (

@@ -10,12 +10,12 @@ Prints the scheduling overhead per experiment (wall time / experiments), experim
 (proposed, never recorded) or doubled (recorded or trained twice), and the throughput in
 virtual time against the ideal W / mean training time (how busy the workers were kept).
 
-Measured 2026-12-06 on the shared 2-core development machine (load ~9 from other work, a slow
-disk), Python 3.11: 64 workers, 2,000 experiments: 41.2 ms per experiment, none lost or doubled,
-utilization 93.4% (the last experiments' tail); 256 workers: 54.6 ms, none lost or doubled,
-77.5% (2,000 experiments are only ~8 rounds of 256). Not the 10 ms target: most of it is the
-disk, three durable SQLite commits (synchronous=FULL: the proposal, the run, the iteration) and
-the fsynced files of each record; the scheduling itself is a few ms.
+Measured 2026-12-07 on the shared 2-core development machine (load about 3 from other work),
+Python 3.11: see docs/benchmarks.md (The driver at scale). Before that day's changes: 38-41 ms
+per experiment at 64 workers, 55 ms at 256; most of it was not the disk but the goal stop
+rebuilding the whole History (tokenizing every train.py) before each proposal, then the
+fake engine's O(workers^2) wait and each answer's repeat check tokenizing every proposal in
+flight. The store keeps its durable commits (synchronous=FULL) and fsynced files.
 """
 
 from __future__ import annotations

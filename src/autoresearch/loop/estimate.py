@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from autoresearch.agents.pricing import lookup
 from autoresearch.core.config import Config
+from autoresearch.core.history import History
 from autoresearch.core.records import Iteration
 
 FREE_AGENTS = ("hpo", "replay")  # agents that call no model
@@ -17,7 +18,10 @@ def machine_cost(cfg: Config, history: list[Iteration], store=None) -> float:
     rate = cfg.resources.usd_per_hour
     if not rate:
         return 0.0
-    seconds = sum(r.wall_seconds for it in history for r in it.runs)
+    if isinstance(history, History):  # summed as iterations were recorded
+        seconds = history.run_seconds
+    else:
+        seconds = sum(r.wall_seconds for it in history for r in it.runs)
     if store is not None:
         from autoresearch.store.verdict_store import promotions
 

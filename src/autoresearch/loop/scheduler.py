@@ -107,6 +107,7 @@ class Scheduler:
         self.repairs = Repairs(cfg, store, parts.proposer, parts.say)
         self.repairing: list[Flight] = []  # crashed with an exception: their repair is due
         self.fixing: Flight | None = None  # the one whose repair the agent is asked for now
+        self.keys: dict[int, str] = {}  # the code keys of proposals in flight (repeats.py)
 
     def run(self, history: History) -> LoopResult:
         try:
@@ -191,6 +192,8 @@ class Scheduler:
                 self._complete(flight, history)
                 if n not in self.flights:
                     continue
+            elif n and not flight.done:  # an experiment's first run trains: none before it ends
+                continue
             best = self._best(flight, history)
             wanted = self.parts.trials.wanted(flight.runs(), best)
             while self.busy < self.engine.slots and len(flight.done) + len(flight.running) < wanted:
@@ -341,10 +344,16 @@ class Scheduler:
         key = code_key(it.train_py)
         flying = [f.it for f in self.flights.values() if f.it.iteration != 0]
         flying += [ready[0] for ready in self.ready]
-        twin = next((other for other in flying if code_key(other.train_py) == key), None)
+        twin = next((other for other in flying if self._key(other) == key), None)
         if twin is not None:
             it.status, it.reason = INVALID, repeat_reason(twin.iteration, training=True)
         return twin is not None
+
+    def _key(self, it: Iteration) -> str:
+        """The code key of a proposal in flight or ready, made once."""
+        if it.iteration not in self.keys:
+            self.keys[it.iteration] = code_key(it.train_py)
+        return self.keys[it.iteration]
 
     def _end(self, state: str, message: str) -> None:
         if self.stop is None:
@@ -393,6 +402,7 @@ class Scheduler:
         if flight.running or len(flight.done) < self.parts.trials.wanted(flight.runs(), best):
             return
         del self.flights[flight.it.iteration]
+        self.keys.pop(flight.it.iteration, None)  # a repair changes its code
         if self.repairs.due(flight.it, flight.runs()):
             self.repairing.append(flight)
             return

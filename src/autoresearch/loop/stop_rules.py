@@ -99,11 +99,10 @@ def deadline(until: str | None, now: float) -> float | None:
 def goal_stop(cfg, history: list[Iteration], until_at: float | None) -> str | None:
     """Why no new proposal may be asked for: the confirmed best reached [loop] target, or the
     --until time has come; None to go on."""
-    from autoresearch.core.history import History
     from autoresearch.core.text import fmt
 
     target = cfg.loop.target
-    best = History(history, cfg.better).incumbent
+    best = (history if isinstance(history, History) else History(history, cfg.better)).incumbent
     if target is not None and best is not None and best.value is not None:
         if best.value == target or cfg.better(best.value, target):
             return (

@@ -10,37 +10,32 @@ the prompt (context.py) uses its parts around the recent iterations it shows in 
 
 from __future__ import annotations
 
-import ast
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from functools import lru_cache
 
-from autoresearch.agents.hpo_block import END, START, format_value
-from autoresearch.core.history import best_so_far
+from autoresearch.core.history import History
 from autoresearch.core.records import STATUSES, Iteration
 from autoresearch.core.safe_text import shorten
-from autoresearch.core.stops import failure_kind
 from autoresearch.core.text import fmt, plural
 from autoresearch.core.tokens import estimate
+from autoresearch.prompt.digest import COMPACT_CHARS, Digest, Group, block, by_size, line_cost
 
-COMPACT_CHARS = 300  # one iteration's line
 KEEP_CHARS = (300, 120, 60, 0)  # a keep's line, shorter and shorter until all of them fit
 EXAMPLE_CHARS = 120  # a group's representative description or a failure's reason
 KEY_CHARS = 160  # what a group changed
-_PARAM = re.compile(r"\s*(\w+)\s*=\s*(.*?)\s*(?:#.*)?$")  # NAME = value  # spec
 _DEF = re.compile(r"(?:async\s+)?(?:def|class)\s+(\w+)")
 
 
 def summary(history: list[Iteration], better, metric: str) -> str:
-    counts = Counter(it.status for it in history)
+    facts = history if isinstance(history, History) else History(history, better)
+    counts = facts.statuses
     per_status = ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
-    bests = best_so_far(history, better)
-    best = bests[-1] if bests else None
+    best = facts.bests[-1] if facts.bests else None
     if best is None:
         return f"## Statistics\n{len(history)} experiments ({per_status}); no successful run yet."
-    first = next(it.iteration for it, b in zip(history, bests, strict=True) if b == best)
-    streak = len(bests) - 1 - bests.index(best)
+    first = facts[facts.best_from].iteration  # where the best so far took its last value
+    streak = len(facts) - 1 - facts.best_from
     return (
         f"## Statistics\n{len(history)} experiments ({per_status}). Best {metric} {fmt(best)} at "
         f"iteration {first}; {streak} experiments since then without improvement."
@@ -57,28 +52,6 @@ def compact_line(it: Iteration, chars: int = COMPACT_CHARS) -> str:
     line = f"- {it.iteration}: {it.status} {fmt(it.value)}{repaired(it)}"
     text = f" {shorten(f'{it.description}{reason}', chars - 1)}" if chars else ""
     return shorten(line + text, COMPACT_CHARS)
-
-
-@lru_cache(maxsize=65_536)
-def _block(source: str) -> tuple[dict[str, str], range]:
-    """The hyperparameter block's values as written (name -> source text) and its lines; a
-    quick reading, not hpo_block's validation: only what changed matters here."""
-    lines = source.splitlines()
-    try:
-        start = next(n for n, line in enumerate(lines, 1) if line.strip() == START)
-        end = next(n for n, line in enumerate(lines[start:], start + 1) if line.strip() == END)
-    except StopIteration:
-        return {}, range(0)
-    values = dict(m.groups() for line in lines[start : end - 1] if (m := _PARAM.match(line)))
-    return values, range(start, end + 1)
-
-
-@lru_cache(maxsize=65_536)
-def _literal(text: str):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 @lru_cache(maxsize=65_536)
@@ -111,8 +84,8 @@ def what_changed(old: str, new: str) -> tuple[tuple[str, ...], str]:
     """What a train.py changed from its parent's: the hyperparameters, and 'hyperparameters
     LEARNING_RATE, BATCH_SIZE and code in build_model' (the same for every change to the same
     places, whatever the values)."""
-    old_values, old_block = _block(old)
-    new_values, new_block = _block(new)
+    old_values, old_block = block(old)
+    new_values, new_block = block(new)
     params = sorted(
         name
         for name in old_values.keys() | new_values.keys()
@@ -135,41 +108,18 @@ def change_of(it: Iteration, by_number: dict[int, Iteration]) -> tuple[tuple[str
     return what_changed(parent.train_py, it.train_py)
 
 
-def values_tried(members: list[Iteration], params: tuple[str, ...]) -> str:
+def values_tried(group: Group) -> str:
     """'LEARNING_RATE 0.0003-0.5, OPTIMIZER "adam"/"sgd"': the values a group tried."""
     parts = []
-    for name in params[:3]:
-        values = [
-            _literal(v) for it in members if (v := _block(it.train_py)[0].get(name)) is not None
-        ]
-        if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            low, high = min(values), max(values)
+    for name in group.params[:3]:
+        tried = group.values(name)
+        if tried.numeric and tried.low is not None:
+            low, high = tried.low, tried.high
             parts.append(f"{name} {low:.4g}" + (f" to {high:.4g}" if high != low else ""))
-        elif values:
-            shown = sorted({format_value(v) for v in values})
+        elif tried.shown:
+            shown = sorted(tried.shown)
             parts.append(f"{name} {'/'.join(shown[:6])}" + ("/…" if len(shown) > 6 else ""))
     return ", ".join(parts)
-
-
-@dataclass
-class Group:
-    """Iterations with one thing in common: what they changed, or how they failed."""
-
-    key: str
-    members: list[Iteration] = field(default_factory=list)
-    params: tuple[str, ...] = ()  # the hyperparameters its members changed
-
-    def counts(self) -> str:
-        counts = Counter(it.status for it in self.members)
-        return ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
-
-
-def _grouped(items: list[tuple[str, Iteration]], params=None) -> list[Group]:
-    """Groups in the order of their size, largest first (then the most recent first)."""
-    groups: dict[str, Group] = {}
-    for key, it in items:
-        groups.setdefault(key, Group(key, params=(params or {}).get(key, ()))).members.append(it)
-    return sorted(groups.values(), key=lambda g: (-len(g.members), -g.members[-1].iteration))
 
 
 def _span(members: list[Iteration]) -> str:
@@ -179,17 +129,13 @@ def _span(members: list[Iteration]) -> str:
     return f"iterations {first}-{last}" if len(members) > 2 else f"iterations {first}, {last}"
 
 
-def change_line(group: Group, better) -> str:
-    scored = [it for it in group.members if it.value is not None]
-    best = worst = None
-    for it in scored:
-        best = it if best is None or better(it.value, best.value) else best
-        worst = it if worst is None or better(worst.value, it.value) else worst
+def change_line(group: Group) -> str:
+    best, worst = group.best, group.worst
     example = best or group.members[-1]
     values = (
         f"; best {fmt(best.value)} ({best.iteration}), worst {fmt(worst.value)}" if best else ""
     )
-    tried = values_tried(group.members, group.params)
+    tried = values_tried(group)
     tried = f"; tried {tried}" if tried else ""
     return (
         f"- {group.key}: {len(group.members)} ({group.counts()}), {_span(group.members)}"
@@ -204,29 +150,32 @@ def failure_line(group: Group, example: bool) -> str:
 
 
 def _cost(lines: list[str]) -> int:
-    return sum(estimate(line) + 1 for line in lines)
+    return sum(map(line_cost, lines))
 
 
 ONE_LINE_EACH = "## Earlier experiments, one line each"
 LEFT_OUT = 40  # tokens kept for the line that sums up the groups left out
 
 
-def render_older(older: list[Iteration], tokens: int, better, by_number=None) -> str:
+def digest(older: list[Iteration], better, by_number=None) -> Digest:
+    """What render_older needs of older, to be extended as it grows (History.views keeps one)."""
+    by_number = by_number if by_number is not None else {it.iteration: it for it in older}
+    return Digest(better, by_number, change_of, compact_line).extend(older)
+
+
+def render_older(
+    older: list[Iteration], tokens: int, better, by_number=None, known: Digest | None = None
+) -> str:
     """Iterations as one line each if that fits in tokens, else condensed: every keep, the
     others grouped by what they changed (the largest groups that fit), failures by kind. With
-    too few tokens this is its shortest form, which may not fit: the caller checks."""
+    too few tokens this is its shortest form, which may not fit: the caller checks. known: a
+    digest of a start of older (made here without one)."""
     if not older:
         return ""
-    lines = [ONE_LINE_EACH, *(compact_line(it) for it in older)]
-    if _cost(lines) <= tokens:
-        return "\n".join(lines)
-    by_number = by_number if by_number is not None else {it.iteration: it for it in older}
-    keeps = [it for it in older if it.kept]
-    others = [it for it in older if not it.kept]
-    failures = _grouped([(kind, it) for it in others if (kind := failure_kind(it)) is not None])
-    changed = {it.iteration: change_of(it, by_number) for it in others if it.train_py}
-    params = {key: names for names, key in changed.values()}
-    changes = _grouped([(changed[it.iteration][1], it) for it in others if it.train_py], params)
+    found = known.extend(older) if known is not None else digest(older, better, by_number)
+    if line_cost(ONE_LINE_EACH) + found.lines_cost <= tokens:
+        return "\n".join([ONE_LINE_EACH, *found.lines])
+    failures, changes = by_size(found.failures), by_size(found.changes)
     head = [
         f"## Earlier experiments (iterations {older[0].iteration}-{older[-1].iteration}), condensed",
         "### Every keep",
@@ -235,24 +184,25 @@ def render_older(older: list[Iteration], tokens: int, better, by_number=None) ->
     # Shorter keep lines and failure lines until they fit; the shortest form is the last.
     forms = [(chars, example) for chars in KEEP_CHARS for example in (True, False)]
     for chars, example in forms:
-        kept = [compact_line(it, chars) for it in keeps] or ["(none)"]
+        kept, kept_cost = found.kept(chars)
+        if not kept:
+            kept, kept_cost = ["(none)"], _cost(["(none)"])
         failed = [failure_line(g, example) for g in failures] or ["(none)"]
-        room = tokens - _cost([*head, *kept, *heads, *failed]) - LEFT_OUT
+        room = tokens - _cost([*head, *heads, *failed]) - kept_cost - LEFT_OUT
         if room >= 0:
             break
     shown: list[str] = []
     for group in changes:
-        line = change_line(group, better)
+        line = change_line(group)
         room -= estimate(line) + 1
         if room < 0:
             break
         shown.append(line)
     rest = changes[len(shown) :]
     if rest:
-        left_out = Group("", [it for group in rest for it in group.members])
-        shown.append(
-            f"- {len(left_out.members)} more in {len(rest)} smaller groups ({left_out.counts()})"
-        )
+        left_out = Group("", statuses=sum((g.statuses for g in rest), Counter()))
+        members = sum(len(g.members) for g in rest)
+        shown.append(f"- {members} more in {len(rest)} smaller groups ({left_out.counts()})")
     return "\n".join([*head, *kept, heads[0], *shown, heads[1], *failed])
 
 

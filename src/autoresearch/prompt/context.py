@@ -31,6 +31,7 @@ from autoresearch.core.tokens import estimate
 from autoresearch.prompt.condense import (
     ONE_LINE_EACH,
     compact_line,
+    digest,
     render_older,
     repaired,
     summary,
@@ -117,20 +118,31 @@ def truncated_entry(it: Iteration) -> str:
 
 
 def render_recent(
-    recent: list[Iteration], tokens: int, metric: str, by_number, best: Iteration | None
+    recent: list[Iteration],
+    tokens: int,
+    metric: str,
+    by_number,
+    best: Iteration | None,
+    made: dict | None = None,
 ) -> list[str]:
     """The recent iterations in tokens: a compact line each, then each (the newest first) with
     more and more detail while it fits, so that all of them get some before any gets the most.
-    The incumbent's log is left to How it ran."""
+    The incumbent's log is left to How it ran. made: the entries made before (for the same
+    recent iterations), with their tokens, to reuse."""
+    made = {} if made is None else made
     entries = [compact_line(it) for it in recent]
-    spent = sum(estimate(e) + 2 for e in entries)
+    costs = [estimate(e) for e in entries]
+    spent = sum(cost + 2 for cost in costs)
     for detail in DETAILS:
         for index in range(len(recent) - 1, -1, -1):
             it = recent[index]
-            entry = full_entry(it, metric, detail, by_number.get(it.parent), best)
-            extra = estimate(entry) - estimate(entries[index])
+            if (index, detail) not in made:
+                entry = full_entry(it, metric, detail, by_number.get(it.parent), best)
+                made[index, detail] = entry, estimate(entry)
+            entry, cost = made[index, detail]
+            extra = cost - costs[index]
             if spent + extra <= tokens:
-                entries[index], spent = entry, spent + extra
+                entries[index], costs[index], spent = entry, cost, spent + extra
     return entries
 
 
@@ -146,26 +158,30 @@ def render_history(
             recent_count=len(recent), recent="\n".join(truncated_entry(it) for it in recent)
         )
     recent = history[-window:] if window else []
-    older = history[: len(history) - len(recent)]
+    older = [*history][: len(history) - len(recent)]  # a list: no facts derived again
     facts = history if isinstance(history, History) else History(history, better)
     by_number, best = facts.by_number, facts.incumbent
-    stats = summary(history, better, metric)
+    known = facts.views.setdefault("older", digest([], better, by_number))
+    stats = summary(facts, better, metric)
     frame = template("history_full.txt")
     empty = frame.substitute(summary="", older="", recent_count=len(recent), recent="")
     room = tokens - estimate(stats) - estimate(empty)
-    shortest = estimate(render_older(older, 0, better, by_number))
+    shortest = estimate(render_older(older, 0, better, known=known))
     recent_room = max(0, room - shortest)
-    whole = render_recent(recent, recent_room, metric, by_number, best)
+    made: dict = {}  # the recent entries, made once for the three tries
+    whole = render_recent(recent, recent_room, metric, by_number, best, made)
     whole_cost = sum(estimate(e) + 2 for e in whole)
-    older_text = render_older(older, room - whole_cost, better, by_number)
+    older_text = render_older(older, room - whole_cost, better, known=known)
     if older_text.startswith(ONE_LINE_EACH) or not older:
         entries = whole  # everything fits: the recent ones need not give way
     else:  # share what is left between the recent and the older iterations
-        entries = render_recent(recent, int(recent_room * RECENT_SHARE), metric, by_number, best)
+        share = int(recent_room * RECENT_SHARE)
+        entries = render_recent(recent, share, metric, by_number, best, made)
         spent = sum(estimate(e) + 2 for e in entries)
-        older_text = render_older(older, room - spent, better, by_number)
+        older_text = render_older(older, room - spent, better, known=known)
         # what the older ones left unused goes back to the recent ones
-        entries = render_recent(recent, room - estimate(older_text), metric, by_number, best)
+        left = room - estimate(older_text)
+        entries = render_recent(recent, left, metric, by_number, best, made)
     return frame.substitute(
         summary=stats, older=older_text, recent_count=len(recent), recent="\n\n".join(entries)
     )
@@ -285,7 +301,7 @@ def hpo_text(start: Iteration, history: list[Iteration], cfg) -> str:
 
 def noise_text(history: list[Iteration], metric: str) -> str:
     """What difference is real, once the noise floor is measured ("" before)."""
-    floor = noise.estimate(history)
+    floor = history.noise() if isinstance(history, History) else noise.estimate(history)
     if floor.sigma is None:
         return ""
     shown = template("noise.txt").substitute(sigma=fmt(floor.sigma), runs=floor.runs, metric=metric)
@@ -324,7 +340,7 @@ def render_prompt(
     frame = template("iteration_history.txt")
     parts = {
         "metric": cfg.metric,
-        "noise": noise_text(history, cfg.metric),
+        "noise": noise_text(facts, cfg.metric),
         "in_flight": in_flight_text(list(in_flight), incumbent.iteration),
         "notices": repeats_text(history),
         "combine": combine_text(other, incumbent, facts, cfg.metric),

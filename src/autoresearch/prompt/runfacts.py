@@ -8,6 +8,7 @@ cut to a number of lines the prompt's token budget allows.
 from __future__ import annotations
 
 import difflib
+from functools import lru_cache
 from pathlib import Path
 
 from autoresearch.core.records import Iteration
@@ -17,6 +18,7 @@ HEAD_BYTES, TAIL_BYTES = 16_000, 64_000  # read from each end of a log: never th
 GAP = "…"  # stands for the lines left out in the middle
 
 
+@lru_cache(maxsize=1024)  # the recent iterations' diffs, made again for every prompt otherwise
 def unified_diff(old: str, new: str) -> str:
     lines = difflib.unified_diff(
         old.splitlines(keepends=True), new.splitlines(keepends=True), "a/train.py", "b/train.py"

@@ -11,9 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from autoresearch.core.config import Config
-from autoresearch.core.history import best_so_far
+from autoresearch.core.history import History
 from autoresearch.core.records import CRASH, DISCARD, INVALID, KEEP, Iteration, Strategy
-from autoresearch.core.stops import failure_kind
 from autoresearch.core.text import fmt
 from autoresearch.prompt.condense import compact_line, summary
 from autoresearch.prompt.context import noise_text
@@ -37,27 +36,25 @@ def changed_lines(old: str, new: str) -> list[str]:
     return shown
 
 
-def _keeps(history: list[Iteration], better) -> list[str]:
-    bests = best_so_far(history, better)
+def _facts(history: list[Iteration], cfg: Config) -> History:
+    return history if isinstance(history, History) else History(history, cfg.better)
+
+
+def _keeps(facts: History) -> list[str]:
+    shown = facts.keeps[-KEEPS:]
     lines = []
-    for index, it in enumerate(history):
-        if it.status != KEEP or it.value is None:
-            continue
-        before = bests[index - 1] if index else None
+    for index in shown:
+        it = facts[index]
+        before = facts.bests[index - 1] if index else None
         gain = "" if before is None else f" ({it.value - before:+.4f})"
         lines.append(f"- {it.iteration}: {fmt(it.value)}{gain} {_cut(it.explanation, KEEP_CHARS)}")
-    if len(lines) > KEEPS:
-        return [f"({len(lines) - KEEPS} earlier keeps not shown)", *lines[-KEEPS:]]
+    if len(facts.keeps) > KEEPS:
+        return [f"({len(facts.keeps) - KEEPS} earlier keeps not shown)", *lines]
     return lines
 
 
-def _failures(history: list[Iteration]) -> list[str]:
-    kinds: dict[str, list[int]] = {}
-    for it in history:
-        kind = failure_kind(it)
-        if kind:
-            kinds.setdefault(kind, []).append(it.iteration)
-    ranked = sorted(kinds.items(), key=lambda item: -len(item[1]))[:FAILURE_KINDS]
+def _failures(facts: History) -> list[str]:
+    ranked = sorted(facts.failures.items(), key=lambda item: -len(item[1]))[:FAILURE_KINDS]
     return [
         f"- {len(its)} x {_cut(kind, 160)} (iterations {', '.join(map(str, its[-5:]))})"
         for kind, its in ranked
@@ -79,11 +76,12 @@ def _full(it: Iteration, parent: Iteration | None, metric: str) -> str:
 def render_history(history: list[Iteration], cfg: Config) -> str:
     if not history:
         return "No experiments yet."
-    by_number = {it.iteration: it for it in history}
+    history = _facts(history, cfg)
+    by_number = history.by_number
     recent = history[-RECENT:]
     compact = history[max(0, len(history) - RECENT - COMPACT) : len(history) - len(recent)]
     parts = [summary(history, cfg.better, cfg.metric) + "\n" + noise_text(history, cfg.metric)]
-    keeps = _keeps(history, cfg.better)
+    keeps = _keeps(history)
     parts.append("## What was kept, with the gain over the best before it\n" + (
         "\n".join(keeps) if keeps else "Nothing yet: no experiment beat the baseline."
     ))  # fmt: skip
@@ -107,14 +105,14 @@ def render_history(history: list[Iteration], cfg: Config) -> str:
 class Tally:
     """What the iterations that ran under one strategy version achieved."""
 
-    iterations: list[int]
+    span: tuple[int, int] | None  # its first and last iteration (None: none yet)
     counts: Counter
     gain: float | None  # how far the best moved while it was in force
 
     def line(self) -> str:
-        if not self.iterations:
+        if self.span is None:
             return "no iterations yet"
-        span = self.iterations[0], self.iterations[-1]
+        span = self.span
         where = f"iteration {span[0]}" if span[0] == span[1] else f"iterations {span[0]}-{span[1]}"
         statuses = ", ".join(
             f"{s} {self.counts[s]}" for s in (KEEP, DISCARD, CRASH, INVALID) if self.counts[s]
@@ -124,16 +122,15 @@ class Tally:
 
 
 def tally(version: int, history: list[Iteration], cfg: Config) -> Tally:
-    bests = best_so_far(history, cfg.better)
-    index = [i for i, it in enumerate(history) if it.strategy == version and it.iteration > 0]
-    counts = Counter(history[i].status for i in index)
-    gain = None
-    if index:
-        before = bests[index[0] - 1] if index[0] else None
-        after = bests[index[-1]]
-        if before is not None and after is not None:
-            gain = after - before
-    return Tally([history[i].iteration for i in index], counts, gain)
+    facts = _facts(history, cfg)
+    index = facts.under.get(version, [])
+    if not index:
+        return Tally(None, Counter(), None)
+    before = facts.bests[index[0] - 1] if index[0] else None
+    after = facts.bests[index[-1]]
+    gain = after - before if before is not None and after is not None else None
+    span = (facts[index[0]].iteration, facts[index[-1]].iteration)
+    return Tally(span, Counter(facts.under_counts[version]), gain)
 
 
 def render_versions(strategies: list[Strategy], history: list[Iteration], cfg: Config) -> str:

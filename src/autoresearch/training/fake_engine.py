@@ -35,6 +35,7 @@ class FakeEngine:
         self.clock = 0.0  # virtual seconds since the start
         self.started: list[Job] = []  # every start, retries included, in order
         self.running: list[tuple[float, int, Job]] = []  # a heap by finishing time, then start
+        self.training: set[Future] = set()  # the futures of those running
         self.outcomes: dict[int, Outcome] = {}  # by id(job)
         self.cancelled: list[Job] = []
 
@@ -43,15 +44,17 @@ class FakeEngine:
         self.outcomes[id(job)] = outcome
         job.future = Future()
         heapq.heappush(self.running, (self.clock + outcome.seconds, len(self.started), job))
+        self.training.add(job.future)
         self.started.append(job)
 
     def wait(self, futures: list[Future]) -> set[Future]:
         """The agent's answer if one is awaited (it takes no virtual time), else the training
         that finishes next."""
-        others = [f for f in futures if not any(f is job.future for _, _, job in self.running)]
+        others = [f for f in futures if f not in self.training]
         if others:
             return first_done(others)
         at, _, job = heapq.heappop(self.running)
+        self.training.discard(job.future)
         self.clock = max(self.clock, at)
         job.future.set_result(None)
         return {job.future}
@@ -74,6 +77,7 @@ class FakeEngine:
 
     def cancel(self, job: Job) -> None:
         self.running = [r for r in self.running if r[2] is not job]
+        self.training.discard(job.future)
         heapq.heapify(self.running)
         self.cancelled.append(job)
 

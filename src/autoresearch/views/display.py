@@ -17,14 +17,14 @@ from rich.table import Table
 from rich.text import Text
 
 from autoresearch.core.config import Config
-from autoresearch.core.history import best_so_far
+from autoresearch.core.history import History
 from autoresearch.core.logs import tail_lines
 from autoresearch.core.records import CONFIRMING, PROPOSING, STRATEGIST, TRAINING, Iteration
 from autoresearch.core.safe_text import one_line
 from autoresearch.core.text import fmt, plural
 from autoresearch.loop.runs import titled
 from autoresearch.store.store import Store
-from autoresearch.views.snapshot import eta_secs, live_log
+from autoresearch.views.snapshot import eta_from, live_log, pace_of
 
 LABELS = {
     PROPOSING: "agent thinking",
@@ -34,6 +34,7 @@ LABELS = {
 }
 SPARKS = "▁▂▃▄▅▆▇█"
 TREND_WINDOW = 5  # the trend: how much the best moved over the last this many iterations
+SPARK_POINTS = 30  # the bests the sparkline draws (more than TREND_WINDOW)
 LOG_LINES = 5
 HEARTBEAT_SECS = 60.0  # plain mode: a line this often while a phase goes on
 REFRESH_PER_SEC = 2
@@ -104,7 +105,6 @@ class Display:
         self.store, self.cfg, self.say, self.heartbeat = store, cfg, say, heartbeat
         self.name = titled(store.run_id, store.get("name"))  # read here, in the loop's thread
         self.live: dict | None = None
-        self.history: list[Iteration] = []
         self.summary = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -121,31 +121,37 @@ class Display:
 
     # --- what is shown ---
     def _update(self, history: list[Iteration]) -> None:
-        """Computed in the loop's thread: the drawing thread reads only finished values."""
-        self.history = list(history)
+        """Computed in the loop's thread: the drawing thread reads only finished values, and
+        none of them is recomputed from the whole history."""
+        facts = history if isinstance(history, History) else History(history, self.cfg.better)
+        self.count = len(facts)
+        self.bests = [b for b in facts.bests[-SPARK_POINTS:] if b is not None]
+        self.best_at = None
+        if self.bests:
+            kept = (it for it in reversed(facts) if it.kept and it.value == self.bests[-1])
+            self.best_at = next(kept).iteration
+        self.cost = None if facts.unpriced else facts.cost_usd
+        self.pace = pace_of(facts)
         self.recorded_at = time.time()
-        self.summary = self.describe(self.history)
+        self.summary = self.describe()
 
-    def describe(self, history: list[Iteration], since_record: float = 0.0) -> str:
-        return "progress: " + ", ".join(p for p in self.facts(history, since_record) if p)
+    def describe(self, since_record: float = 0.0) -> str:
+        return "progress: " + ", ".join(p for p in self.facts(since_record) if p)
 
-    def facts(self, history: list[Iteration], since_record: float) -> tuple[str, str, str]:
+    def facts(self, since_record: float) -> tuple[str, str, str]:
         """Short texts: the best and its trend, the count, the cost and ETA."""
-        planned = self.cfg.loop.iterations
-        bests = [b for b in best_so_far(history, self.cfg.better) if b is not None]
+        planned, bests = self.cfg.loop.iterations, self.bests
         best = ""
         if bests:
-            at = next(it.iteration for it in reversed(history) if it.kept and it.value == bests[-1])
             back = min(TREND_WINDOW, len(bests) - 1)
             trend = f", {bests[-1] - bests[-1 - back]:+.4f} over the last {back}" if back else ""
-            best = f"best {one_line(self.cfg.metric)} {fmt(bests[-1])} (iteration {at}{trend})"
-        costs = [it.usage.cost_usd for it in history]
-        count = f"{max(0, len(history) - 1)} of {planned} iterations done"
-        cost = "cost " + ("unknown" if None in costs else f"${sum(costs):.2f}")
+            best = f"best {one_line(self.cfg.metric)} {fmt(bests[-1])} (iteration {self.best_at}{trend})"
+        count = f"{max(0, self.count - 1)} of {planned} iterations done"
+        cost = "cost " + ("unknown" if self.cost is None else f"${self.cost:.2f}")
         live = self.live  # the phase in progress: a candidate being confirmed has runs to go
         now = self.recorded_at + since_record
-        eta = eta_secs(
-            history,
+        eta = eta_from(
+            self.pace,
             planned,
             {**live, "elapsed_secs": now - live["started_at"]}
             if live
@@ -234,8 +240,8 @@ class LiveDisplay(Display):
                 rows.append(Text(f"first run: {one_line(self.cfg.metric)} {fmt(live['first'])}"))
             if live.get("description"):
                 rows.append(Text(one_line(live["description"]), no_wrap=True, overflow="ellipsis"))
-        best, count, cost = self.facts(self.history, now - self.recorded_at)
-        bests = [b for b in best_so_far(self.history, self.cfg.better) if b is not None]
+        best, count, cost = self.facts(now - self.recorded_at)
+        bests = self.bests
         if best:
             spark = f" {sparkline(bests[-30:])}" if len(bests) > 1 else ""
             rows.append(Text.assemble((best, "green"), spark, no_wrap=True, overflow="ellipsis"))
@@ -244,7 +250,7 @@ class LiveDisplay(Display):
         if path is not None:
             for line in log_lines(path):
                 rows.append(Text(f"| {line}", style="dim", no_wrap=True, overflow="ellipsis"))
-        n = live["iteration"] if live else max(0, len(self.history) - 1)
+        n = live["iteration"] if live else max(0, self.count - 1)
         title = f"run {one_line(self.name)} · iteration {n} of {self.cfg.loop.iterations}"
         return Panel(Group(*rows), title=title, title_align="left")
 

@@ -4,12 +4,11 @@ compare, export and the dashboard read."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from statistics import mean
 
 from autoresearch.core.config import Config
-from autoresearch.core.history import best_so_far
+from autoresearch.core.history import History, best_so_far
 from autoresearch.core.log_metrics import self_reported
 from autoresearch.core.noise import Noise, estimate, margin, scored
 from autoresearch.core.records import CONFIRMING, RUNNING, TRAINING, Iteration, Strategy
@@ -37,27 +36,47 @@ def live_log(store: Store, live: dict | None) -> Path | None:
     return store.run_dir(live["iteration"], live.get("run", 1) - 1) / LOG_NAME
 
 
+@dataclass(frozen=True)
+class Pace:
+    """What an ETA is computed from: the iterations recorded, the mean wall time of a recorded
+    experiment (the baseline's before any), of a recorded run (None before any)."""
+
+    recorded: int
+    per_iteration: float
+    per_run: float | None
+
+
+def pace_of(history: list[Iteration]) -> Pace | None:
+    if not history:
+        return None
+    facts = history if isinstance(history, History) else History(history)
+    (walls, done), (run_walls, runs) = facts.walls, facts.runs_walls
+    per_iteration = float(walls / done) if done else history[0].wall_seconds  # their mean
+    return Pace(len(facts), per_iteration, float(run_walls / runs) if runs else None)
+
+
 def eta_secs(history: list[Iteration], planned: int, live: dict | None) -> float | None:
     """Seconds until the planned iterations are done. The iteration in progress: while it
     trains, the runs it still has to train (a candidate being confirmed needs 1 + confirm_runs)
     at the mean wall time of a recorded run; the iterations after it at the mean wall time of
     the recorded experiments, their repeats included."""
-    if not history:
+    return eta_from(pace_of(history), planned, live)
+
+
+def eta_from(pace: Pace | None, planned: int, live: dict | None) -> float | None:
+    if pace is None:
         return None
-    left = planned - (len(history) - 1)
+    left = planned - (pace.recorded - 1)
     if left <= 0:
         return 0.0
-    done = [it.wall_seconds for it in history if it.iteration > 0] or [history[0].wall_seconds]
-    pace = mean(done)
-    runs = [r.wall_seconds for it in history for r in it.runs if r.wall_seconds]
     live = live or {}
     elapsed = live.get("elapsed_secs", 0.0)
-    if live.get("phase") in (TRAINING, CONFIRMING) and live.get("runs") and runs:
-        per_run = mean(runs)
+    per_run = pace.per_run
+    if live.get("phase") in (TRAINING, CONFIRMING) and live.get("runs") and per_run is not None:
         current = max(0.0, per_run - elapsed) + (live["runs"] - live.get("run", 1)) * per_run
     else:
-        current = max(0.0, pace - elapsed)
-    return round(current + (left - 1) * pace, 1)
+        current = max(0.0, pace.per_iteration - elapsed)
+    return round(current + (left - 1) * pace.per_iteration, 1)
 
 
 def snapshot(store: Store) -> dict:
