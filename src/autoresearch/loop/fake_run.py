@@ -14,9 +14,10 @@ from autoresearch.agents.base import AgentExhausted, Proposal, Request
 from autoresearch.core.config import Config
 from autoresearch.core.history import History
 from autoresearch.core.records import INVALID, Iteration, TrainingRun
+from autoresearch.loop.parts import Collaborators, LoopResult
 from autoresearch.loop.proposing import Repaired
 from autoresearch.loop.recorder import Recorder
-from autoresearch.loop.scheduler import Collaborators, LoopResult, Scheduler
+from autoresearch.loop.scheduler import Scheduler
 from autoresearch.loop.stop_rules import StopRules
 from autoresearch.loop.strategist import Strategist
 from autoresearch.loop.trials import Trials

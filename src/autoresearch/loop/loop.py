@@ -16,11 +16,12 @@ from autoresearch.core.config import Config
 from autoresearch.core.history import History
 from autoresearch.core.records import INTERRUPTED, RUNNING, STOPPED
 from autoresearch.core.text import plural
+from autoresearch.loop.parts import Collaborators, LoopResult
 from autoresearch.loop.promotion import promote_at_end, promote_due
 from autoresearch.loop.proposing import Proposer
 from autoresearch.loop.recorder import Recorder
 from autoresearch.loop.runs import RunRefused
-from autoresearch.loop.scheduler import Collaborators, LoopResult, Scheduler
+from autoresearch.loop.scheduler import Scheduler
 from autoresearch.loop.stop_rules import StopRules, deadline
 from autoresearch.loop.strategist import Strategist, TextAgent
 from autoresearch.loop.trials import Trials

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from functools import partial
 from importlib.util import decode_source
 from pathlib import Path
@@ -41,56 +39,14 @@ from autoresearch.core.repeats import code_key, repeat_reason
 from autoresearch.core.safe_text import DESCRIPTION_CHARS, shorten
 from autoresearch.core.stops import baseline_failed
 from autoresearch.core.text import plural
-from autoresearch.loop.proposing import Proposer
-from autoresearch.loop.recorder import Recorder
+from autoresearch.loop.parts import Collaborators, Flight, LoopResult
 from autoresearch.loop.repairs import Repairs
 from autoresearch.loop.search import choose
-from autoresearch.loop.stop_rules import StopRules
-from autoresearch.loop.strategist import Strategist
-from autoresearch.loop.trials import Trials, seed_of
+from autoresearch.loop.trials import seed_of
 from autoresearch.prompt.context import ContextTooSmall
-from autoresearch.store.live import Live
-from autoresearch.store.workdirs import Workdirs
 from autoresearch.training.engines import Job, WorkerLost, in_thread
 
 ATTEMPTS = 2  # a run whose worker or node dies is trained once more, then recorded as a crash
-
-
-@dataclass
-class LoopResult:
-    state: str  # finished | interrupted | stopped
-    message: str
-    signum: int | None = None  # the signal that interrupted it
-
-
-@dataclass
-class Flight:
-    """An iteration in training: its runs recorded, and those training now (by run number)."""
-
-    it: Iteration
-    first: Path  # the copy of the workspace its first run trains in
-    notes: list[str]  # recorded with it
-    done: dict[int, TrainingRun] = field(default_factory=dict)
-    running: dict[int, Job] = field(default_factory=dict)
-
-    def runs(self) -> list[TrainingRun]:
-        return [self.done[k] for k in sorted(self.done)]
-
-
-@dataclass
-class Collaborators:
-    """What the driver drives: each with one job."""
-
-    proposer: Proposer  # asks the agent, checks its answer
-    trials: Trials  # how many runs an iteration needs, records each, decides
-    recorder: Recorder  # records a decided iteration
-    stops: StopRules  # why the run must stop
-    strategist: Strategist  # revises the strategy before a proposal, when due
-    workdirs: Workdirs  # the copies of the workspace trainings run in
-    live: Live  # what the run is doing now
-    fixed: dict[str, bytes | None]  # the run's program.md, which the strategist revises
-    say: Callable[[str], None]
-    promote_due: Callable[[History], None]  # promotes the best when [promote] every is due
 
 
 class Scheduler:
