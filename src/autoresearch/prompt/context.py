@@ -122,26 +122,38 @@ def render_recent(
     by_number,
     best: Iteration | None,
     made: dict | None = None,
-) -> list[str]:
+) -> tuple[list[str], int]:
     """The recent iterations in tokens: a compact line each, then each (the newest first) with
     more and more detail while it fits, so that all of them get some before any gets the most.
-    The incumbent's log is left to How it ran. made: the entries made before (for the same
-    recent iterations), with their tokens, to reuse."""
+    The incumbent's log is left to How it ran. Returns the entries and the tokens they take with
+    their separators. made: the entries made before, with their tokens, to reuse (entry_key)."""
     made = {} if made is None else made
-    entries = [compact_line(it) for it in recent]
-    costs = [estimate(e) for e in entries]
+
+    def made_of(it: Iteration, detail: Detail | None) -> tuple[str, int]:
+        key = entry_key(it, detail, best)
+        if key not in made:
+            entry = (
+                compact_line(it)
+                if detail is None
+                else full_entry(it, metric, detail, by_number.get(it.parent), best)
+            )
+            made[key] = entry, estimate(entry)
+        return made[key]
+
+    entries, costs = map(list, zip(*(made_of(it, None) for it in recent), strict=True))
     spent = sum(cost + 2 for cost in costs)
     for detail in DETAILS:
         for index in range(len(recent) - 1, -1, -1):
-            it = recent[index]
-            if (index, detail) not in made:
-                entry = full_entry(it, metric, detail, by_number.get(it.parent), best)
-                made[index, detail] = entry, estimate(entry)
-            entry, cost = made[index, detail]
+            entry, cost = made_of(recent[index], detail)
             extra = cost - costs[index]
             if spent + extra <= tokens:
                 entries[index], costs[index], spent = entry, cost, spent + extra
-    return entries
+    return entries, spent
+
+
+def entry_key(it: Iteration, detail: Detail | None, best: Iteration | None) -> tuple:
+    """What an iteration's entry depends on that can change while it is recent."""
+    return (id(it), it.iteration, it.status, it.value, len(it.runs), it.reason, detail, it is best)
 
 
 def render_history(
@@ -166,20 +178,22 @@ def render_history(
     room = tokens - estimate(stats) - estimate(empty)
     shortest = estimate(render_older(older, 0, better, known=known))
     recent_room = max(0, room - shortest)
-    made: dict = {}  # the recent entries, made once for the three tries
-    whole = render_recent(recent, recent_room, metric, by_number, best, made)
-    whole_cost = sum(estimate(e) + 2 for e in whole)
+    # the recent entries, made once for the three tries and kept for the next prompts (the
+    # check that a proposal fits, the next iteration's) while their iterations are recent
+    shown = {id(it) for it in recent}
+    made = {key: v for key, v in facts.views.get("recent", {}).items() if key[0] in shown}
+    facts.views["recent"] = made
+    whole, whole_cost = render_recent(recent, recent_room, metric, by_number, best, made)
     older_text = render_older(older, room - whole_cost, better, known=known)
     if older_text.startswith(ONE_LINE_EACH) or not older:
         entries = whole  # everything fits: the recent ones need not give way
     else:  # share what is left between the recent and the older iterations
         share = int(recent_room * RECENT_SHARE)
-        entries = render_recent(recent, share, metric, by_number, best, made)
-        spent = sum(estimate(e) + 2 for e in entries)
+        entries, spent = render_recent(recent, share, metric, by_number, best, made)
         older_text = render_older(older, room - spent, better, known=known)
         # what the older ones left unused goes back to the recent ones
         left = room - estimate(older_text)
-        entries = render_recent(recent, left, metric, by_number, best, made)
+        entries, _ = render_recent(recent, left, metric, by_number, best, made)
     return frame.substitute(
         summary=stats, older=older_text, recent_count=len(recent), recent="\n\n".join(entries)
     )
