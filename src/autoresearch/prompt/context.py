@@ -140,7 +140,8 @@ def render_recent(
             made[key] = entry, estimate(entry)
         return made[key]
 
-    entries, costs = map(list, zip(*(made_of(it, None) for it in recent), strict=True))
+    entries = [made_of(it, None)[0] for it in recent]
+    costs = [made_of(it, None)[1] for it in recent]
     spent = sum(cost + 2 for cost in costs)
     for detail in DETAILS:
         for index in range(len(recent) - 1, -1, -1):
