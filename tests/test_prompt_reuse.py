@@ -7,10 +7,13 @@ import random
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autoresearch.core import config
 from autoresearch.core.history import History
 from autoresearch.core.records import BASELINE, CRASH, DISCARD, KEEP, OK, Iteration, TrainingRun
+from autoresearch.core.tokens import estimate
 from autoresearch.prompt import context
 from autoresearch.prompt.context import render_prompt, room_problem
 from autoresearch.store import workspace
@@ -85,3 +88,10 @@ def test_the_fit_check_makes_no_entry_again(run, monkeypatch):
     history.append(next_iteration(history))
     render_prompt(PROGRAM, history.incumbent, history, cfg)
     assert set(made) <= {history[-1].iteration, best.iteration, history.incumbent.iteration}
+
+
+@given(st.text(), st.text())
+def test_no_token_spans_a_newline(first, second):
+    """The prompt's tokens are its start's, plus the newline, plus its end's (the prompt's
+    start is counted once for both)."""
+    assert estimate(f"{first}\n{second}") == estimate(first) + 1 + estimate(second)

@@ -351,13 +351,14 @@ def render_prompt(
         "hpo": hpo_text(incumbent, history, cfg),
     }
     empty = frame.substitute(history="", **parts)
-    room = budget - estimate(stable) - 1 - estimate(empty)
+    stable_tokens = estimate(stable)
+    room = budget - stable_tokens - 1 - estimate(empty)
     history_text = render_history(
         history, cfg.loop.context, cfg.loop.recent_window, cfg.better, cfg.metric, room
     )
     varying = frame.substitute(history=history_text, **parts)
     prompt = f"{stable}\n{varying}"
-    needed = estimate(prompt)
+    needed = stable_tokens + 1 + estimate(varying)  # estimate(prompt): no token spans a newline
     if needed > budget:
         raise ContextTooSmall(
             f"[loop] context_tokens = {budget} is too small: program.md, the best train.py and "

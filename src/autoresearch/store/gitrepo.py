@@ -90,7 +90,8 @@ class ExperimentRepo:
 
     def _write(self, kind: str, body: bytes) -> str:
         """A loose object as git writes one: zlib of "kind size\\0body" at objects/xx/rest,
-        through a temporary file renamed into place, read-only; kept when it is there."""
+        through a temporary file renamed into place, read-only; kept when it is there. Not
+        fsynced, as git's default (core.fsync) leaves loose objects: what git did here before."""
         data = f"{kind} {len(body)}\0".encode() + body
         sha = hashlib.sha1(data).hexdigest()
         path = self.path / "objects" / sha[:2] / sha[2:]
@@ -102,8 +103,6 @@ class ExperimentRepo:
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(zlib.compress(data))
-                    f.flush()
-                    os.fsync(f.fileno())
                 os.chmod(tmp, 0o444)
                 os.replace(tmp, path)
             finally:
