@@ -15,7 +15,13 @@ from autoresearch.core.history import History
 from autoresearch.core.records import BASELINE, CRASH, DISCARD, KEEP, OK, Iteration, TrainingRun
 from autoresearch.core.tokens import estimate
 from autoresearch.prompt import context
-from autoresearch.prompt.context import render_prompt, room_problem
+from autoresearch.prompt.context import (
+    render_prompt,
+    render_stable,
+    room_problem,
+    stable_parts,
+    stable_tokens,
+)
 from autoresearch.store import workspace
 
 TEMPLATE = (workspace.TASKS["fashion-mnist"] / "train.py").read_text()
@@ -95,3 +101,14 @@ def test_no_token_spans_a_newline(first, second):
     """The prompt's tokens are its start's, plus the newline, plus its end's (the prompt's
     start is counted once for both)."""
     assert estimate(f"{first}\n{second}") == estimate(first) + 1 + estimate(second)
+
+
+@pytest.mark.parametrize("train_py", ["", "  x = 1\n", "é ünïcode\t\n\n", TEMPLATE])
+def test_the_prompts_start_counts_as_estimate_counts_it(run, train_py):
+    cfg, next_iteration = run
+    history = History([], cfg.better)
+    for _ in range(8):
+        history.append(next_iteration(history))
+    start = replace(history.incumbent, train_py=train_py)
+    parts = stable_parts(PROGRAM, start, cfg, history)
+    assert stable_tokens(parts) == estimate(render_stable(PROGRAM, start, cfg, history))

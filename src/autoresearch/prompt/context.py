@@ -17,6 +17,7 @@ agents can have the start cached.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from string import Template
 
@@ -217,6 +218,24 @@ def render_stable(
     """The start of the prompt, the same from one iteration to the next while proposals start
     from the same train.py (incumbent: the one it starts from, the best or, with the tree
     search, another line's; history: for the title and its line)."""
+    return template("iteration.txt").substitute(stable_parts(program, incumbent, cfg, history))
+
+
+def stable_tokens(parts: dict[str, str]) -> int:
+    """estimate(the start of the prompt made of parts): train.py stands on lines of its own and
+    no token spans a newline, so it counts apart from the rest, which stays the same from one
+    prompt to the next (counted once) while the incumbent's run and line do not change."""
+    rest = template("iteration.txt").substitute(parts, train_py="")
+    return _estimate_again(rest) + _estimate_again(parts["train_py"])
+
+
+_estimate_again = lru_cache(maxsize=8)(estimate)  # for texts that recur from prompt to prompt
+
+
+def stable_parts(
+    program: str, incumbent: Iteration, cfg, history: list[Iteration] | None = None
+) -> dict[str, str]:
+    """What render_stable puts in its template."""
     facts = _facts(history or [], cfg)
     best = facts.incumbent
     title = f"The current best train.py (iteration {incumbent.iteration}, {cfg.metric} = {fmt(incumbent.value)})"
@@ -229,7 +248,7 @@ def render_stable(
             f"The train.py you start from (iteration {incumbent.iteration}, {cfg.metric} = "
             f"{fmt(incumbent.value)}; the best is iteration {best.iteration}, {fmt(best.value)})"
         )
-    return template("iteration.txt").substitute(
+    return dict(
         program=program.strip(),
         budget=f"{cfg.budget_secs:g}",
         scoring=scoring_sentence(cfg),
@@ -340,9 +359,10 @@ def render_prompt(
     the experiments training now; other: a second parent whose change is to be merged in."""
     budget = cfg.loop.context_tokens
     facts = _facts(history, cfg)
-    stable = render_stable(program, incumbent, cfg, facts)
+    parts = stable_parts(program, incumbent, cfg, facts)
+    stable = template("iteration.txt").substitute(parts)
     frame = template("iteration_history.txt")
-    parts = {
+    varying_parts = {
         "metric": cfg.metric,
         "noise": noise_text(facts, cfg.metric),
         "in_flight": in_flight_text(list(in_flight), incumbent.iteration),
@@ -350,15 +370,15 @@ def render_prompt(
         "combine": combine_text(other, incumbent, facts, cfg.metric),
         "hpo": hpo_text(incumbent, history, cfg),
     }
-    empty = frame.substitute(history="", **parts)
-    stable_tokens = estimate(stable)
-    room = budget - stable_tokens - 1 - estimate(empty)
+    empty = frame.substitute(history="", **varying_parts)
+    start_tokens = stable_tokens(parts)
+    room = budget - start_tokens - 1 - estimate(empty)
     history_text = render_history(
         history, cfg.loop.context, cfg.loop.recent_window, cfg.better, cfg.metric, room
     )
-    varying = frame.substitute(history=history_text, **parts)
+    varying = frame.substitute(history=history_text, **varying_parts)
     prompt = f"{stable}\n{varying}"
-    needed = stable_tokens + 1 + estimate(varying)  # estimate(prompt): no token spans a newline
+    needed = start_tokens + 1 + estimate(varying)  # estimate(prompt): no token spans a newline
     if needed > budget:
         raise ContextTooSmall(
             f"[loop] context_tokens = {budget} is too small: program.md, the best train.py and "
