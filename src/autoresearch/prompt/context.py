@@ -378,7 +378,9 @@ def render_prompt(
     )
     varying = frame.substitute(history=history_text, **varying_parts)
     prompt = f"{stable}\n{varying}"
-    needed = start_tokens + 1 + estimate(varying)  # estimate(prompt): no token spans a newline
+    # estimate(prompt): no token spans a newline; the fit check's history is most often the
+    # same text as the prompt's it checks
+    needed = start_tokens + 1 + _estimate_again(varying)
     if needed > budget:
         raise ContextTooSmall(
             f"[loop] context_tokens = {budget} is too small: program.md, the best train.py and "
