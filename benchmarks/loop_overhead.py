@@ -284,7 +284,7 @@ def main() -> None:
         (Workdirs, "copy", "copy"),
         (Recorder, "record", "record"),
         (ExperimentRepo, "commit", "git"),
-        (ExperimentRepo, "set_ref", "git"),
+        (ExperimentRepo, "set_refs", "git"),
         (Store, "record", "store"),
         (ResultsFile, "append", "results"),
         (StopRules, "cost", "stops"),

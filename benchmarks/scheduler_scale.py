@@ -51,6 +51,9 @@ class MemoryRepo:
     def set_ref(self, ref: str, sha: str) -> None:
         self.refs[ref] = sha
 
+    def set_refs(self, refs: dict[str, str]) -> None:
+        self.refs.update(refs)
+
 
 def measure(workers: int, experiments: int, seed: int) -> dict:
     from autoresearch.loop.fake_run import fake_run

@@ -53,9 +53,10 @@ class Recorder:
             files["train.py"] = it.train_py
             message = f"iteration {it.iteration}: {it.status} {fmt(it.value)}\n\n{it.explanation}"
             it.commit = self.repo.commit(files, message, parent.commit if parent else None)
-            self.repo.set_ref(f"refs/experiments/{name(it.iteration)}", it.commit)
+            refs = {f"refs/experiments/{name(it.iteration)}": it.commit}
             if it.kept:
-                self.repo.set_ref("refs/heads/best", it.commit)
+                refs["refs/heads/best"] = it.commit
+            self.repo.set_refs(refs)
         self.store.record(it)
         self.live.idle()  # until the next phase begins
         self.workdirs.remove(it.iteration)

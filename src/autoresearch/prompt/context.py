@@ -17,6 +17,7 @@ agents can have the start cached.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from string import Template
 
@@ -124,26 +125,39 @@ def render_recent(
     by_number,
     best: Iteration | None,
     made: dict | None = None,
-) -> list[str]:
+) -> tuple[list[str], int]:
     """The recent iterations in tokens: a compact line each, then each (the newest first) with
     more and more detail while it fits, so that all of them get some before any gets the most.
-    The incumbent's log is left to How it ran. made: the entries made before (for the same
-    recent iterations), with their tokens, to reuse."""
+    The incumbent's log is left to How it ran. Returns the entries and the tokens they take with
+    their separators. made: the entries made before, with their tokens, to reuse (entry_key)."""
     made = {} if made is None else made
-    entries = [compact_line(it) for it in recent]
-    costs = [estimate(e) for e in entries]
+
+    def made_of(it: Iteration, detail: Detail | None) -> tuple[str, int]:
+        key = entry_key(it, detail, best)
+        if key not in made:
+            entry = (
+                compact_line(it)
+                if detail is None
+                else full_entry(it, metric, detail, by_number.get(it.parent), best)
+            )
+            made[key] = entry, estimate(entry)
+        return made[key]
+
+    entries = [made_of(it, None)[0] for it in recent]
+    costs = [made_of(it, None)[1] for it in recent]
     spent = sum(cost + 2 for cost in costs)
     for detail in DETAILS:
         for index in range(len(recent) - 1, -1, -1):
-            it = recent[index]
-            if (index, detail) not in made:
-                entry = full_entry(it, metric, detail, by_number.get(it.parent), best)
-                made[index, detail] = entry, estimate(entry)
-            entry, cost = made[index, detail]
+            entry, cost = made_of(recent[index], detail)
             extra = cost - costs[index]
             if spent + extra <= tokens:
                 entries[index], costs[index], spent = entry, cost, spent + extra
-    return entries
+    return entries, spent
+
+
+def entry_key(it: Iteration, detail: Detail | None, best: Iteration | None) -> tuple:
+    """What an iteration's entry depends on that can change while it is recent."""
+    return (id(it), it.iteration, it.status, it.value, len(it.runs), it.reason, detail, it is best)
 
 
 def render_history(
@@ -168,20 +182,22 @@ def render_history(
     room = tokens - estimate(stats) - estimate(empty)
     shortest = estimate(render_older(older, 0, better, known=known))
     recent_room = max(0, room - shortest)
-    made: dict = {}  # the recent entries, made once for the three tries
-    whole = render_recent(recent, recent_room, metric, by_number, best, made)
-    whole_cost = sum(estimate(e) + 2 for e in whole)
+    # the recent entries, made once for the three tries and kept for the next prompts (the
+    # check that a proposal fits, the next iteration's) while their iterations are recent
+    shown = {id(it) for it in recent}
+    made = {key: v for key, v in facts.views.get("recent", {}).items() if key[0] in shown}
+    facts.views["recent"] = made
+    whole, whole_cost = render_recent(recent, recent_room, metric, by_number, best, made)
     older_text = render_older(older, room - whole_cost, better, known=known)
     if older_text.startswith(ONE_LINE_EACH) or not older:
         entries = whole  # everything fits: the recent ones need not give way
     else:  # share what is left between the recent and the older iterations
         share = int(recent_room * RECENT_SHARE)
-        entries = render_recent(recent, share, metric, by_number, best, made)
-        spent = sum(estimate(e) + 2 for e in entries)
+        entries, spent = render_recent(recent, share, metric, by_number, best, made)
         older_text = render_older(older, room - spent, better, known=known)
         # what the older ones left unused goes back to the recent ones
         left = room - estimate(older_text)
-        entries = render_recent(recent, left, metric, by_number, best, made)
+        entries, _ = render_recent(recent, left, metric, by_number, best, made)
     return frame.substitute(
         summary=stats, older=older_text, recent_count=len(recent), recent="\n\n".join(entries)
     )
@@ -204,6 +220,24 @@ def render_stable(
     """The start of the prompt, the same from one iteration to the next while proposals start
     from the same train.py (incumbent: the one it starts from, the best or, with the tree
     search, another line's; history: for the title and its line)."""
+    return template("iteration.txt").substitute(stable_parts(program, incumbent, cfg, history))
+
+
+def stable_tokens(parts: dict[str, str]) -> int:
+    """estimate(the start of the prompt made of parts): train.py stands on lines of its own and
+    no token spans a newline, so it counts apart from the rest, which stays the same from one
+    prompt to the next (counted once) while the incumbent's run and line do not change."""
+    rest = template("iteration.txt").substitute(parts, train_py="")
+    return _estimate_again(rest) + _estimate_again(parts["train_py"])
+
+
+_estimate_again = lru_cache(maxsize=8)(estimate)  # for texts that recur from prompt to prompt
+
+
+def stable_parts(
+    program: str, incumbent: Iteration, cfg, history: list[Iteration] | None = None
+) -> dict[str, str]:
+    """What render_stable puts in its template."""
     facts = _facts(history or [], cfg)
     best = facts.incumbent
     title = f"The current best train.py (iteration {incumbent.iteration}, {cfg.metric} = {fmt(incumbent.value)})"
@@ -222,7 +256,7 @@ def render_stable(
             f"{cfg.metric} = {fmt(incumbent.value)} in its runs so far; the best is iteration "
             f"{best.iteration}, {fmt(best.value)})"
         )
-    return template("iteration.txt").substitute(
+    return dict(
         program=program.strip(),
         budget=f"{cfg.budget_secs:g}",
         scoring=scoring_sentence(cfg),
@@ -336,9 +370,10 @@ def render_prompt(
     the experiments training now; other: a second parent whose change is to be merged in."""
     budget = cfg.loop.context_tokens
     facts = _facts(history, cfg)
-    stable = render_stable(program, incumbent, cfg, facts)
+    parts = stable_parts(program, incumbent, cfg, facts)
+    stable = template("iteration.txt").substitute(parts)
     frame = template("iteration_history.txt")
-    parts = {
+    varying_parts = {
         "metric": cfg.metric,
         "noise": noise_text(facts, cfg.metric),
         "in_flight": in_flight_text(list(in_flight), incumbent.iteration),
@@ -346,14 +381,17 @@ def render_prompt(
         "combine": combine_text(other, incumbent, facts, cfg.metric),
         "hpo": hpo_text(incumbent, history, cfg),
     }
-    empty = frame.substitute(history="", **parts)
-    room = budget - estimate(stable) - 1 - estimate(empty)
+    empty = frame.substitute(history="", **varying_parts)
+    start_tokens = stable_tokens(parts)
+    room = budget - start_tokens - 1 - estimate(empty)
     history_text = render_history(
         history, cfg.loop.context, cfg.loop.recent_window, cfg.better, cfg.metric, room
     )
-    varying = frame.substitute(history=history_text, **parts)
+    varying = frame.substitute(history=history_text, **varying_parts)
     prompt = f"{stable}\n{varying}"
-    needed = estimate(prompt)
+    # estimate(prompt): no token spans a newline; the fit check's history is most often the
+    # same text as the prompt's it checks
+    needed = start_tokens + 1 + _estimate_again(varying)
     if needed > budget:
         raise ContextTooSmall(
             f"[loop] context_tokens = {budget} is too small: program.md, the best train.py and "

@@ -1,11 +1,16 @@
 """A run's experiment history in git: one commit per experiment, a ref for each, `best` advanced
-on keep. Plumbing commands only, so there is no work tree to get out of step. Text goes to git on
-stdin, never in argv (no size limit, any bytes)."""
+on keep. A commit's objects (blobs, tree, commit) are written here as git writes loose objects
+(no process per object); refs are set by git's plumbing in one transaction, so there is no work
+tree to get out of step. Text goes to git on stdin, never in argv (no size limit, any bytes)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
+import tempfile
+import time
+import zlib
 from pathlib import Path
 
 from autoresearch.core.safe_text import encode, git_message
@@ -66,21 +71,54 @@ class ExperimentRepo:
         return proc.stdout.decode("utf-8", "surrogateescape").strip()
 
     def commit(self, files: dict[str, str | bytes], message: str, parent: str | None) -> str:
-        """A commit holding exactly these files, on top of parent. Returns its sha. The message
+        """A commit holding exactly these files, on top of parent. Returns its sha: the one
+        `git hash-object`, `git mktree` and `git commit-tree` make of the same input. The message
         is shown escaped (git refuses NUL bytes); the store keeps the text as it is."""
-        entries = []
-        for name, content in sorted(files.items()):
-            data = content if isinstance(content, bytes) else encode(content)
-            blob = self._git("hash-object", "-w", "--stdin", stdin=data)
-            entries.append(f"100644 blob {blob}\t{name}")
-        tree = self._git("mktree", stdin=encode("\n".join(entries) + "\n"))
-        args = ["commit-tree", tree, "-F", "-"]
-        if parent:
-            args += ["-p", parent]
-        return self._git(*args, stdin=git_message(message).encode())
+        tree = b""
+        for name, content in sorted(files.items(), key=lambda item: encode(item[0])):
+            if not name or "/" in name or "\0" in name:
+                raise GitError(f"git cannot hold a file named {name!r}")
+            blob = self._write("blob", content if isinstance(content, bytes) else encode(content))
+            tree += b"100644 " + encode(name) + b"\0" + bytes.fromhex(blob)
+        offset = time.localtime().tm_gmtoff // 60
+        sign, offset = ("-" if offset < 0 else "+"), abs(offset)
+        when = f"{int(time.time())} {sign}{offset // 60:02d}{offset % 60:02d}"
+        me = f"{IDENTITY['GIT_AUTHOR_NAME']} <{IDENTITY['GIT_AUTHOR_EMAIL']}> {when}"
+        head = f"tree {self._write('tree', tree)}\n" + (f"parent {parent}\n" if parent else "")
+        head += f"author {me}\ncommitter {me}\n\n"
+        return self._write("commit", head.encode() + git_message(message).encode())
+
+    def _write(self, kind: str, body: bytes) -> str:
+        """A loose object as git writes one: zlib of "kind size\\0body" at objects/xx/rest,
+        through a temporary file renamed into place, read-only; kept when it is there. Not
+        fsynced, as git's default (core.fsync) leaves loose objects: what git did here before."""
+        data = f"{kind} {len(body)}\0".encode() + body
+        sha = hashlib.sha1(data).hexdigest()
+        path = self.path / "objects" / sha[:2] / sha[2:]
+        if path.exists():
+            return sha
+        try:
+            path.parent.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(zlib.compress(data))
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError as err:
+            raise GitError(f"cannot write to {self.path}: {err.strerror or err}") from None
+        return sha
 
     def set_ref(self, ref: str, sha: str) -> None:
-        self._git("update-ref", ref, sha)
+        self.set_refs({ref: sha})
+
+    def set_refs(self, refs: dict[str, str]) -> None:
+        """All of these refs set, or none: one `git update-ref --stdin` transaction."""
+        lines = "".join(f"update {ref} {sha}\n" for ref, sha in refs.items())
+        self._git("update-ref", "--stdin", stdin=lines.encode())
 
     def resolve(self, ref: str) -> str | None:
         try:

@@ -1,0 +1,82 @@
+"""The run's git repository: the objects of a commit are written without a git process per
+object, and they are the very objects git makes of the same input (same SHA-1s, `git fsck
+--strict` finds nothing wrong, git reads them back)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from autoresearch.store.gitrepo import ExperimentRepo, sealed_env
+
+FILES: dict[str, str | bytes] = {
+    "train.py": "print('héllo')\n# tab\there, a line without its end",
+    "prepare.py": b"\xff\xfenot utf-8\x00 and a NUL\n",
+    "program.md": "",
+    "a-first.md": "sorts first\n",
+}
+MESSAGE = "iteration 3: keep 0.91\n\nFirst line.\nA control character: \x07, and a NUL: \x00."
+
+
+def git(repo: Path, *args: str, stdin: bytes | None = None, **env: str) -> str:
+    proc = subprocess.run(
+        ["git", *args], input=stdin, capture_output=True, env={**sealed_env(repo), **env}
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stdout.decode().strip()
+
+
+def test_commits_are_the_objects_git_makes(tmp_path):
+    ours = ExperimentRepo(tmp_path / "ours")
+    first = ours.commit(FILES, MESSAGE, None)
+    second = ours.commit({**FILES, "train.py": "changed\n"}, "iteration 4: discard", first)
+    ours.set_refs({"refs/experiments/0004": second, "refs/heads/best": first})
+
+    # git itself, in a repository of its own, from the same input and at the same time
+    theirs = ExperimentRepo(tmp_path / "theirs").path
+    entries = []
+    for name, content in sorted(FILES.items()):
+        data = content if isinstance(content, bytes) else content.encode()
+        blob = git(theirs, "hash-object", "-w", "--stdin", stdin=data)
+        entries.append(f"100644 blob {blob}\t{name}")
+    tree = git(theirs, "mktree", stdin=("\n".join(entries) + "\n").encode())
+    assert git(ours.path, "rev-parse", f"{first}^{{tree}}") == tree
+    author = git(ours.path, "log", "-1", "--format=%ad", "--date=raw", first)
+    dates = {"GIT_AUTHOR_DATE": author, "GIT_COMMITTER_DATE": author}
+    message = git(ours.path, "cat-file", "commit", first).split("\n\n", 1)[1]
+    assert "\x00" not in message and "First line." in message
+    made = git(theirs, "commit-tree", tree, "-F", "-", stdin=message.encode(), **dates)
+    assert made == first
+
+    assert git(ours.path, "fsck", "--strict", "--no-dangling") == ""
+    assert git(ours.path, "rev-parse", "best") == first
+    assert git(ours.path, "rev-parse", "refs/experiments/0004^") == first
+    assert git(ours.path, "show", "refs/experiments/0004:train.py") == "changed"
+    assert git(ours.path, "log", "--format=%s", "refs/experiments/0004").splitlines() == [
+        "iteration 4: discard",
+        "iteration 3: keep 0.91",
+    ]
+    # git's own objects read back; nothing left half-written
+    assert not [p for p in (ours.path / "objects").rglob("tmp_obj_*")]
+
+
+def test_a_recorded_commit_and_its_refs_take_one_git_process(tmp_path, monkeypatch):
+    """A real git on PATH that notes each time it runs: one commit with its two refs (what the
+    recorder does for a kept iteration) starts git once, for the ref transaction."""
+    calls = tmp_path / "calls"
+    real = subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {real} "$@"\n')
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    repo = ExperimentRepo(tmp_path / "repo")
+    parent = repo.commit(FILES, "the baseline", None)
+    calls.unlink()
+
+    sha = repo.commit({**FILES, "train.py": "new\n"}, MESSAGE, parent)
+    repo.set_refs({"refs/experiments/0001": sha, "refs/heads/best": sha})
+
+    assert len(calls.read_text().splitlines()) == 1
+    assert repo.resolve("best") == repo.resolve("refs/experiments/0001") == sha
