@@ -31,6 +31,7 @@ from autoresearch.core.records import (
 )
 from autoresearch.core.repeats import code_key
 from autoresearch.core.stops import failure_kind
+from autoresearch.loop import search
 from autoresearch.prompt import condense
 from autoresearch.prompt.condense import digest, render_older, summary
 from autoresearch.prompt.context import render_history
@@ -341,3 +342,42 @@ def test_the_prompt_s_history_is_the_same_from_a_history_kept_or_from_a_list():
         history.append(it)
         kept = render_history(history, "full", 5, cfg.better, "acc", 3000)
         assert kept == render_history(list(history), "full", 5, cfg.better, "acc", 3000)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_the_tree_search_s_candidates_match_the_whole_history_rescanned(seed, sign):
+    iterations = random_history(seed, 200)  # over LINES keeps and NEAR_MISSES discards
+    rng = random.Random(seed)
+    for it in iterations[2:]:
+        if rng.random() < 0.1:
+            it.second_parent = rng.randrange(it.iteration)
+    history = History([], better)
+    for size, it in enumerate(iterations, 1):
+        history.append(it)
+        whole = iterations[:size]
+        best = max((i for i in whole if i.kept and i.value is not None),
+                   key=lambda i: sign * i.value, default=whole[0])  # fmt: skip
+        if best.value is None:
+            continue
+        for near in (0.0, 0.004, 0.03, 1.0):  # 1.0: every discard is near, past NEAR_MISSES
+            expected = [
+                i.iteration
+                for i in whole
+                if i.value is not None
+                and i.runs
+                and (i.kept or (i.status == DISCARD and sign * (best.value - i.value) <= near))
+            ]
+            near_misses = sorted(
+                (sign * by[n].value, n) for n in expected if not (by := history.by_number)[n].kept
+            )[-search.NEAR_MISSES :]  # the closest to the best
+            lines = sorted(
+                (sign * by[n].value, n) for n in expected if (by := history.by_number)[n].kept
+            )[-search.LINES :]  # the best kept lines
+            expected = [n for _, n in lines + near_misses]
+            found = search._nodes(history, best, sign, near)
+            assert sorted(i.iteration for i in found) == sorted(expected)
+        merged = {
+            frozenset((i.parent, i.second_parent)) for i in whole if i.second_parent is not None
+        }
+        assert search.candidates(history, sign).merged == merged

@@ -4,8 +4,10 @@ greedy: the best (the incumbent), every time: one track, however many workers tr
 
 tree: the nodes are the kept iterations (the baseline, each keep: the lines that were best in
 their time) and the near misses (discards whose value is within the noise margin of the best's:
-`noise.margin` for one run against the best's runs). Each proposal starts from the node with
-the highest score, UCB on each node's children's gains:
+`noise.margin` for one run against the best's runs). So that a long run's choice costs what a
+short one's does, the nodes are the LINES best kept lines and the NEAR_MISSES closest near misses
+at most, and a node's gain is over its last RECENT children. Each proposal starts from the node
+with the highest score, UCB on each node's children's gains:
 
     score(c) = standing(c) + gain(c) + explore * scale * sqrt(ln(1 + N) / (1 + n(c)))
 
@@ -39,7 +41,8 @@ yet, starts from the best with the other's change (its diff from its own parent)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from bisect import bisect_left, insort
+from dataclasses import dataclass, field, replace
 
 from autoresearch.core.config import Config
 from autoresearch.core.history import History
@@ -48,6 +51,9 @@ from autoresearch.core.records import DISCARD, Iteration
 
 FLOOR = 3  # a child's loss counts down to -FLOOR * scale at most
 PROVISIONAL = 4  # proposals in flight at most from one candidate in confirmation
+NEAR_MISSES = 32  # the near misses that are nodes, at most: the closest to the best
+LINES = 32  # the kept lines that are nodes, at most: the best of them (the best itself first)
+RECENT = 64  # a node's gain is its last RECENT children's
 
 
 @dataclass
@@ -82,7 +88,7 @@ def choose(cfg: Config, history: History, in_flight: list[Iteration], n: int) ->
     lines = {c.iteration for c in nodes}
 
     def score(c: Iteration) -> float:
-        children = history.children.get(c.iteration, [])
+        children = history.children.get(c.iteration, [])[-RECENT:]
         gains = [_gain(child, c, sign, scale) for child in children if child.iteration not in lines]
         exploit = sign * (c.value - best.value) + (sum(gains) / len(gains) if gains else 0.0)
         bonus = (
@@ -109,15 +115,50 @@ def _in_confirmation(
     return min(ready, key=lambda it: (flying.get(it.iteration, 0), -sign * it.value), default=None)
 
 
+@dataclass
+class Candidates:
+    """What the tree chooses among, kept up to date as the history grows (History.views), so
+    that no proposal scans the whole history: the kept iterations with a value, the trained
+    discards ordered by value (the near misses are the best of them), the merged pairs."""
+
+    sign: float
+    seen: int = 0  # the history's iterations taken in
+    kept: list[tuple[float, int]] = field(default_factory=list)  # (sign * value, iteration)
+    discards: list[tuple[float, int]] = field(default_factory=list)  # (sign * value, iteration)
+    merged: set[frozenset] = field(default_factory=set)  # the parents of each combination
+
+    def extend(self, history: History) -> Candidates:
+        for position in range(self.seen, len(history)):
+            it = history[position]
+            if it.second_parent is not None:
+                self.merged.add(frozenset((it.parent, it.second_parent)))
+            if it.value is None or not it.runs:  # a repeat is not a line of its own
+                continue
+            if it.kept:
+                insort(self.kept, (self.sign * it.value, it.iteration))
+            elif it.status == DISCARD:
+                insort(self.discards, (self.sign * it.value, it.iteration))
+        self.seen = len(history)
+        return self
+
+
+def candidates(history: History, sign: float) -> Candidates:
+    found = history.views.get("search")
+    if not isinstance(found, Candidates) or found.sign != sign or found.seen > len(history):
+        found = history.views["search"] = Candidates(sign)
+    return found.extend(history)
+
+
 def _nodes(history: History, best: Iteration, sign: float, near: float) -> list[Iteration]:
-    """The kept iterations with a value, and the near misses, the best among them."""
-    return [
-        it
-        for it in history
-        if it.value is not None
-        and it.runs  # trained (a repeat is not a line of its own)
-        and (it.kept or (it.status == DISCARD and sign * (best.value - it.value) <= near))
-    ]
+    """The kept iterations with a value (the LINES best) and the near misses (the NEAR_MISSES
+    best)."""
+    view = candidates(history, sign)
+    slack = 1e-9 * (1 + abs(best.value) + near)  # from the sorted values: then the exact test
+    start = bisect_left(view.discards, (sign * best.value - near - slack, -math.inf))
+    start = max(start, len(view.discards) - NEAR_MISSES)
+    near_misses = [history.by_number[n] for _, n in view.discards[start:]]
+    lines = [history.by_number[n] for _, n in view.kept[-LINES:]]
+    return [*lines, *(it for it in near_misses if sign * (best.value - it.value) <= near)]
 
 
 def _gain(child: Iteration, parent: Iteration, sign: float, scale: float) -> float:
@@ -144,10 +185,8 @@ def _mate(
 ) -> Iteration | None:
     """The node on another line than the best's whose change is the most worth merging into it
     (the highest value), not merged with it before; None when there is none."""
-    merged = {
-        frozenset((it.parent, it.second_parent))
-        for it in [*history, *in_flight]
-        if it.second_parent is not None
+    merged = candidates(history, sign).merged | {
+        frozenset((it.parent, it.second_parent)) for it in in_flight if it.second_parent is not None
     }
     ours = ancestry(best, history)
     mates = [
