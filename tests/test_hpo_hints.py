@@ -11,6 +11,7 @@ import re
 import pytest
 from conftest import single_run
 from fake_llm_server import FakeLLMServer, openai_reply
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 from typer.testing import CliRunner
 
 from autoresearch.agents.hpo_block import END, START, HpoBlockError
@@ -18,7 +19,7 @@ from autoresearch.cli.app import app
 from autoresearch.core.config import Config
 from autoresearch.core.records import BASELINE, CRASH, DISCARD, KEEP, Iteration
 from autoresearch.prompt.context import render_prompt
-from autoresearch.prompt.hpo_hints import hints
+from autoresearch.prompt.hpo_hints import _tidy, hints
 
 SECTION = "## What a hyperparameter search learned"
 
@@ -181,3 +182,9 @@ def test_a_real_run_s_prompts_carry_the_study_of_its_iterations(ws, monkeypatch)
     assert re.search(r"mattered, the most first: SHARE \([\d.e-]+\), SEED", last)
     suggestion = re.search(r"TPE's next suggestion: SHARE = ([\d.e-]+), SEED = (\d+)", last)
     assert 0.0 <= float(suggestion[1]) <= 1.0 and 0 <= int(suggestion[2]) <= 9
+
+
+def test_a_suggestion_is_rounded_within_its_range_and_a_choice_shown_as_declared():
+    assert _tidy(0.123456789, FloatDistribution(0.1, 0.12345)) == 0.12345  # not 0.1235, past it
+    assert _tidy(0.0123456, FloatDistribution(0.001, 0.1)) == 0.01235
+    assert _tidy(0.123456789, CategoricalDistribution([0.123456789, 0.5])) == 0.123456789

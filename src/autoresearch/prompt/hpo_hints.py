@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import optuna
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from autoresearch.agents.hpo import build_study, distributions
@@ -39,9 +40,10 @@ def hints(train_py: str, history: list[Iteration], direction: str, seed: int) ->
         + ", ".join(f"{k} = {format_value(v)}" for k, v in t.params.items())
         for t in ranked
     ]
-    suggested = study.ask(distributions(block.params)).params
+    space = distributions(block.params)
+    suggested = study.ask(space).params
     suggestion = ", ".join(
-        f"{p.name} = {format_value(_tidy(suggested[p.name]))}" for p in block.params
+        f"{p.name} = {format_value(_tidy(suggested[p.name], space[p.name]))}" for p in block.params
     )
     return {
         "trials": len(done),
@@ -51,8 +53,12 @@ def hints(train_py: str, history: list[Iteration], direction: str, seed: int) ->
     }
 
 
-def _tidy(value):
-    return float(f"{value:.4g}") if isinstance(value, float) else value
+def _tidy(value, distribution: BaseDistribution):
+    """A float range's value to 4 significant digits, kept within the range (rounding may step
+    past its end); an int or one of the choices as it is."""
+    if not isinstance(distribution, FloatDistribution):
+        return value
+    return min(max(float(f"{value:.4g}"), distribution.low), distribution.high)
 
 
 def _mattered(study: optuna.Study, done: list) -> str:
