@@ -14,6 +14,11 @@ driver calls (nested: `copy` is inside `ask` and `accept`; `git`, `store` and `r
 `record`); `other` is the rest, mostly scoring the predictions (in the training's thread, after
 train_seconds) and starting the training. Figures: docs/benchmarks.md.
 
+Everything is written under the temporary folder (TMPDIR picks another): the run, its store and
+its git repository, the experiments' copies. The time to create a file there is printed with
+each size: an iteration creates a few dozen files, and where creating one takes a millisecond
+(seen on this project's ext4 VMs after many deletions) that alone adds about 10 ms.
+
 --strategist: a strategist (answering at once) is called before every timed iteration, the worst
 case (the default schedule calls it every 5): its part of the overhead is `strategist`; the sizes
 of its prompt and of the research agent's prompt are printed in characters.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -248,6 +254,7 @@ def measure(size: int, iterations: int, probe: Probe, strategist: bool) -> list[
         finally:
             Recorder.record = record
             the_loop.engine.close()
+            shutil.rmtree(the_loop.root, ignore_errors=True)  # as Loop.run does at its end
         if len(marks) < 2:
             raise SystemExit(f"history {size}: the run ended early: {result.message}")
         rows = []
@@ -265,6 +272,19 @@ def measure(size: int, iterations: int, probe: Probe, strategist: bool) -> list[
             rows.append(row)
         store.close()
         return rows
+
+
+def creation_us(folder: str, files: int = 200) -> float:
+    """The median time to create an empty file in a new folder under folder, in microseconds:
+    the store, git and the copies create a few dozen files an iteration, and on some disks
+    (ext4 mounted with discard, after many deletions) this alone moves the overhead by 10 ms."""
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        times = []
+        for i in range(files):
+            started = time.perf_counter()
+            os.close(os.open(Path(tmp) / str(i), os.O_CREAT | os.O_WRONLY))
+            times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1e6
 
 
 def main() -> None:
@@ -305,7 +325,8 @@ def main() -> None:
             medians = [statistics.median(row[c] for row in rows) * 1000 for c in columns]
             lines.append(" ".join([f"{size:>10}", *(f"{m:>7.1f} ms" for m in medians)]))
             sizes.append(
-                f"history {size}: research prompt {rows[-1]['prompt chars']:,} characters"
+                f"history {size}: research prompt {rows[-1]['prompt chars']:,} characters; "
+                f"creating a file took {creation_us(tempfile.gettempdir()):.0f} us"
                 + (
                     f", strategist prompt {rows[-1]['strategist chars']:,}"
                     if args.strategist

@@ -8,7 +8,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from autoresearch.store.gitrepo import ExperimentRepo, sealed_env
+import pytest
+
+from autoresearch.store.gitrepo import ExperimentRepo, GitError, sealed_env
 
 FILES: dict[str, str | bytes] = {
     "train.py": "print('héllo')\n# tab\there, a line without its end",
@@ -61,9 +63,9 @@ def test_commits_are_the_objects_git_makes(tmp_path):
     assert not [p for p in (ours.path / "objects").rglob("tmp_obj_*")]
 
 
-def test_a_recorded_commit_and_its_refs_take_one_git_process(tmp_path, monkeypatch):
+def test_a_recorded_commit_and_its_refs_start_no_git_process(tmp_path, monkeypatch):
     """A real git on PATH that notes each time it runs: one commit with its two refs (what the
-    recorder does for a kept iteration) starts git once, for the ref transaction."""
+    recorder does for a kept iteration) does not start it; git reads what was written."""
     calls = tmp_path / "calls"
     real = subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip()
     bin_dir = tmp_path / "bin"
@@ -73,10 +75,44 @@ def test_a_recorded_commit_and_its_refs_take_one_git_process(tmp_path, monkeypat
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     repo = ExperimentRepo(tmp_path / "repo")
     parent = repo.commit(FILES, "the baseline", None)
+    repo.set_refs({"refs/heads/best": parent})
     calls.unlink()
 
     sha = repo.commit({**FILES, "train.py": "new\n"}, MESSAGE, parent)
     repo.set_refs({"refs/experiments/0001": sha, "refs/heads/best": sha})
 
-    assert len(calls.read_text().splitlines()) == 1
+    assert not calls.exists()
     assert repo.resolve("best") == repo.resolve("refs/experiments/0001") == sha
+    assert git(repo.path, "for-each-ref", "--format=%(refname) %(objectname)").splitlines() == [
+        f"refs/experiments/0001 {sha}",
+        f"refs/heads/best {sha}",
+    ]
+    assert git(repo.path, "fsck", "--strict", "--no-dangling") == ""
+    assert not list(repo.path.rglob("*.lock"))
+
+
+def test_a_held_lock_refuses_every_ref_as_git_does(tmp_path):
+    """git's lock-file protocol: a `.lock` that is there (another git updating the ref, or one
+    killed mid-update) refuses the whole update, with a line that names it; the refs keep their
+    values and no lock of ours is left."""
+    repo = ExperimentRepo(tmp_path / "repo")
+    first = repo.commit(FILES, "the baseline", None)
+    second = repo.commit({**FILES, "train.py": "new\n"}, MESSAGE, first)
+    repo.set_refs({"refs/heads/best": first})
+    held = repo.path / "refs" / "heads" / "best.lock"
+    held.write_text("")
+
+    with pytest.raises(GitError, match="best.lock exists"):
+        repo.set_refs({"refs/experiments/0001": second, "refs/heads/best": second})
+    # git refuses the same update for the same reason
+    proc = subprocess.run(
+        ["git", "update-ref", "refs/heads/best", second], capture_output=True,
+        env=sealed_env(repo.path),
+    )  # fmt: skip
+    assert proc.returncode != 0 and b"best.lock" in proc.stderr
+
+    assert repo.resolve("best") == first and repo.resolve("refs/experiments/0001") is None
+    assert sorted(p.name for p in repo.path.rglob("*.lock")) == ["best.lock"]
+    held.unlink()
+    repo.set_refs({"refs/experiments/0001": second, "refs/heads/best": second})
+    assert repo.resolve("best") == repo.resolve("refs/experiments/0001") == second

@@ -67,3 +67,41 @@ def test_the_estimate_adds_up_over_lines():
     parts = list(texts().values())
     assert estimate("\n".join(parts)) == sum(estimate(p) for p in parts) + len(parts) - 1
     assert estimate("") == 0 and estimate("a") == 1 and estimate(" word") == 2
+
+
+WHITESPACE = " \t\r\f\v"  # a newline is a token of its own
+
+
+def by_the_rules(text: str) -> int:
+    """The rules of core/tokens.py's docstring, one character at a time."""
+    tokens, i = 0, 0
+    while i < len(text):
+        kind = "letter" if text[i].isascii() and text[i].isalpha() else text[i] in WHITESPACE
+        j = i + 1
+        while (
+            kind in ("letter", True)
+            and j < len(text)
+            and (
+                text[j].isascii() and text[j].isalpha()
+                if kind == "letter"
+                else text[j] in WHITESPACE
+            )
+        ):
+            j += 1
+        if kind == "letter":
+            tokens += -(-(j - i) // 3)
+        elif kind:  # a single space before a word is the word's
+            next_is_letter = j < len(text) and text[j].isascii() and text[j].isalpha()
+            tokens += 0 if text[i:j] == " " and next_is_letter else 1
+        else:
+            tokens += len(text[i].encode("utf-8", "surrogatepass"))
+        i = j
+    return tokens
+
+
+def test_the_estimate_counts_by_its_rules():
+    rng = random.Random(1)
+    alphabet = "abZ  \t\n\r\f\v.1_-é😀\udcff\x00\x7f"
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(40))) for _ in range(5000)]
+    for text in [*samples, *texts().values()]:
+        assert estimate(text) == by_the_rules(text), repr(text[:80])

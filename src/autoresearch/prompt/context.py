@@ -17,7 +17,7 @@ agents can have the start cached.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from string import Template
 
@@ -74,7 +74,9 @@ class ContextTooSmall(Exception):
         self.needed = needed  # the tokens the shortest prompt takes
 
 
+@cache
 def template(name: str) -> Template:
+    """A prompt template of the package's (read once: they ship with it)."""
     return Template((PROMPTS / name).read_text())
 
 
@@ -228,10 +230,7 @@ def stable_tokens(parts: dict[str, str]) -> int:
     no token spans a newline, so it counts apart from the rest, which stays the same from one
     prompt to the next (counted once) while the incumbent's run and line do not change."""
     rest = template("iteration.txt").substitute(parts, train_py="")
-    return _estimate_again(rest) + _estimate_again(parts["train_py"])
-
-
-_estimate_again = lru_cache(maxsize=8)(estimate)  # for texts that recur from prompt to prompt
+    return estimate(rest) + estimate(parts["train_py"])
 
 
 def stable_parts(
@@ -391,7 +390,7 @@ def render_prompt(
     prompt = f"{stable}\n{varying}"
     # estimate(prompt): no token spans a newline; the fit check's history is most often the
     # same text as the prompt's it checks
-    needed = start_tokens + 1 + _estimate_again(varying)
+    needed = start_tokens + 1 + estimate(varying)
     if needed > budget:
         raise ContextTooSmall(
             f"[loop] context_tokens = {budget} is too small: program.md, the best train.py and "

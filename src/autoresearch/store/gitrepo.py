@@ -1,12 +1,13 @@
 """A run's experiment history in git: one commit per experiment, a ref for each, `best` advanced
-on keep. A commit's objects (blobs, tree, commit) are written here as git writes loose objects
-(no process per object); refs are set by git's plumbing in one transaction, so there is no work
-tree to get out of step. Text goes to git on stdin, never in argv (no size limit, any bytes)."""
+on keep. A commit's objects (blobs, tree, commit) and its refs are written here as git writes
+them (loose objects; loose refs under git's lock files), so recording starts no git process, and
+there is no work tree to get out of step. Text goes to git on stdin, never in argv."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -32,6 +33,10 @@ SEALED = {
     "GIT_TERMINAL_PROMPT": "0",
 }
 NO_HOOKS = ("-c", f"core.hooksPath={os.devnull}")
+REF = re.compile(
+    r"refs/(?:[\w-]+/)*[\w-]+"
+)  # the refs set here: refs/heads/best, refs/experiments/0001
+SHA = re.compile(r"[0-9a-f]{40}")
 
 
 def sealed_env(git_dir: Path) -> dict[str, str]:
@@ -116,9 +121,39 @@ class ExperimentRepo:
         self.set_refs({ref: sha})
 
     def set_refs(self, refs: dict[str, str]) -> None:
-        """All of these refs set, or none: one `git update-ref --stdin` transaction."""
-        lines = "".join(f"update {ref} {sha}\n" for ref, sha in refs.items())
-        self._git("update-ref", "--stdin", stdin=lines.encode())
+        """All of these refs set, or none, as `git update-ref --stdin` sets them in a repository
+        of loose refs (git's lock-file protocol, without a git process): each ref's `.lock`
+        made exclusively and written, then each renamed over its ref. A lock that is there
+        already (another git, or one killed mid-update) refuses them all. A reftable
+        repository (a newer git's) goes through git."""
+        if (self.path / "reftable").exists():
+            lines = "".join(f"update {ref} {sha}\n" for ref, sha in refs.items())
+            self._git("update-ref", "--stdin", stdin=lines.encode())
+            return
+        locks: list[Path] = []
+        try:
+            for ref, sha in refs.items():
+                if not REF.fullmatch(ref) or not SHA.fullmatch(sha):
+                    raise GitError(f"git cannot set {ref!r} to {sha!r}")
+                lock = self.path / f"{ref}.lock"
+                lock.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                locks.append(lock)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(f"{sha}\n".encode())
+            for lock in locks:
+                os.replace(lock, lock.with_suffix(""))
+            locks.clear()
+        except FileExistsError as err:
+            raise GitError(
+                f"cannot set the refs of {self.path}: {err.filename} exists (another git is "
+                "updating them, or one was killed: remove it if no git is running)"
+            ) from None
+        except OSError as err:
+            raise GitError(f"cannot write to {self.path}: {err.strerror or err}") from None
+        finally:
+            for lock in locks:
+                lock.unlink(missing_ok=True)
 
     def resolve(self, ref: str) -> str | None:
         try:
