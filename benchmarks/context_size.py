@@ -32,8 +32,10 @@ from autoresearch.core.records import BASELINE, CRASH, DISCARD, INVALID, KEEP, I
 from autoresearch.core.text import fmt
 from autoresearch.core.tokens import estimate
 from autoresearch.prompt.condense import compact_line, summary
-from autoresearch.prompt.context import render_prompt, render_stable, template
+from autoresearch.prompt.context import render_prompt
 from autoresearch.prompt.runfacts import log_lines
+from autoresearch.prompt.stable import render_stable
+from autoresearch.prompt.templates import template
 from autoresearch.store import workspace
 
 TEMPLATE = (workspace.TASKS["fashion-mnist"] / "train.py").read_text()

@@ -15,13 +15,8 @@ from autoresearch.core.history import History
 from autoresearch.core.records import BASELINE, CRASH, DISCARD, KEEP, OK, Iteration, TrainingRun
 from autoresearch.core.tokens import estimate
 from autoresearch.prompt import context
-from autoresearch.prompt.context import (
-    render_prompt,
-    render_stable,
-    room_problem,
-    stable_parts,
-    stable_tokens,
-)
+from autoresearch.prompt.context import render_prompt, room_problem
+from autoresearch.prompt.stable import render_stable, stable_parts, stable_tokens
 from autoresearch.store import workspace
 
 TEMPLATE = (workspace.TASKS["fashion-mnist"] / "train.py").read_text()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from autoresearch.core.config_errors import did_you_mean, explain, line_of
 from autoresearch.core.flags import Flag, flagged
 from autoresearch.core.records import LOG, METRIC_SOURCES, PREDICTIONS
 
@@ -22,12 +22,6 @@ class ConfigError(Exception):
 
 DAY = 86_400
 AGENT_NAMES = ("auto", "claude", "codex", "command", "anthropic", "openai", "replay", "hpo")
-
-
-def did_you_mean(word: str, choices) -> str:
-    """ " (did you mean 'budget_secs'?)" for a near miss, else ""."""
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class _Section(BaseModel):
@@ -310,52 +304,12 @@ FLAGS = {key: f.flag.name for key, f in FLAGGED.items()}  # "loop.iterations": "
 MUTABLE = tuple(key for key, f in FLAGGED.items() if f.flag.mutable)  # a resume may change them
 
 
-def _line_of(text: str, loc: tuple) -> str:
-    """ ", line N" of the key at loc (("loop", "iterations") is `iterations` under `[loop]`)."""
-    section: tuple = ()
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = re.match(r"\s*\[+\s*([^\]]+?)\s*\]", line)
-        if header:
-            section = tuple(part.strip().strip("\"'") for part in header.group(1).split("."))
-            continue
-        for depth in range(len(loc), 0, -1):
-            if section != loc[: depth - 1]:
-                continue
-            if re.match(rf"\s*\"?{re.escape(str(loc[depth - 1]))}\"?\s*[=.]", line):
-                return f", line {number}"
-    return ""
-
-
-def _section_model(path: tuple) -> type[BaseModel]:
-    model: type[BaseModel] = Config
-    for part in path:
-        field = model.model_fields.get(str(part))
-        annotation = field.annotation if field else None
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-        else:
-            break
-    return model
-
-
-def _explain(err: ValidationError, where: str) -> str:
-    first = err.errors()[0]
-    loc = tuple(first["loc"])
-    dotted = ".".join(str(p) for p in loc)
-    if first["type"] == "extra_forbidden":
-        valid = _section_model(loc[:-1]).model_fields
-        guess = did_you_mean(str(loc[-1]), valid)
-        return f"{where}: unknown key '{dotted}'{guess}; valid keys here: {', '.join(valid)}"
-    message = first["msg"].removeprefix("Value error, ")  # our own validators' words
-    return f"{where}: {dotted}: {message}" if dotted else f"{where}: {message}"
-
-
 def parse(data: dict[str, Any], source: str = CONFIG_NAME, text: str = "") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as err:
         loc = tuple(err.errors()[0]["loc"])
-        raise ConfigError(_explain(err, f"{source}{_line_of(text, loc)}")) from None
+        raise ConfigError(explain(err, f"{source}{line_of(text, loc)}", Config)) from None
 
 
 def with_flags(cfg: Config, flags: dict[str, Any]) -> Config:
@@ -374,7 +328,9 @@ def with_flags(cfg: Config, flags: dict[str, Any]) -> Config:
             Config.model_validate(data)
         except ValidationError as err:
             shown = f"{value:g}" if isinstance(value, float) else value
-            raise ConfigError(_explain(err, f"{FLAGS.get(dotted, dotted)} {shown}")) from None
+            raise ConfigError(
+                explain(err, f"{FLAGS.get(dotted, dotted)} {shown}", Config)
+            ) from None
     return Config.model_validate(data)
 
 

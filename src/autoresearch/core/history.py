@@ -51,6 +51,12 @@ class History(list[Iteration]):
         for it in iterations:
             self.append(it)
 
+    @classmethod
+    def of(cls, iterations: list[Iteration], better: Better | None = None) -> History:
+        """iterations as a History: itself when it is one (its facts are kept up to date, and
+        derived once), else one made of them."""
+        return iterations if isinstance(iterations, History) else cls(iterations, better)
+
     def append(self, it: Iteration) -> None:
         super().append(it)
         if it.kept:

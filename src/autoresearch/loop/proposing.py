@@ -15,9 +15,10 @@ from autoresearch.agents.validate import check_proposal
 from autoresearch.core.config import Config
 from autoresearch.core.records import INVALID, PROPOSING, Iteration, TrainingRun
 from autoresearch.loop.strategist import Strategist
-from autoresearch.prompt.context import render_prompt, render_stable, room_problem
+from autoresearch.prompt.context import render_prompt, room_problem
 from autoresearch.prompt.repair import render_repair
 from autoresearch.prompt.runfacts import unified_diff
+from autoresearch.prompt.stable import render_stable
 from autoresearch.store.live import Live
 from autoresearch.store.store import Store
 from autoresearch.store.workdirs import Workdirs

@@ -102,7 +102,7 @@ def goal_stop(cfg, history: list[Iteration], until_at: float | None) -> str | No
     from autoresearch.core.text import fmt
 
     target = cfg.loop.target
-    best = (history if isinstance(history, History) else History(history, cfg.better)).incumbent
+    best = History.of(history, cfg.better).incumbent
     if target is not None and best is not None and best.value is not None:
         if best.value == target or cfg.better(best.value, target):
             return (

@@ -19,8 +19,8 @@ from autoresearch.core.config import STRATEGIST_AGENTS, AgentConfig, Config
 from autoresearch.core.program_sections import MAX_STRATEGY_CHARS, Program, Rejected, parse_reply
 from autoresearch.core.records import PLATEAU, PROGRAM, SCHEDULE, STRATEGIST, Iteration, Strategy
 from autoresearch.core.safe_text import shorten
-from autoresearch.prompt.context import template
 from autoresearch.prompt.strategy_history import render_history, render_versions
+from autoresearch.prompt.templates import template
 from autoresearch.store.gitrepo import ExperimentRepo
 from autoresearch.store.layout import SNAPSHOT
 from autoresearch.store.store import Store

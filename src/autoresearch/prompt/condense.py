@@ -28,7 +28,7 @@ _DEF = re.compile(r"(?:async\s+)?(?:def|class)\s+(\w+)")
 
 
 def summary(history: list[Iteration], better, metric: str) -> str:
-    facts = history if isinstance(history, History) else History(history, better)
+    facts = History.of(history, better)
     counts = facts.statuses
     per_status = ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s])
     best = facts.bests[-1] if facts.bests else None

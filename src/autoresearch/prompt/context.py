@@ -10,21 +10,17 @@ every keep listed, the others grouped by what they changed and by how they faile
 kept so users can compare the two.
 
 The prompt starts with what stays the same between iterations (role, program.md, the incumbent
-train.py and its run: `render_stable`) and ends with what changes (the history), so that API
+train.py and its run: stable.py) and ends with what changes (the history), so that API
 agents can have the start cached.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from string import Template
 
 from autoresearch.agents.hpo_block import HpoBlockError
 from autoresearch.core import noise
 from autoresearch.core.history import History
-from autoresearch.core.log_metrics import scoring_sentence
 from autoresearch.core.records import CRASH, Iteration
 from autoresearch.core.repeats import REPEAT
 from autoresearch.core.text import fmt
@@ -39,14 +35,11 @@ from autoresearch.prompt.condense import (
 )
 from autoresearch.prompt.hpo_hints import hints
 from autoresearch.prompt.runfacts import diff_lines, log_lines, run_line, unified_diff
+from autoresearch.prompt.stable import stable_parts, stable_tokens
+from autoresearch.prompt.templates import fenced, template
 
-PROMPTS = Path(__file__).parents[1] / "prompts"  # autoresearch/prompts
 TRUNCATED_CHARS, TRUNCATED_WINDOW = 60, 10
-INCUMBENT_SHARE = 0.1  # of context_tokens, at most, for the incumbent's log
-INCUMBENT_LOGS = ((3, 12), (2, 6), (1, 3), (0, 1))  # its first and last lines, less and less
-NO_RECORD = "No training record is kept for it."
 RECENT_SHARE = 0.6  # of what the statistics and the older iterations leave, for the recent ones
-LINE_STEPS = 8  # the start's ancestors shown at most, the nearest
 REPEATS_SHOWN = 5  # repeats among the last this many recorded iterations are named
 COMBINE_DIFF_LINES = 80  # of the other parent's change
 
@@ -74,21 +67,11 @@ class ContextTooSmall(Exception):
         self.needed = needed  # the tokens the shortest prompt takes
 
 
-@cache
-def template(name: str) -> Template:
-    """A prompt template of the package's (read once: they ship with it)."""
-    return Template((PROMPTS / name).read_text())
-
-
-def _fenced(intro: str, lines: list[str], lang: str = "") -> list[str]:
-    return [intro, f"```{lang}", *lines, "```"] if lines else []
-
-
 def log_section(it: Iteration, head: int, tail: int) -> list[str]:
     lines = log_lines(it.log_path, head, tail)
     if it.status == CRASH and head == 0:  # what broke, so that the next proposal can fix it
-        return _fenced(f"The end of its training log (last {len(lines)} lines):", lines)
-    return _fenced("Its training log (first and last lines):", lines)
+        return fenced(f"The end of its training log (last {len(lines)} lines):", lines)
+    return fenced("Its training log (first and last lines):", lines)
 
 
 def full_entry(
@@ -111,7 +94,7 @@ def full_entry(
         lines += log_section(it, detail.head, detail.tail)
     if detail.diff and parent is not None and it.train_py:
         diff = diff_lines(it.diff or unified_diff(parent.train_py, it.train_py), detail.diff)
-        lines += _fenced(f"Its change to iteration {parent.iteration}'s train.py:", diff, "diff")
+        lines += fenced(f"Its change to iteration {parent.iteration}'s train.py:", diff, "diff")
     return "\n".join(lines)
 
 
@@ -175,7 +158,7 @@ def render_history(
         )
     recent = history[-window:] if window else []
     older = [*history][: len(history) - len(recent)]  # a list: no facts derived again
-    facts = history if isinstance(history, History) else History(history, better)
+    facts = History.of(history, better)
     by_number, best = facts.by_number, facts.incumbent
     known = facts.views.setdefault("older", digest([], better, by_number))
     stats = summary(facts, better, metric)
@@ -203,97 +186,6 @@ def render_history(
     return frame.substitute(
         summary=stats, older=older_text, recent_count=len(recent), recent="\n\n".join(entries)
     )
-
-
-def incumbent_run(incumbent: Iteration, tokens: int) -> str:
-    """How the incumbent ran: its seconds, memory and log, in at most tokens tokens."""
-    facts = run_line(incumbent)
-    for head, tail in INCUMBENT_LOGS:
-        lines = log_lines(incumbent.log_path, head, tail)
-        text = "\n".join([facts, *_fenced("Its training log (first and last lines):", lines)])
-        if estimate(text) <= tokens:
-            return text.strip() or NO_RECORD
-    return facts or NO_RECORD
-
-
-def render_stable(
-    program: str, incumbent: Iteration, cfg, history: list[Iteration] | None = None
-) -> str:
-    """The start of the prompt, the same from one iteration to the next while proposals start
-    from the same train.py (incumbent: the one it starts from, the best or, with the tree
-    search, another line's; history: for the title and its line)."""
-    return template("iteration.txt").substitute(stable_parts(program, incumbent, cfg, history))
-
-
-def stable_tokens(parts: dict[str, str]) -> int:
-    """estimate(the start of the prompt made of parts): train.py stands on lines of its own and
-    no token spans a newline, so it counts apart from the rest, which stays the same from one
-    prompt to the next (counted once) while the incumbent's run and line do not change."""
-    rest = template("iteration.txt").substitute(parts, train_py="")
-    return estimate(rest) + estimate(parts["train_py"])
-
-
-def stable_parts(
-    program: str, incumbent: Iteration, cfg, history: list[Iteration] | None = None
-) -> dict[str, str]:
-    """What render_stable puts in its template."""
-    facts = _facts(history or [], cfg)
-    best = facts.incumbent
-    title = f"The current best train.py (iteration {incumbent.iteration}, {cfg.metric} = {fmt(incumbent.value)})"
-    if (
-        best is not None
-        and best.iteration != incumbent.iteration
-        and incumbent.iteration in facts.by_number
-    ):
-        title = (
-            f"The train.py you start from (iteration {incumbent.iteration}, {cfg.metric} = "
-            f"{fmt(incumbent.value)}; the best is iteration {best.iteration}, {fmt(best.value)})"
-        )
-    elif best is not None and incumbent.iteration not in facts.by_number:  # search.py
-        title = (
-            f"The train.py you start from (iteration {incumbent.iteration}, being confirmed: "
-            f"{cfg.metric} = {fmt(incumbent.value)} in its runs so far; the best is iteration "
-            f"{best.iteration}, {fmt(best.value)})"
-        )
-    return dict(
-        program=program.strip(),
-        budget=f"{cfg.budget_secs:g}",
-        scoring=scoring_sentence(cfg),
-        metric=cfg.metric,
-        direction="higher is better" if cfg.direction == "maximize" else "lower is better",
-        start_title=title,
-        train_py=incumbent.train_py.rstrip(),
-        incumbent_run=incumbent_run(incumbent, int(cfg.loop.context_tokens * INCUMBENT_SHARE)),
-        line=line_text(incumbent, facts),
-        confirmation=(
-            template("confirmation.txt").substitute(confirm_runs=cfg.loop.confirm_runs)
-            if cfg.loop.confirm_runs
-            else ""
-        ),
-    )
-
-
-def _facts(history: list[Iteration], cfg) -> History:
-    return history if isinstance(history, History) else History(history, cfg.better)
-
-
-def line_text(start: Iteration, facts: History) -> str:
-    """The iterations start descends from (its history), one line each, the nearest LINE_STEPS;
-    "" for the baseline."""
-    steps, at, seen = [], start, set()
-    while at is not None and at.parent is not None and at.iteration not in seen:
-        seen.add(at.iteration)
-        at = facts.by_number.get(at.parent)
-        if at is not None:
-            steps.append(
-                f"- iteration {at.iteration}: {at.status} {fmt(at.value)}, {at.description[:120]}"
-            )
-    if not steps:
-        return ""
-    shown = steps[:LINE_STEPS][::-1]
-    if len(steps) > LINE_STEPS:
-        shown.insert(0, f"- ({len(steps) - LINE_STEPS} earlier)")
-    return template("line.txt").substitute(steps="\n".join(shown))
 
 
 def combine_text(other: Iteration | None, parent: Iteration, facts: History, metric: str) -> str:
@@ -368,7 +260,7 @@ def render_prompt(
     where even its shortest form does not fit. incumbent: the train.py it starts from; in_flight:
     the experiments training now; other: a second parent whose change is to be merged in."""
     budget = cfg.loop.context_tokens
-    facts = _facts(history, cfg)
+    facts = History.of(history, cfg.better)
     parts = stable_parts(program, incumbent, cfg, facts)
     stable = template("iteration.txt").substitute(parts)
     frame = template("iteration_history.txt")

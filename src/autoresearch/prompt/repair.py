@@ -6,8 +6,8 @@ from __future__ import annotations
 from autoresearch.core.log_metrics import scoring_sentence
 from autoresearch.core.logs import tail_lines
 from autoresearch.core.records import Iteration, TrainingRun
-from autoresearch.prompt.context import template
 from autoresearch.prompt.runfacts import LINE_CHARS, diff_lines
+from autoresearch.prompt.templates import template
 
 LOG_LINES = 40  # of the crashed run's log, its last
 DIFF_LINES = 120  # of the idea's change to its parent

@@ -36,10 +36,6 @@ def changed_lines(old: str, new: str) -> list[str]:
     return shown
 
 
-def _facts(history: list[Iteration], cfg: Config) -> History:
-    return history if isinstance(history, History) else History(history, cfg.better)
-
-
 def _keeps(facts: History) -> list[str]:
     shown = facts.keeps[-KEEPS:]
     lines = []
@@ -76,7 +72,7 @@ def _full(it: Iteration, parent: Iteration | None, metric: str) -> str:
 def render_history(history: list[Iteration], cfg: Config) -> str:
     if not history:
         return "No experiments yet."
-    history = _facts(history, cfg)
+    history = History.of(history, cfg.better)
     by_number = history.by_number
     recent = history[-RECENT:]
     compact = history[max(0, len(history) - RECENT - COMPACT) : len(history) - len(recent)]
@@ -122,7 +118,7 @@ class Tally:
 
 
 def tally(version: int, history: list[Iteration], cfg: Config) -> Tally:
-    facts = _facts(history, cfg)
+    facts = History.of(history, cfg.better)
     index = facts.under.get(version, [])
     if not index:
         return Tally(None, Counter(), None)

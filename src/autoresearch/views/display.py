@@ -123,7 +123,7 @@ class Display:
     def _update(self, history: list[Iteration]) -> None:
         """Computed in the loop's thread: the drawing thread reads only finished values, and
         none of them is recomputed from the whole history."""
-        facts = history if isinstance(history, History) else History(history, self.cfg.better)
+        facts = History.of(history, self.cfg.better)
         self.count = len(facts)
         self.bests = [b for b in facts.bests[-SPARK_POINTS:] if b is not None]
         self.best_at = None

@@ -49,7 +49,7 @@ class Pace:
 def pace_of(history: list[Iteration]) -> Pace | None:
     if not history:
         return None
-    facts = history if isinstance(history, History) else History(history)
+    facts = History.of(history)
     (walls, done), (run_walls, runs) = facts.walls, facts.runs_walls
     per_iteration = float(walls / done) if done else history[0].wall_seconds  # their mean
     return Pace(len(facts), per_iteration, float(run_walls / runs) if runs else None)
