@@ -15,9 +15,10 @@ driver calls (nested: `copy` is inside `ask` and `accept`; `git`, `store` and `r
 train_seconds) and starting the training. Figures: docs/benchmarks.md.
 
 Everything is written under the temporary folder (TMPDIR picks another): the run, its store and
-its git repository, the experiments' copies. The time to create a file there is printed with
-each size: an iteration creates a few dozen files, and where creating one takes a millisecond
-(seen on this project's ext4 VMs after many deletions) that alone adds about 10 ms.
+its git repository, the experiments' copies; nothing is deleted before every size is measured.
+The time to create a file there is printed for each size, measured just before it: an
+iteration creates about 30 files, and where creating one takes a millisecond (this project's
+ext4 VMs, mounted with discard, for a while after many deletions) that alone adds 10-25 ms.
 
 --strategist: a strategist (answering at once) is called before every timed iteration, the worst
 case (the default schedule calls it every 5): its part of the overhead is `strategist`; the sizes
@@ -221,69 +222,70 @@ def fill(the_loop: loop.Loop, size: int) -> History:
     return history
 
 
-def measure(size: int, iterations: int, probe: Probe, strategist: bool) -> list[dict[str, float]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        ws = Path(tmp) / "ws"
-        workspace.init(ws, "fashion-mnist", sys.executable)
-        (ws / "train.py").write_text(FAST_TRAIN)
-        every = {"strategist.every": 1, "strategist.plateau": 0} if strategist else {}
-        cfg = config.load(ws, {"budget_secs": 300, "grace_secs": 30, **every})
-        task.ensure_data(ws, cfg)
-        store = Store.create(runs_dir(ws) / "bench", cfg.model_dump())
-        agent = InstantAgent()
-        thinker = InstantStrategist() if strategist else None
-        the_loop = loop.Loop(ws, cfg, store, agent, say=lambda _: None, strategist=thinker)
-        the_loop.start()
+def measure(
+    size: int, iterations: int, probe: Probe, strategist: bool, folder: Path, left: list[Path]
+) -> list[dict[str, float]]:
+    """The rows of size's timed iterations; its workspace goes in folder, and its experiments'
+    folder is added to left (removed after every size: see main)."""
+    ws = folder / f"ws-{size}"
+    workspace.init(ws, "fashion-mnist", sys.executable)
+    (ws / "train.py").write_text(FAST_TRAIN)
+    every = {"strategist.every": 1, "strategist.plateau": 0} if strategist else {}
+    cfg = config.load(ws, {"budget_secs": 300, "grace_secs": 30, **every})
+    task.ensure_data(ws, cfg)
+    store = Store.create(runs_dir(ws) / "bench", cfg.model_dump())
+    agent = InstantAgent()
+    thinker = InstantStrategist() if strategist else None
+    the_loop = loop.Loop(ws, cfg, store, agent, say=lambda _: None, strategist=thinker)
+    the_loop.start()
+    started = time.perf_counter()
+    fill(the_loop, size)
+    print(f"history {size}: filled in {time.perf_counter() - started:.1f} s", flush=True)
+    # one more than timed: the first also reads the history from the store
+    cfg.loop.iterations = size - 1 + iterations + 1
+    marks: list[tuple[float, Iteration, dict[str, float]]] = []
+    record = Recorder.record
+
+    def marked(self, it, history):
+        record(self, it, history)
+        marks.append((time.perf_counter(), it, dict(probe.spent)))
+
+    Recorder.record = marked
+    probe.spent.clear()
+    try:
         started = time.perf_counter()
-        fill(the_loop, size)
-        print(f"history {size}: filled in {time.perf_counter() - started:.1f} s", flush=True)
-        # one more than timed: the first also reads the history from the store
-        cfg.loop.iterations = size - 1 + iterations + 1
-        marks: list[tuple[float, Iteration, dict[str, float]]] = []
-        record = Recorder.record
-
-        def marked(self, it, history):
-            record(self, it, history)
-            marks.append((time.perf_counter(), it, dict(probe.spent)))
-
-        Recorder.record = marked
-        probe.spent.clear()
-        try:
-            started = time.perf_counter()
-            result = the_loop._iterate_until_done()
-        finally:
-            Recorder.record = record
-            the_loop.engine.close()
-            shutil.rmtree(the_loop.root, ignore_errors=True)  # as Loop.run does at its end
-        if len(marks) < 2:
-            raise SystemExit(f"history {size}: the run ended early: {result.message}")
-        rows = []
-        for (before, _, spent_before), (end, it, spent) in zip(marks, marks[1:], strict=False):
-            row = {
-                label: spent.get(label, 0.0) - spent_before.get(label, 0.0) for label in COMPONENTS
-            }
-            row["overhead"] = end - before - agent.seconds.get(it.iteration, 0.0) - it.train_seconds
-            row["other"] = row["overhead"] - sum(row[c] for c in OUTER)
-            log = Path(it.log_path).read_text().split()
-            start, exit_ = float(log[log.index("START") + 1]), float(log[log.index("EXIT") + 1])
-            row["exit-detect"] = start + it.train_seconds - exit_
-            row["prompt chars"] = len(store.iteration(it.iteration).prompt or "")
-            row["strategist chars"] = thinker.prompt_chars if thinker else 0
-            rows.append(row)
-        store.close()
-        return rows
+        result = the_loop._iterate_until_done()
+    finally:
+        Recorder.record = record
+        the_loop.engine.close()
+        left.append(the_loop.root)  # Loop.run removes it at its end
+    if len(marks) < 2:
+        raise SystemExit(f"history {size}: the run ended early: {result.message}")
+    rows = []
+    for (before, _, spent_before), (end, it, spent) in zip(marks, marks[1:], strict=False):
+        row = {label: spent.get(label, 0.0) - spent_before.get(label, 0.0) for label in COMPONENTS}
+        row["overhead"] = end - before - agent.seconds.get(it.iteration, 0.0) - it.train_seconds
+        row["other"] = row["overhead"] - sum(row[c] for c in OUTER)
+        log = Path(it.log_path).read_text().split()
+        start, exit_ = float(log[log.index("START") + 1]), float(log[log.index("EXIT") + 1])
+        row["exit-detect"] = start + it.train_seconds - exit_
+        row["prompt chars"] = len(store.iteration(it.iteration).prompt or "")
+        row["strategist chars"] = thinker.prompt_chars if thinker else 0
+        rows.append(row)
+    store.close()
+    return rows
 
 
-def creation_us(folder: str, files: int = 200) -> float:
-    """The median time to create an empty file in a new folder under folder, in microseconds:
-    the store, git and the copies create a few dozen files an iteration, and on some disks
-    (ext4 mounted with discard, after many deletions) this alone moves the overhead by 10 ms."""
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        times = []
-        for i in range(files):
-            started = time.perf_counter()
-            os.close(os.open(Path(tmp) / str(i), os.O_CREAT | os.O_WRONLY))
-            times.append(time.perf_counter() - started)
+def creation_us(folder: str, files: int = 50) -> float:
+    """The median time to create an empty file in a new folder under folder, in microseconds
+    (the files are left, to be removed with folder): the store, git and the copies create a
+    few dozen files an iteration, and on some disks this alone moves the overhead by 10 ms."""
+    tmp = tempfile.mkdtemp(dir=folder)
+    times = []
+    for i in range(files):
+        started = time.perf_counter()
+        os.close(os.open(Path(tmp) / str(i), os.O_CREAT | os.O_WRONLY))
+        times.append(time.perf_counter() - started)
     return statistics.median(times) * 1e6
 
 
@@ -318,21 +320,27 @@ def main() -> None:
     columns = ["overhead", *COMPONENTS, "other", "exit-detect"]
     lines = [" ".join(f"{c:>10}" for c in ["history", *columns])]
     sizes: list[str] = []
-    with tempfile.TemporaryDirectory() as cache:
+    # Nothing is deleted until every size is measured: on a disk mounted with discard, files
+    # created just after many deletions can take a millisecond each.
+    left: list[Path] = []
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault("AUTORESEARCH_CACHE_DIR", cache)
         for size in args.history:
-            rows = measure(size, args.iterations, probe, args.strategist)
+            created = creation_us(folder)
+            rows = measure(size, args.iterations, probe, args.strategist, Path(folder), left)
             medians = [statistics.median(row[c] for row in rows) * 1000 for c in columns]
             lines.append(" ".join([f"{size:>10}", *(f"{m:>7.1f} ms" for m in medians)]))
             sizes.append(
                 f"history {size}: research prompt {rows[-1]['prompt chars']:,} characters; "
-                f"creating a file took {creation_us(tempfile.gettempdir()):.0f} us"
+                f"creating a file took {created:.0f} us before"
                 + (
                     f", strategist prompt {rows[-1]['strategist chars']:,}"
                     if args.strategist
                     else ""
                 )
             )
+        for root in left:
+            shutil.rmtree(root, ignore_errors=True)
     print(f"median of {args.iterations} iterations; overhead = wall - agent - train_seconds")
     print("\n".join(lines))
     print("\n".join(sizes))

@@ -70,7 +70,7 @@ def promote(loop, history: list[Iteration]) -> Promotion | None:
     """Promote the run's best now, unless it was at this budget already or nothing is kept."""
     cfg, store = loop.cfg, loop.store
     factor = cfg.promote.budget_factor
-    best = History(history, cfg.better).incumbent
+    best = History.of(history, cfg.better).incumbent
     if not factor or best is None or best.status != KEEP or history[0].value is None:
         return None
     budget = round(cfg.budget_secs * factor, 3)
@@ -154,8 +154,10 @@ def _signed(value: float | None) -> str:
 def promote_due(loop, history: list[Iteration]) -> None:
     """The hook before each proposal: promote the best after every `[promote] every` keeps."""
     every = loop.cfg.promote.every
-    keeps = sum(it.status == KEEP for it in history)
-    if loop.cfg.promote.budget_factor and every and keeps and keeps % every == 0:
+    if not loop.cfg.promote.budget_factor or not every:
+        return
+    keeps = History.of(history, loop.cfg.better).statuses[KEEP]  # counted as they were recorded
+    if keeps and keeps % every == 0:
         promote(loop, history)
 
 
