@@ -240,6 +240,7 @@ def measure(
     the_loop.start()
     started = time.perf_counter()
     fill(the_loop, size)
+    os.sync()  # the fill's burst of files on the disk before the timing, not during it
     print(f"history {size}: filled in {time.perf_counter() - started:.1f} s", flush=True)
     # one more than timed: the first also reads the history from the store
     cfg.loop.iterations = size - 1 + iterations + 1
