@@ -119,10 +119,12 @@ def test_a_pipe_gets_plain_lines_and_a_reader_sees_the_phase(short_run, tmp_path
     assert training, seen
     assert training[0]["iteration"] == 3 and training[0]["budget_secs"] == 3
     assert training[0]["description"] == "Larger batches"
-    table = Console(file=io.StringIO(), width=80)
+    table = Console(file=io.StringIO(), width=120)
     render(during, table)  # `status` while it trained
-    assert re.search(r"now: iteration 3: training, 0:\d\d \(0:0[0-3] of the budget left\); ETA \d:\d\d",
-                     table.file.getvalue())  # fmt: skip
+    # a busy machine may see it first in its grace seconds (budget 3 s, grace 30 s)
+    left = r"(0:0[0-3] of the budget left|over budget: in grace 0:[0-2]\d of 0:30)"
+    assert re.search(rf"now: iteration 3: training, 0:\d\d \({left}\); ETA \d:\d\d",
+                     table.file.getvalue()), table.file.getvalue()  # fmt: skip
     store = Store(store_dir, readonly=True)
     assert snapshot(store)["live"] is None  # not running: no phase
     store.close()
