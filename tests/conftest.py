@@ -18,6 +18,7 @@ import numpy as np
 import psutil
 import pytest
 from clirun import Cli, processes_in
+from fake_llm_server import STAND_IN_KEY, FakeLLMServer
 
 from autoresearch.core import config
 from autoresearch.store import workspace
@@ -244,6 +245,23 @@ def runs_named_and_crashed(runs_to_compare, tmp_path_factory) -> tuple[Path, dic
         assert result.exit_code == 0, result.output
     found["named"] = list_runs(directory)[-1].name
     return directory, found
+
+
+@pytest.fixture
+def api_keys(monkeypatch):
+    """No real endpoint or proxy can be reached; both providers' keys are a known secret."""
+    for name in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.setenv(name, STAND_IN_KEY)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+
+@pytest.fixture
+def server():
+    """The stand-in LLM API on 127.0.0.1 (fake_llm_server.py)."""
+    with FakeLLMServer() as fake:
+        yield fake
 
 
 @pytest.fixture

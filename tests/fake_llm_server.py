@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-HANG_LIMIT_SECS = 10.0
-CHARS_PER_TOKEN = 3  # how the context_limit server counts a prompt's tokens  # a hanging response gives up after this, or when the server closes
+HANG_LIMIT_SECS = 10.0  # a hanging response gives up after this, or when the server closes
+CHARS_PER_TOKEN = 3  # how the context_limit server counts a prompt's tokens
+STAND_IN_KEY = "sk-test-SECRET-0123456789"  # both providers' API key in tests (conftest's api_keys)
 
 
 @dataclass

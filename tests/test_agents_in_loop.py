@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import single_run
-from fake_llm_server import FakeLLMServer, anthropic_reply, error_reply, openai_reply
+from fake_llm_server import STAND_IN_KEY as KEY
+from fake_llm_server import anthropic_reply, error_reply, openai_reply
 from typer.testing import CliRunner
 
 from autoresearch.agents.anthropic_api import AnthropicAgent
@@ -25,8 +26,8 @@ from autoresearch.core.config import AgentConfig
 
 cli = CliRunner()
 FAKE_BIN = Path(__file__).parent / "bin"
-KEY = "sk-test-LOOP-SECRET-0123456789"
 KEY_ENVS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
+pytestmark = pytest.mark.usefixtures("api_keys")
 
 # The baseline: every image is called class 0, which scores exactly 0.1 (the classes are balanced).
 BASELINE = """\
@@ -67,28 +68,12 @@ CHECK_OK = {"anthropic": anthropic_reply("OK", 10, 1), "openai": openai_reply("O
 # --- helpers ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def environment(monkeypatch):
-    """No real endpoint or proxy can be reached; both keys are set to a known secret."""
-    for name in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    for name in KEY_ENVS:
-        monkeypatch.setenv(name, KEY)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-
-
 @pytest.fixture
 def tiny(ws) -> Path:
     """The workspace with the numpy-only baseline, one training per iteration."""
     (ws / "train.py").write_text(BASELINE)
     single_run(ws)
     return ws
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer() as fake:
-        yield fake
 
 
 def configure(ws: Path, **agent) -> None:

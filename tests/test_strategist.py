@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from clirun import Cli, wait_until
-from fake_llm_server import FakeLLMServer, anthropic_reply, error_reply, hang, openai_reply
+from fake_llm_server import anthropic_reply, error_reply, hang, openai_reply
 from typer.testing import CliRunner
 
 from autoresearch.cli.app import app
@@ -27,11 +27,10 @@ from autoresearch.loop.strategist import due
 from autoresearch.prompt.strategy_history import render_history
 from autoresearch.store.store import Store
 
-pytestmark = pytest.mark.usefixtures("reaper")
+pytestmark = pytest.mark.usefixtures("reaper", "api_keys")
 
 cli = CliRunner()
 FAKE_BIN = Path(__file__).parent / "bin"
-KEY = "sk-test-STRATEGIST-0123456789"
 BASELINE = "import numpy as np\nimport prepare\n\nprepare.save_predictions(np.full(10000, 0))\n"
 PROGRAM = (
     Path(__file__).parents[1] / "src/autoresearch/tasks/fashion_mnist/program.md"
@@ -137,21 +136,6 @@ def test_the_strategists_input_stays_bounded_however_long_the_run():
 
 
 # --- in a run ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def environment(monkeypatch):
-    for name in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
-        monkeypatch.setenv(name, KEY)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer() as fake:
-        yield fake
 
 
 def replay_workspace(ws: Path, tmp_path: Path, count: int) -> Path:
