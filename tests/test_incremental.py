@@ -35,7 +35,7 @@ from autoresearch.loop import search
 from autoresearch.prompt import condense
 from autoresearch.prompt.condense import digest, render_older, summary
 from autoresearch.prompt.context import render_history
-from autoresearch.prompt.digest import block, literal
+from autoresearch.prompt.digest import Prefix, block, literal
 from autoresearch.views.snapshot import eta_secs
 
 TEMPLATE = """import torch
@@ -342,6 +342,21 @@ def test_the_prompt_s_history_is_the_same_from_a_history_kept_or_from_a_list():
         history.append(it)
         kept = render_history(history, "full", 5, cfg.better, "acc", 3000)
         assert kept == render_history(list(history), "full", 5, cfg.better, "acc", 3000)
+
+
+def test_a_prefix_reads_as_the_first_items_of_the_history_it_does_not_copy():
+    history = History(random_history(5, 12))
+    for length in (0, 1, 7, 12, 20):
+        older, expected = Prefix(history, length), list(history)[:length]
+        assert len(older) == len(expected) and bool(older) == bool(expected)
+        assert list(older) == expected and older[2:] == expected[2:] and older[:-1] == expected[:-1]
+        assert type(older[1:]) is list  # a slice derives no History facts
+        if expected:
+            assert older[0] is expected[0] and older[-1] is expected[-1]
+        with pytest.raises(IndexError):
+            older[len(expected)]
+    history.append(random_history(6, 1)[0])
+    assert len(Prefix(history, 12)) == 12  # the history grows; the prefix stays its length
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -33,6 +33,7 @@ from autoresearch.prompt.condense import (
     repaired,
     summary,
 )
+from autoresearch.prompt.digest import Prefix
 from autoresearch.prompt.hpo_hints import hints
 from autoresearch.prompt.runfacts import diff_lines, log_lines, run_line, unified_diff
 from autoresearch.prompt.stable import stable_parts, stable_tokens
@@ -157,7 +158,7 @@ def render_history(
             recent_count=len(recent), recent="\n".join(truncated_entry(it) for it in recent)
         )
     recent = history[-window:] if window else []
-    older = [*history][: len(history) - len(recent)]  # a list: no facts derived again
+    older = Prefix(history, len(history) - len(recent))  # not copied, no facts derived again
     facts = History.of(history, better)
     by_number, best = facts.by_number, facts.incumbent
     known = facts.views.setdefault("older", digest([], better, by_number))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -114,6 +114,24 @@ def _try(tried: Tried, it: Iteration, name: str) -> None:
 def by_size(groups: dict[str, Group]) -> list[Group]:
     """Groups in the order of their size, largest first (then the most recent first)."""
     return sorted(groups.values(), key=lambda g: (-len(g.members), -g.members[-1].iteration))
+
+
+class Prefix(Sequence[Iteration]):
+    """The first `length` iterations of a list (a History), read in place: a prompt's older
+    iterations, without copying the whole history for each prompt. A slice is a plain list."""
+
+    def __init__(self, items: list[Iteration], length: int):
+        self.items, self.length = items, max(0, min(length, len(items)))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return list.__getitem__(self.items, slice(*index.indices(self.length)))
+        if not -self.length <= index < self.length:
+            raise IndexError(index)
+        return list.__getitem__(self.items, index % self.length)
 
 
 def line_cost(line: str) -> int:
