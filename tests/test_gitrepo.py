@@ -63,9 +63,8 @@ def test_commits_are_the_objects_git_makes(tmp_path):
     assert not [p for p in (ours.path / "objects").rglob("tmp_obj_*")]
 
 
-def test_a_recorded_commit_and_its_refs_start_no_git_process(tmp_path, monkeypatch):
-    """A real git on PATH that notes each time it runs: one commit with its two refs (what the
-    recorder does for a kept iteration) does not start it; git reads what was written."""
+def noting_git(tmp_path: Path, monkeypatch) -> Path:
+    """The real git, first on PATH behind a script that notes each run in the file returned."""
     calls = tmp_path / "calls"
     real = subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip()
     bin_dir = tmp_path / "bin"
@@ -73,6 +72,13 @@ def test_a_recorded_commit_and_its_refs_start_no_git_process(tmp_path, monkeypat
     (bin_dir / "git").write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {real} "$@"\n')
     (bin_dir / "git").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return calls
+
+
+def test_a_recorded_commit_and_its_refs_start_no_git_process(tmp_path, monkeypatch):
+    """A real git on PATH that notes each time it runs: one commit with its two refs (what the
+    recorder does for a kept iteration) does not start it; git reads what was written."""
+    calls = noting_git(tmp_path, monkeypatch)
     repo = ExperimentRepo(tmp_path / "repo")
     parent = repo.commit(FILES, "the baseline", None)
     repo.set_refs({"refs/heads/best": parent})
@@ -116,3 +122,18 @@ def test_a_held_lock_refuses_every_ref_as_git_does(tmp_path):
     held.unlink()
     repo.set_refs({"refs/experiments/0001": second, "refs/heads/best": second})
     assert repo.resolve("best") == repo.resolve("refs/experiments/0001") == second
+
+
+def test_a_reftable_repository_gets_its_refs_from_git(tmp_path, monkeypatch):
+    """A newer git may make reftable repositories, whose refs are not files: there the refs
+    go through `git update-ref` (shown here by a `reftable` folder, as such a repository has)."""
+    calls = noting_git(tmp_path, monkeypatch)
+    repo = ExperimentRepo(tmp_path / "repo")
+    sha = repo.commit(FILES, "the baseline", None)
+    (repo.path / "reftable").mkdir()
+    calls.unlink()
+    repo.set_refs({"refs/experiments/0000": sha, "refs/heads/best": sha})
+    assert [line.split()[-2:] for line in calls.read_text().splitlines()] == [
+        ["update-ref", "--stdin"]
+    ]
+    assert repo.resolve("best") == repo.resolve("refs/experiments/0000") == sha

@@ -33,9 +33,8 @@ SEALED = {
     "GIT_TERMINAL_PROMPT": "0",
 }
 NO_HOOKS = ("-c", f"core.hooksPath={os.devnull}")
-REF = re.compile(
-    r"refs/(?:[\w-]+/)*[\w-]+"
-)  # the refs set here: refs/heads/best, refs/experiments/0001
+# the refs set here: refs/heads/best, refs/heads/strategy, refs/experiments/0001
+REF = re.compile(r"refs/(?:[\w-]+/)*[\w-]+")
 SHA = re.compile(r"[0-9a-f]{40}")
 
 
